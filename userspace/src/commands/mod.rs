@@ -1,0 +1,3 @@
+//! One module per subcommand: each wires the stages together for its job.
+
+pub mod log;

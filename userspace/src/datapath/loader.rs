@@ -1,0 +1,296 @@
+//! Loading the eBPF object and attaching it through links the process owns: when
+//! flowmeter exits, however it exits, the kernel closes the links and nothing stays on
+//! the interfaces.
+
+use std::{borrow::Cow, fs, io};
+
+use aya::{
+    Ebpf, EbpfLoader,
+    maps::{PerCpuArray, PerCpuHashMap},
+    programs::{ProgramError, SchedClassifier, TcAttachType, Xdp, XdpMode, links::FdLink},
+};
+use flowmeter_common::{
+    DEFAULT_FLOW_CAPACITY, FLOWS_MAP, TC_EGRESS_PROG, TC_INGRESS_PROG, TOTALS_MAP, XDP_INGRESS_PROG,
+};
+
+use super::{Error, HookChoice, IngressHook, Interface, KernelMaps, hook, netlink, preflight};
+
+/// The object built from `xdp/` by build.rs.
+static EMBEDDED_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/flowmeter"));
+
+/// Loads this eBPF object file instead of the embedded one (for developing the programs).
+pub const OBJECT_OVERRIDE_ENV: &str = "FLOWMETER_BPF_OBJECT";
+
+/// How to set up the datapath.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub hook: HookChoice,
+    /// Flows the kernel table holds (`--flows`).
+    pub flow_capacity: u32,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            hook: HookChoice::Auto,
+            flow_capacity: DEFAULT_FLOW_CAPACITY,
+        }
+    }
+}
+
+/// What is attached to one interface.
+#[derive(Clone, Debug)]
+pub struct Attachment {
+    pub interface: Interface,
+    pub ingress: IngressHook,
+    /// Why that ingress hook, in words.
+    pub reason: String,
+}
+
+/// The loaded programs and their links. Dropping it detaches everything.
+pub struct Datapath {
+    // Declared first so the links are dropped (detached) before the programs.
+    links: Vec<FdLink>,
+    _ebpf: Ebpf,
+    attachments: Vec<Attachment>,
+}
+
+impl Datapath {
+    /// Checks the host, loads the programs and attaches them to `interfaces`; hands
+    /// out the maps, which stay readable after the datapath is dropped.
+    pub fn start(interfaces: &[Interface], options: &Options) -> Result<(Self, KernelMaps), Error> {
+        preflight::check_privileges()?;
+        preflight::check_btf()?;
+        let attachments: Vec<Attachment> = interfaces
+            .iter()
+            .map(|interface| {
+                let (ingress, reason) = hook::choose(options.hook, &interface.name);
+                Attachment {
+                    interface: interface.clone(),
+                    ingress,
+                    reason,
+                }
+            })
+            .collect();
+        for attachment in &attachments {
+            refuse_foreign_xdp(&attachment.interface)?;
+        }
+
+        let max_ifindex = interfaces.iter().map(|i| i.ifindex).max().unwrap_or(0);
+        let object = object_bytes()?;
+        let mut ebpf = EbpfLoader::new()
+            .map_max_entries(FLOWS_MAP, options.flow_capacity)
+            .map_max_entries(TOTALS_MAP, 2 * (max_ifindex + 1))
+            .load(&object)
+            .map_err(|e| Error::Kernel("loading the eBPF object".into(), format!("{e:#}")))?;
+
+        let mut links = Vec::new();
+        for attachment in &attachments {
+            let iface = attachment.interface.name.as_str();
+            let ingress = match attachment.ingress {
+                IngressHook::XdpNative => attach_xdp(&mut ebpf, iface, XdpMode::Driver)?,
+                IngressHook::XdpGeneric => attach_xdp(&mut ebpf, iface, XdpMode::Skb)?,
+                IngressHook::Tc => {
+                    attach_tc(&mut ebpf, iface, TC_INGRESS_PROG, TcAttachType::Ingress)?
+                }
+            };
+            links.push(ingress);
+            links.push(attach_tc(
+                &mut ebpf,
+                iface,
+                TC_EGRESS_PROG,
+                TcAttachType::Egress,
+            )?);
+        }
+
+        let maps = KernelMaps {
+            flows: PerCpuHashMap::try_from(take_map(&mut ebpf, FLOWS_MAP)?)
+                .map_err(|e| Error::Kernel("opening the flow table".into(), e.to_string()))?,
+            totals: PerCpuArray::try_from(take_map(&mut ebpf, TOTALS_MAP)?)
+                .map_err(|e| Error::Kernel("opening the totals".into(), e.to_string()))?,
+            flow_capacity: options.flow_capacity,
+        };
+        Ok((
+            Self {
+                links,
+                _ebpf: ebpf,
+                attachments,
+            },
+            maps,
+        ))
+    }
+
+    /// What is attached where, and why.
+    pub fn attachments(&self) -> &[Attachment] {
+        &self.attachments
+    }
+
+    /// Detaches every program now; the maps stay readable.
+    pub fn detach(&mut self) {
+        self.links.clear();
+    }
+}
+
+fn object_bytes() -> Result<Cow<'static, [u8]>, Error> {
+    match std::env::var_os(OBJECT_OVERRIDE_ENV) {
+        Some(path) => fs::read(&path).map(Cow::Owned).map_err(|e| {
+            Error::Io(
+                format!("reading {OBJECT_OVERRIDE_ENV}={}", path.to_string_lossy()),
+                e,
+            )
+        }),
+        None => Ok(Cow::Borrowed(EMBEDDED_OBJECT)),
+    }
+}
+
+fn take_map(ebpf: &mut Ebpf, name: &str) -> Result<aya::maps::Map, Error> {
+    ebpf.take_map(name)
+        .ok_or_else(|| Error::Kernel("loading the eBPF object".into(), format!("no map {name}")))
+}
+
+/// Refuses an interface that already carries an XDP program, ours or another's.
+fn refuse_foreign_xdp(interface: &Interface) -> Result<(), Error> {
+    match netlink::attached_xdp_program(interface.ifindex) {
+        Ok(None) => Ok(()),
+        Ok(Some(id)) => Err(Error::XdpInUse {
+            iface: interface.name.clone(),
+            id,
+        }),
+        Err(e) => Err(Error::Io(
+            format!("asking the kernel about {}'s XDP program", interface.name),
+            e,
+        )),
+    }
+}
+
+fn program<'a>(
+    ebpf: &'a mut Ebpf,
+    name: &'static str,
+) -> Result<&'a mut aya::programs::Program, Error> {
+    ebpf.program_mut(name).ok_or_else(|| {
+        Error::Kernel(
+            "loading the eBPF object".into(),
+            format!("no program {name}"),
+        )
+    })
+}
+
+fn wrong_type(name: &'static str, error: ProgramError) -> Error {
+    Error::Kernel(format!("program {name}"), error.to_string())
+}
+
+/// The XDP program, loaded (verified by the kernel) on first use.
+fn xdp_program(ebpf: &mut Ebpf) -> Result<&mut Xdp, Error> {
+    let xdp: &mut Xdp = program(ebpf, XDP_INGRESS_PROG)?
+        .try_into()
+        .map_err(|e| wrong_type(XDP_INGRESS_PROG, e))?;
+    if xdp.fd().is_err() {
+        xdp.load().map_err(|e| load_error(XDP_INGRESS_PROG, e))?;
+    }
+    Ok(xdp)
+}
+
+/// A TC program, loaded (verified by the kernel) on first use.
+fn tc_program<'a>(
+    ebpf: &'a mut Ebpf,
+    name: &'static str,
+) -> Result<&'a mut SchedClassifier, Error> {
+    let tc: &mut SchedClassifier = program(ebpf, name)?
+        .try_into()
+        .map_err(|e| wrong_type(name, e))?;
+    if tc.fd().is_err() {
+        tc.load().map_err(|e| load_error(name, e))?;
+    }
+    Ok(tc)
+}
+
+fn load_error(program: &'static str, error: ProgramError) -> Error {
+    match error {
+        ProgramError::LoadError {
+            io_error,
+            verifier_log,
+        } => {
+            let log = verifier_log.to_string();
+            let last_line = log
+                .lines()
+                .rev()
+                .find(|line| !line.trim().is_empty())
+                .map(str::to_owned)
+                .unwrap_or_else(|| io_error.to_string());
+            Error::VerifierRejected {
+                program,
+                last_line,
+                log,
+            }
+        }
+        other => Error::Kernel(format!("loading {program}"), other.to_string()),
+    }
+}
+
+fn attach_xdp(ebpf: &mut Ebpf, iface: &str, mode: XdpMode) -> Result<FdLink, Error> {
+    let program = xdp_program(ebpf)?;
+    let id = program
+        .attach(iface, mode)
+        .map_err(|e| match os_error(&e) {
+            Some(libc::EBUSY) | Some(libc::EEXIST) => Error::XdpInUse {
+                iface: iface.into(),
+                id: 0,
+            },
+            Some(libc::EOPNOTSUPP) if mode == XdpMode::Driver => Error::NoNativeXdp {
+                iface: iface.into(),
+            },
+            _ => Error::Kernel(format!("{iface}: attaching XDP"), error_chain(&e)),
+        })?;
+    let link = program
+        .take_link(id)
+        .map_err(|e| Error::Kernel(format!("{iface}: attaching XDP"), e.to_string()))?;
+    // A netlink attachment (the fallback on old kernels) would outlive us: refuse it.
+    FdLink::try_from(link).map_err(|_| Error::NoBpfLink {
+        iface: iface.into(),
+        program: "the XDP program",
+    })
+}
+
+fn attach_tc(
+    ebpf: &mut Ebpf,
+    iface: &str,
+    name: &'static str,
+    direction: TcAttachType,
+) -> Result<FdLink, Error> {
+    let program = tc_program(ebpf, name)?;
+    let id = program.attach(iface, direction).map_err(|e| {
+        Error::Kernel(
+            format!("{iface}: attaching the TC {direction:?} program"),
+            error_chain(&e),
+        )
+    })?;
+    let link = program
+        .take_link(id)
+        .map_err(|e| Error::Kernel(format!("{iface}: attaching TC"), e.to_string()))?;
+    FdLink::try_from(link).map_err(|_| Error::NoBpfLink {
+        iface: iface.into(),
+        program: "the TC program",
+    })
+}
+
+fn os_error(error: &ProgramError) -> Option<i32> {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(error) = source {
+        if let Some(io) = error.downcast_ref::<io::Error>() {
+            return io.raw_os_error();
+        }
+        source = error.source();
+    }
+    None
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

@@ -1,0 +1,144 @@
+//! Reading the kernel's per-CPU maps, behind a trait that tests replace with a fake.
+
+use std::collections::HashMap;
+
+use aya::maps::{MapData, MapError, PerCpuArray, PerCpuHashMap};
+use flowmeter_common::{FlowCounters, FlowKey, Totals};
+
+use super::Error;
+
+/// Where the reader gets cumulative counters from: the kernel maps, or a fake.
+pub trait FlowSource {
+    /// Every flow in the table with its counters summed over CPUs.
+    fn flows(&mut self) -> Result<HashMap<FlowKey, FlowCounters>, Error>;
+    /// Totals at `index` (see `flowmeter_common::totals_index`), summed over CPUs.
+    fn totals(&mut self, index: u32) -> Result<Totals, Error>;
+    /// Forgets a flow, so the table keeps room for new ones.
+    fn remove(&mut self, key: &FlowKey) -> Result<(), Error>;
+    /// Now, on the clock the programs stamp flows with (CLOCK_MONOTONIC_COARSE).
+    fn now_ns(&self) -> u64;
+}
+
+/// The two maps of the loaded object.
+pub struct KernelMaps {
+    pub(super) flows: PerCpuHashMap<MapData, FlowKey, FlowCounters>,
+    pub(super) totals: PerCpuArray<MapData, Totals>,
+    pub(super) flow_capacity: u32,
+}
+
+fn map_error(what: &str, error: MapError) -> Error {
+    Error::Kernel(format!("reading {what}"), error.to_string())
+}
+
+impl FlowSource for KernelMaps {
+    fn flows(&mut self) -> Result<HashMap<FlowKey, FlowCounters>, Error> {
+        let mut flows = HashMap::new();
+        // aya 0.14 has no batch lookups. A key evicted while we walk makes the kernel
+        // restart the walk, so bound it and let later reads of a key win.
+        let bound = 2 * self.flow_capacity as usize;
+        for entry in self.flows.iter().take(bound) {
+            match entry {
+                Ok((key, per_cpu)) => {
+                    flows.insert(key, sum_flow_counters(per_cpu.iter()));
+                }
+                Err(MapError::KeyNotFound) => continue,
+                Err(error) => return Err(map_error("the flow table", error)),
+            }
+        }
+        Ok(flows)
+    }
+
+    fn totals(&mut self, index: u32) -> Result<Totals, Error> {
+        let per_cpu = self
+            .totals
+            .get(&index, 0)
+            .map_err(|e| map_error("the totals", e))?;
+        Ok(sum_totals(per_cpu.iter()))
+    }
+
+    fn remove(&mut self, key: &FlowKey) -> Result<(), Error> {
+        match self.flows.remove(key) {
+            Ok(()) | Err(MapError::KeyNotFound) => Ok(()),
+            Err(error) => Err(map_error("the flow table", error)),
+        }
+    }
+
+    fn now_ns(&self) -> u64 {
+        let mut now = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `now` is a valid timespec to write into.
+        unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut now) };
+        now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64
+    }
+}
+
+/// One flow's counters over all CPUs: sums, earliest first packet, latest last packet.
+pub fn sum_flow_counters<'a>(per_cpu: impl IntoIterator<Item = &'a FlowCounters>) -> FlowCounters {
+    per_cpu
+        .into_iter()
+        .fold(FlowCounters::default(), |mut sum, cpu| {
+            let idle_cpu = cpu.rx_packets == 0 && cpu.tx_packets == 0;
+            if !idle_cpu && (sum.first_seen_ns == 0 || cpu.first_seen_ns < sum.first_seen_ns) {
+                sum.first_seen_ns = cpu.first_seen_ns;
+            }
+            sum.rx_packets += cpu.rx_packets;
+            sum.rx_bytes += cpu.rx_bytes;
+            sum.tx_packets += cpu.tx_packets;
+            sum.tx_bytes += cpu.tx_bytes;
+            sum.last_seen_ns = sum.last_seen_ns.max(cpu.last_seen_ns);
+            sum.tcp_flags |= cpu.tcp_flags;
+            sum
+        })
+}
+
+/// One interface direction's totals over all CPUs.
+pub fn sum_totals<'a>(per_cpu: impl IntoIterator<Item = &'a Totals>) -> Totals {
+    per_cpu
+        .into_iter()
+        .fold(Totals::default(), |sum, cpu| Totals {
+            packets: sum.packets + cpu.packets,
+            bytes: sum.bytes + cpu.bytes,
+            non_ip_packets: sum.non_ip_packets + cpu.non_ip_packets,
+            non_ip_bytes: sum.non_ip_bytes + cpu.non_ip_bytes,
+            malformed_packets: sum.malformed_packets + cpu.malformed_packets,
+            malformed_bytes: sum.malformed_bytes + cpu.malformed_bytes,
+            insert_failed_packets: sum.insert_failed_packets + cpu.insert_failed_packets,
+            insert_failed_bytes: sum.insert_failed_bytes + cpu.insert_failed_bytes,
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flow_counters_sum_over_cpus() {
+        let cpus = [
+            FlowCounters {
+                rx_packets: 2,
+                rx_bytes: 200,
+                first_seen_ns: 50,
+                last_seen_ns: 70,
+                tcp_flags: 0x02,
+                ..Default::default()
+            },
+            // A CPU that never saw the flow keeps zeros and must not pull first_seen to 0.
+            FlowCounters::default(),
+            FlowCounters {
+                tx_packets: 1,
+                tx_bytes: 60,
+                first_seen_ns: 40,
+                last_seen_ns: 90,
+                tcp_flags: 0x10,
+                ..Default::default()
+            },
+        ];
+        let sum = sum_flow_counters(&cpus);
+        assert_eq!((sum.rx_packets, sum.rx_bytes), (2, 200));
+        assert_eq!((sum.tx_packets, sum.tx_bytes), (1, 60));
+        assert_eq!((sum.first_seen_ns, sum.last_seen_ns), (40, 90));
+        assert_eq!(sum.tcp_flags, 0x12);
+    }
+}

@@ -1,0 +1,35 @@
+//! An in-memory [`FlowSource`]: the maps as plain hash maps, for tests and benchmarks
+//! that drive the reader without a kernel.
+
+use std::collections::HashMap;
+
+use flowmeter_common::{FlowCounters, FlowKey, Totals};
+
+use super::{Error, FlowSource};
+
+#[derive(Clone, Debug, Default)]
+pub struct MemorySource {
+    pub flows: HashMap<FlowKey, FlowCounters>,
+    pub totals: HashMap<u32, Totals>,
+    /// The kernel clock as the reader will see it.
+    pub now_ns: u64,
+}
+
+impl FlowSource for MemorySource {
+    fn flows(&mut self) -> Result<HashMap<FlowKey, FlowCounters>, Error> {
+        Ok(self.flows.clone())
+    }
+
+    fn totals(&mut self, index: u32) -> Result<Totals, Error> {
+        Ok(self.totals.get(&index).copied().unwrap_or_default())
+    }
+
+    fn remove(&mut self, key: &FlowKey) -> Result<(), Error> {
+        self.flows.remove(key);
+        Ok(())
+    }
+
+    fn now_ns(&self) -> u64 {
+        self.now_ns
+    }
+}

@@ -1,0 +1,9 @@
+//! flowmeter: who is using the bandwidth, counted per flow in the kernel.
+//!
+//! Data flows one way: `datapath` (load, attach, read maps) → `sinks` (log), wired
+//! together per subcommand in `commands`.
+
+pub mod cli;
+pub mod commands;
+pub mod datapath;
+pub mod sinks;

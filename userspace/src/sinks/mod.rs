@@ -1,0 +1,4 @@
+//! Where snapshots go: the JSON-lines log (and, later, the console and exports).
+
+pub mod log;
+pub mod schema;

@@ -1,0 +1,173 @@
+//! The JSON-lines wire format, version 1. It is built from the internal types and owned
+//! here, so internals can change without changing what log pipelines parse.
+//!
+//! Every line is one object with `v` (schema version), `type` and `ts` (RFC 3339, UTC).
+
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+use time::{OffsetDateTime, format_description::well_known::Rfc3339};
+
+use crate::datapath::{Attachment, FlowDelta, InterfaceTotals};
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// One line: the common envelope around a record.
+#[derive(Serialize)]
+pub struct Line<'a, T: Serialize> {
+    pub v: u32,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub ts: &'a str,
+    #[serde(flatten)]
+    pub record: T,
+}
+
+/// `type: "start"`: written once, after the programs are attached.
+#[derive(Serialize)]
+pub struct Start<'a> {
+    pub version: &'static str,
+    pub interval_s: f64,
+    pub flow_capacity: u32,
+    pub interfaces: Vec<StartInterface<'a>>,
+}
+
+#[derive(Serialize)]
+pub struct StartInterface<'a> {
+    pub name: &'a str,
+    pub ifindex: u32,
+    /// `"xdp"`, `"xdp-generic"` or `"tc"`.
+    pub ingress: &'static str,
+    pub ingress_reason: &'a str,
+    pub egress: &'static str,
+}
+
+impl<'a> StartInterface<'a> {
+    pub fn from_attachment(attachment: &'a Attachment) -> Self {
+        Self {
+            name: &attachment.interface.name,
+            ifindex: attachment.interface.ifindex,
+            ingress: attachment.ingress.name(),
+            ingress_reason: &attachment.reason,
+            egress: "tc",
+        }
+    }
+}
+
+/// `proto`: a name for the protocols flowmeter parses, the IP protocol number otherwise.
+#[derive(Serialize)]
+#[serde(untagged)]
+pub enum Proto {
+    Name(String),
+    Number(u8),
+}
+
+/// `type: "flow"`: one flow's traffic during one interval.
+#[derive(Serialize)]
+pub struct Flow<'a> {
+    pub iface: &'a str,
+    pub interval_s: f64,
+    pub proto: Proto,
+    pub local_ip: String,
+    pub local_port: u16,
+    pub remote_ip: String,
+    pub remote_port: u16,
+    pub rx_packets: u64,
+    pub rx_bytes: u64,
+    pub tx_packets: u64,
+    pub tx_bytes: u64,
+    /// TCP only: the OR of every flag byte seen since the flow started.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tcp_flags: Option<u8>,
+}
+
+impl<'a> Flow<'a> {
+    pub fn new(flow: &'a FlowDelta, interval: Duration) -> Self {
+        let proto = match flow.id.proto.0 {
+            flowmeter_common::PROTO_TCP
+            | flowmeter_common::PROTO_UDP
+            | flowmeter_common::PROTO_ICMP
+            | flowmeter_common::PROTO_ICMPV6 => Proto::Name(flow.id.proto.to_string()),
+            number => Proto::Number(number),
+        };
+        Self {
+            iface: &flow.id.iface,
+            interval_s: interval.as_secs_f64(),
+            proto,
+            local_ip: flow.id.local_ip.to_string(),
+            local_port: flow.id.local_port,
+            remote_ip: flow.id.remote_ip.to_string(),
+            remote_port: flow.id.remote_port,
+            rx_packets: flow.rx_packets,
+            rx_bytes: flow.rx_bytes,
+            tx_packets: flow.tx_packets,
+            tx_bytes: flow.tx_bytes,
+            tcp_flags: (flow.id.proto.0 == flowmeter_common::PROTO_TCP).then_some(flow.tcp_flags),
+        }
+    }
+}
+
+/// `type: "totals"`: one interface during one interval. `rx_packets` etc. count every
+/// frame; `*_unattributed_*` is the part in no `flow` line (over a run, flows plus
+/// unattributed equal the totals exactly), with its reasons beside it.
+#[derive(Serialize)]
+pub struct Totals<'a> {
+    pub iface: &'a str,
+    pub interval_s: f64,
+    pub rx_packets: u64,
+    pub rx_bytes: u64,
+    pub tx_packets: u64,
+    pub tx_bytes: u64,
+    pub rx_unattributed_packets: u64,
+    pub rx_unattributed_bytes: u64,
+    pub tx_unattributed_packets: u64,
+    pub tx_unattributed_bytes: u64,
+    pub rx_non_ip_packets: u64,
+    pub tx_non_ip_packets: u64,
+    pub rx_malformed_packets: u64,
+    pub tx_malformed_packets: u64,
+    pub rx_table_full_packets: u64,
+    pub tx_table_full_packets: u64,
+}
+
+impl<'a> Totals<'a> {
+    pub fn new(totals: &'a InterfaceTotals, interval: Duration) -> Self {
+        Self {
+            iface: &totals.iface,
+            interval_s: interval.as_secs_f64(),
+            rx_packets: totals.rx.packets,
+            rx_bytes: totals.rx.bytes,
+            tx_packets: totals.tx.packets,
+            tx_bytes: totals.tx.bytes,
+            rx_unattributed_packets: totals.rx.unattributed_packets,
+            rx_unattributed_bytes: totals.rx.unattributed_bytes,
+            tx_unattributed_packets: totals.tx.unattributed_packets,
+            tx_unattributed_bytes: totals.tx.unattributed_bytes,
+            rx_non_ip_packets: totals.rx.non_ip_packets,
+            tx_non_ip_packets: totals.tx.non_ip_packets,
+            rx_malformed_packets: totals.rx.malformed_packets,
+            tx_malformed_packets: totals.tx.malformed_packets,
+            rx_table_full_packets: totals.rx.table_full_packets,
+            tx_table_full_packets: totals.tx.table_full_packets,
+        }
+    }
+}
+
+/// RFC 3339 in UTC with milliseconds, e.g. `2026-11-25T13:04:05.123Z`.
+pub fn timestamp(at: SystemTime) -> String {
+    let at = OffsetDateTime::from(at);
+    let at = at.replace_millisecond(at.millisecond()).unwrap_or(at);
+    at.format(&Rfc3339)
+        .unwrap_or_else(|_| at.unix_timestamp().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_rfc3339_utc_with_milliseconds() {
+        let at = SystemTime::UNIX_EPOCH + Duration::from_nanos(1_764_075_845_123_456_789);
+        assert_eq!(timestamp(at), "2025-11-25T13:04:05.123Z");
+    }
+}

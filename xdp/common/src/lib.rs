@@ -1,0 +1,119 @@
+//! The map ABI shared by the eBPF programs (`xdp/`) and userspace.
+//!
+//! Every type is `#[repr(C)]` with explicit padding fields, so that the kernel and
+//! userspace agree byte for byte and no padding byte is ever left uninitialised in a
+//! hash key.
+#![no_std]
+
+/// Name of the per-flow map (`LRU_PERCPU_HASH`, key [`FlowKey`], value [`FlowCounters`]).
+pub const FLOWS_MAP: &str = "FLOWS";
+/// Name of the per-interface totals map (`PERCPU_ARRAY`, index [`totals_index`], value [`Totals`]).
+pub const TOTALS_MAP: &str = "TOTALS";
+
+/// Program names in the object file.
+pub const XDP_INGRESS_PROG: &str = "flowmeter_xdp_ingress";
+pub const TC_INGRESS_PROG: &str = "flowmeter_tc_ingress";
+pub const TC_EGRESS_PROG: &str = "flowmeter_tc_egress";
+
+/// Default number of flows the kernel tracks; userspace may change it at load time.
+pub const DEFAULT_FLOW_CAPACITY: u32 = 65_536;
+/// Default size of the totals array: two slots (rx, tx) for ifindex 0..1023.
+/// Userspace resizes it at load time to fit the interfaces it attaches to.
+pub const DEFAULT_TOTALS_SLOTS: u32 = 2 * 1024;
+
+/// Address family as stored in [`FlowKey::family`].
+pub const FAMILY_IPV4: u8 = 4;
+pub const FAMILY_IPV6: u8 = 6;
+
+/// IP protocol numbers the parser knows.
+pub const PROTO_ICMP: u8 = 1;
+pub const PROTO_TCP: u8 = 6;
+pub const PROTO_UDP: u8 = 17;
+pub const PROTO_ICMPV6: u8 = 58;
+
+/// Direction of a packet from the host's point of view.
+pub const DIR_RX: u32 = 0;
+pub const DIR_TX: u32 = 1;
+
+/// Index into the totals array for an interface and a direction.
+#[inline(always)]
+pub const fn totals_index(ifindex: u32, direction: u32) -> u32 {
+    ifindex * 2 + direction
+}
+
+/// One flow, oriented from the host's point of view: on ingress the remote end is the
+/// packet's source, on egress its destination, so both directions share one key.
+///
+/// IPv4 addresses sit in the first 4 bytes of the 16-byte fields, the rest zero.
+/// Ports are in host byte order; they are zero for ICMP, ICMPv6, other protocols and
+/// non-first IP fragments (which carry no transport header).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FlowKey {
+    pub ifindex: u32,
+    pub family: u8,
+    pub proto: u8,
+    pub local_port: u16,
+    pub remote_port: u16,
+    /// Always zero: makes the key's padding explicit.
+    pub pad: u16,
+    pub local_addr: [u8; 16],
+    pub remote_addr: [u8; 16],
+}
+
+/// Counters of one flow on one CPU. Userspace sums the CPUs.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FlowCounters {
+    pub rx_packets: u64,
+    pub rx_bytes: u64,
+    pub tx_packets: u64,
+    pub tx_bytes: u64,
+    /// `bpf_ktime_get_coarse_ns()` (CLOCK_MONOTONIC_COARSE) of the first and last packet.
+    pub first_seen_ns: u64,
+    pub last_seen_ns: u64,
+    /// TCP flags seen (OR of every segment's flag byte: FIN=1 SYN=2 RST=4 PSH=8 ACK=16 ...).
+    pub tcp_flags: u8,
+    pub pad: [u8; 7],
+}
+
+/// Counters of one interface in one direction on one CPU. Userspace sums the CPUs.
+///
+/// `packets`/`bytes` count every frame the program saw, parsed or not, so they stay
+/// exact whatever happens to the flow table. The other fields say why some frames have
+/// no flow: not IP, truncated or malformed headers, or no room in the flow table.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub packets: u64,
+    pub bytes: u64,
+    pub non_ip_packets: u64,
+    pub non_ip_bytes: u64,
+    pub malformed_packets: u64,
+    pub malformed_bytes: u64,
+    pub insert_failed_packets: u64,
+    pub insert_failed_bytes: u64,
+}
+
+#[cfg(feature = "user")]
+mod user {
+    // SAFETY: plain #[repr(C)] integers and byte arrays with explicit padding fields:
+    // every bit pattern is valid and there are no implicit padding bytes.
+    unsafe impl aya::Pod for super::FlowKey {}
+    unsafe impl aya::Pod for super::FlowCounters {}
+    unsafe impl aya::Pod for super::Totals {}
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use core::mem::size_of;
+
+    #[test]
+    fn layout_has_no_implicit_padding() {
+        assert_eq!(size_of::<FlowKey>(), 4 + 1 + 1 + 2 + 2 + 2 + 16 + 16);
+        assert_eq!(size_of::<FlowCounters>(), 6 * 8 + 8);
+        assert_eq!(size_of::<Totals>(), 8 * 8);
+    }
+}

@@ -84,6 +84,15 @@ impl Datapath {
             .load(&object)
             .map_err(|e| Error::Kernel("loading the eBPF object".into(), format!("{e:#}")))?;
 
+        // Verify every program needed before attaching anything anywhere.
+        if attachments.iter().any(|a| a.ingress != IngressHook::Tc) {
+            xdp_program(&mut ebpf)?;
+        }
+        if attachments.iter().any(|a| a.ingress == IngressHook::Tc) {
+            tc_program(&mut ebpf, TC_INGRESS_PROG)?;
+        }
+        tc_program(&mut ebpf, TC_EGRESS_PROG)?;
+
         let mut links = Vec::new();
         for attachment in &attachments {
             let iface = attachment.interface.name.as_str();
@@ -179,7 +188,7 @@ fn wrong_type(name: &'static str, error: ProgramError) -> Error {
     Error::Kernel(format!("program {name}"), error.to_string())
 }
 
-/// The XDP program, loaded (verified by the kernel) on first use.
+/// The XDP program, loaded (and so verified by the kernel) on first use.
 fn xdp_program(ebpf: &mut Ebpf) -> Result<&mut Xdp, Error> {
     let xdp: &mut Xdp = program(ebpf, XDP_INGRESS_PROG)?
         .try_into()
@@ -190,7 +199,7 @@ fn xdp_program(ebpf: &mut Ebpf) -> Result<&mut Xdp, Error> {
     Ok(xdp)
 }
 
-/// A TC program, loaded (verified by the kernel) on first use.
+/// A TC program, loaded (and so verified by the kernel) on first use.
 fn tc_program<'a>(
     ebpf: &'a mut Ebpf,
     name: &'static str,

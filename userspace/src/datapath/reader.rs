@@ -212,3 +212,251 @@ pub(crate) fn flow_delta(previous: Option<&FlowCounters>, current: &FlowCounters
         ..*current
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::datapath::memory::MemorySource;
+    use flowmeter_common::{FAMILY_IPV4, PROTO_UDP};
+    use proptest::prelude::*;
+
+    const IFINDEX: u32 = 7;
+    const SECOND: u64 = 1_000_000_000;
+
+    fn key(remote_port: u16) -> FlowKey {
+        FlowKey {
+            ifindex: IFINDEX,
+            family: FAMILY_IPV4,
+            proto: PROTO_UDP,
+            local_port: 53,
+            remote_port,
+            local_addr: [10, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            remote_addr: [192, 0, 2, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            ..Default::default()
+        }
+    }
+
+    fn counters(rx_packets: u64, tx_packets: u64, first_seen_ns: u64) -> FlowCounters {
+        FlowCounters {
+            rx_packets,
+            rx_bytes: rx_packets * 100,
+            tx_packets,
+            tx_bytes: tx_packets * 60,
+            first_seen_ns,
+            last_seen_ns: first_seen_ns,
+            ..Default::default()
+        }
+    }
+
+    fn reader() -> (Reader<MemorySource>, Instant) {
+        let interfaces = [Interface {
+            name: "eth7".into(),
+            ifindex: IFINDEX,
+        }];
+        let start = Instant::now();
+        (
+            Reader::new(MemorySource::default(), &interfaces, start),
+            start,
+        )
+    }
+
+    fn set_totals(reader: &mut Reader<MemorySource>, rx_packets: u64, rx_bytes: u64) {
+        let totals = &mut reader.source_mut().totals;
+        totals.insert(
+            totals_index(IFINDEX, DIR_RX),
+            Totals {
+                packets: rx_packets,
+                bytes: rx_bytes,
+                ..Default::default()
+            },
+        );
+    }
+
+    fn read(reader: &mut Reader<MemorySource>, at: Instant) -> Snapshot {
+        reader.read(SystemTime::UNIX_EPOCH, at).unwrap()
+    }
+
+    #[test]
+    fn first_read_reports_everything_then_only_what_moved() {
+        let (mut reader, start) = reader();
+        reader.source_mut().flows.insert(key(1), counters(5, 2, 10));
+        let first = read(&mut reader, start + Duration::from_secs(1));
+        assert_eq!(first.flows.len(), 1);
+        assert_eq!(
+            (first.flows[0].rx_packets, first.flows[0].rx_bytes),
+            (5, 500)
+        );
+        assert_eq!(
+            (first.flows[0].tx_packets, first.flows[0].tx_bytes),
+            (2, 120)
+        );
+        assert_eq!(first.interval, Duration::from_secs(1));
+
+        reader.source_mut().flows.insert(key(1), counters(8, 2, 10));
+        let second = read(&mut reader, start + Duration::from_millis(2500));
+        assert_eq!(
+            (second.flows[0].rx_packets, second.flows[0].tx_packets),
+            (3, 0)
+        );
+        assert_eq!(second.interval, Duration::from_millis(1500));
+    }
+
+    #[test]
+    fn flows_that_did_not_move_are_left_out() {
+        let (mut reader, start) = reader();
+        reader.source_mut().flows.insert(key(1), counters(5, 0, 10));
+        read(&mut reader, start);
+        assert!(read(&mut reader, start).flows.is_empty());
+    }
+
+    #[test]
+    fn shrinking_counters_mean_a_new_flow_not_a_negative_delta() {
+        let (mut reader, start) = reader();
+        reader
+            .source_mut()
+            .flows
+            .insert(key(1), counters(50, 5, 10));
+        read(&mut reader, start);
+        reader.source_mut().flows.insert(key(1), counters(3, 1, 10));
+        let snapshot = read(&mut reader, start);
+        assert_eq!(
+            (snapshot.flows[0].rx_packets, snapshot.flows[0].tx_packets),
+            (3, 1)
+        );
+    }
+
+    #[test]
+    fn a_flow_born_again_under_the_same_key_is_counted_from_zero() {
+        let (mut reader, start) = reader();
+        reader.source_mut().flows.insert(key(1), counters(5, 0, 10));
+        read(&mut reader, start);
+        // Evicted and recreated between reads, with more packets than before.
+        reader.source_mut().flows.insert(key(1), counters(9, 0, 20));
+        let snapshot = read(&mut reader, start);
+        assert_eq!(snapshot.flows[0].rx_packets, 9);
+    }
+
+    #[test]
+    fn idle_flows_are_removed_from_the_table() {
+        let (reader, start) = reader();
+        let mut reader = reader.with_idle_timeout(Duration::from_secs(60));
+        reader.source_mut().now_ns = 100 * SECOND;
+        let mut stale = counters(1, 0, SECOND);
+        stale.last_seen_ns = 30 * SECOND;
+        let mut fresh = counters(1, 0, SECOND);
+        fresh.last_seen_ns = 90 * SECOND;
+        reader.source_mut().flows.insert(key(1), stale);
+        reader.source_mut().flows.insert(key(2), fresh);
+        let snapshot = read(&mut reader, start);
+        // Its last traffic is still reported, then it is gone from the kernel table.
+        assert_eq!(snapshot.flows.len(), 2);
+        assert!(!reader.source_mut().flows.contains_key(&key(1)));
+        assert!(reader.source_mut().flows.contains_key(&key(2)));
+    }
+
+    #[test]
+    fn unattributed_is_totals_minus_flows_and_never_repeated() {
+        let (mut reader, start) = reader();
+        reader.source_mut().flows.insert(key(1), counters(5, 0, 10));
+        set_totals(&mut reader, 8, 900);
+        let first = read(&mut reader, start);
+        let rx = first.interfaces[0].rx;
+        assert_eq!((rx.packets, rx.bytes), (8, 900));
+        assert_eq!((rx.unattributed_packets, rx.unattributed_bytes), (3, 400));
+
+        // The flow was evicted with 2 unread packets; a new flow took 1 more.
+        reader.source_mut().flows.clear();
+        reader.source_mut().flows.insert(key(2), counters(1, 0, 50));
+        set_totals(&mut reader, 11, 1200);
+        let second = read(&mut reader, start);
+        let rx = second.interfaces[0].rx;
+        assert_eq!(rx.packets, 3);
+        assert_eq!(rx.unattributed_packets, 2);
+    }
+
+    /// One step of a flow's life in the kernel, as the property tests replay it.
+    #[derive(Clone, Debug)]
+    enum Step {
+        /// Packets arrive on the flow.
+        Packets(u64),
+        /// The flow is evicted (its unread packets lost) and recreated with packets.
+        Reborn(u64),
+        /// Userspace reads the maps.
+        Read,
+    }
+
+    fn steps() -> impl Strategy<Value = Vec<Step>> {
+        prop::collection::vec(
+            prop_oneof![
+                (1u64..1000).prop_map(Step::Packets),
+                (1u64..1000).prop_map(Step::Reborn),
+                Just(Step::Read),
+            ],
+            1..60,
+        )
+    }
+
+    proptest! {
+        /// Whatever the kernel does to a flow, deltas plus unattributed add up to the
+        /// totals exactly, and no delta exceeds what arrived since the previous read.
+        #[test]
+        fn deltas_and_unattributed_add_up_to_the_totals(steps in steps()) {
+            let (mut reader, start) = reader();
+            let mut kernel = FlowCounters::default();
+            let mut total = 0;
+            let mut arrived_since_read = 0;
+            let mut reported = (0, 0);
+            let mut clock = 1;
+            for step in steps.iter().chain([Step::Read].iter()) {
+                clock += 1;
+                match *step {
+                    Step::Packets(n) => {
+                        if kernel.first_seen_ns == 0 {
+                            kernel.first_seen_ns = clock;
+                        }
+                        kernel.rx_packets += n;
+                        total += n;
+                        arrived_since_read += n;
+                    }
+                    Step::Reborn(n) => {
+                        kernel = FlowCounters { rx_packets: n, first_seen_ns: clock, ..Default::default() };
+                        total += n;
+                        arrived_since_read += n;
+                    }
+                    Step::Read => {
+                        kernel.last_seen_ns = clock;
+                        if kernel.rx_packets > 0 {
+                            reader.source_mut().flows.insert(key(1), kernel);
+                        }
+                        reader.source_mut().now_ns = clock;
+                        set_totals(&mut reader, total, 0);
+                        let snapshot = read(&mut reader, start);
+                        let moved: u64 = snapshot.flows.iter().map(|f| f.rx_packets).sum();
+                        prop_assert!(moved <= arrived_since_read);
+                        arrived_since_read = 0;
+                        reported.0 += moved;
+                        reported.1 += snapshot.interfaces[0].rx.unattributed_packets;
+                    }
+                }
+            }
+            prop_assert_eq!(reported.0 + reported.1, total);
+        }
+
+        /// A flow read after every change loses nothing: its deltas sum to all it carried.
+        #[test]
+        fn a_flow_read_often_enough_is_fully_attributed(batches in prop::collection::vec(1u64..10_000, 1..40)) {
+            let (mut reader, start) = reader();
+            let mut cumulative = 0;
+            let mut attributed = 0;
+            for batch in batches {
+                cumulative += batch;
+                reader.source_mut().flows.insert(key(1), counters(cumulative, 0, 10));
+                set_totals(&mut reader, cumulative, cumulative * 100);
+                let snapshot = read(&mut reader, start);
+                attributed += snapshot.flows[0].rx_packets;
+                prop_assert_eq!(snapshot.interfaces[0].rx.unattributed_packets, 0);
+            }
+            prop_assert_eq!(attributed, cumulative);
+        }
+    }
+}

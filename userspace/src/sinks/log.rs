@@ -115,3 +115,91 @@ impl LogSink {
 fn open_append(path: &Path) -> io::Result<File> {
     OpenOptions::new().create(true).append(true).open(path)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::datapath::{DirectionTotals, FlowDelta, FlowId, InterfaceTotals, Protocol};
+    use serde_json::Value;
+    use std::sync::{Arc, Mutex};
+
+    /// A writer whose bytes the test can read back.
+    #[derive(Clone, Default)]
+    struct Shared(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Shared {
+        fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn flow(proto: u8, remote: &str) -> FlowDelta {
+        FlowDelta {
+            id: FlowId {
+                iface: Arc::from("eth0"),
+                proto: Protocol(proto),
+                local_ip: "10.0.0.1".parse().unwrap(),
+                local_port: 443,
+                remote_ip: remote.parse().unwrap(),
+                remote_port: 51000,
+            },
+            rx_packets: 3,
+            rx_bytes: 300,
+            tx_packets: 2,
+            tx_bytes: 2900,
+            tcp_flags: 0x12,
+        }
+    }
+
+    #[test]
+    fn every_line_is_a_versioned_object_with_typed_fields() {
+        let out = Shared::default();
+        let mut sink = LogSink::new(Box::new(out.clone()));
+        let snapshot = Snapshot {
+            at: SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
+            interval: Duration::from_millis(1000),
+            flows: vec![flow(6, "2001:db8::7"), flow(47, "192.0.2.1")],
+            interfaces: vec![InterfaceTotals {
+                iface: Arc::from("eth0"),
+                rx: DirectionTotals {
+                    packets: 10,
+                    bytes: 1000,
+                    unattributed_packets: 7,
+                    ..Default::default()
+                },
+                tx: DirectionTotals::default(),
+            }],
+        };
+        sink.write_snapshot(&snapshot).unwrap();
+
+        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<Value> = text
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 3);
+        for line in &lines {
+            assert_eq!(line["v"], 1);
+            assert_eq!(line["ts"], "2027-01-15T08:00:00.000Z");
+        }
+        let tcp = &lines[0];
+        assert_eq!(tcp["type"], "flow");
+        assert_eq!(tcp["proto"], "tcp");
+        assert_eq!(tcp["remote_ip"], "2001:db8::7");
+        assert_eq!(tcp["local_port"], 443);
+        assert_eq!(tcp["rx_bytes"], 300);
+        assert_eq!(tcp["tcp_flags"], 0x12);
+        let gre = &lines[1];
+        assert_eq!(gre["proto"], 47);
+        assert!(gre.get("tcp_flags").is_none());
+        let totals = &lines[2];
+        assert_eq!(totals["type"], "totals");
+        assert_eq!(totals["iface"], "eth0");
+        assert_eq!(totals["rx_packets"], 10);
+        assert_eq!(totals["rx_unattributed_packets"], 7);
+    }
+}

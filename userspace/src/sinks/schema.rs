@@ -6,7 +6,7 @@
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
-use time::{OffsetDateTime, format_description::well_known::Rfc3339};
+use time::{OffsetDateTime, macros::format_description};
 
 use crate::datapath::{Attachment, FlowDelta, InterfaceTotals};
 
@@ -153,12 +153,13 @@ impl<'a> Totals<'a> {
     }
 }
 
-/// RFC 3339 in UTC with milliseconds, e.g. `2026-11-25T13:04:05.123Z`.
+/// RFC 3339 in UTC with milliseconds, always the same width: `2026-11-25T13:04:05.123Z`.
 pub fn timestamp(at: SystemTime) -> String {
-    let at = OffsetDateTime::from(at);
-    let at = at.replace_millisecond(at.millisecond()).unwrap_or(at);
-    at.format(&Rfc3339)
-        .unwrap_or_else(|_| at.unix_timestamp().to_string())
+    let format =
+        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
+    OffsetDateTime::from(at)
+        .format(&format)
+        .unwrap_or_else(|_| "1970-01-01T00:00:00.000Z".into())
 }
 
 #[cfg(test)]

@@ -37,12 +37,12 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            if cli.verbose {
-                if let Some(DatapathError::VerifierRejected { log, .. }) = error.downcast_ref() {
-                    let lines: Vec<&str> = log.lines().collect();
-                    for line in &lines[lines.len().saturating_sub(VERIFIER_LINES)..] {
-                        eprintln!("verifier: {line}");
-                    }
+            if cli.verbose
+                && let Some(DatapathError::VerifierRejected { log, .. }) = error.downcast_ref()
+            {
+                let lines: Vec<&str> = log.lines().collect();
+                for line in &lines[lines.len().saturating_sub(VERIFIER_LINES)..] {
+                    eprintln!("verifier: {line}");
                 }
             }
             eprintln!("flowmeter: {error:#}");

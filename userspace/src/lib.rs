@@ -6,4 +6,5 @@
 pub mod cli;
 pub mod commands;
 pub mod datapath;
+pub mod enrich;
 pub mod sinks;

@@ -16,11 +16,15 @@ const VERIFIER_LINES: usize = 30;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     env_logger::Builder::new()
-        .filter_level(if cli.verbose {
-            log::LevelFilter::Debug
-        } else {
-            log::LevelFilter::Warn
-        })
+        .filter_level(log::LevelFilter::Warn)
+        .filter_module(
+            "flowmeter",
+            if cli.verbose {
+                log::LevelFilter::Debug
+            } else {
+                log::LevelFilter::Warn
+            },
+        )
         .parse_env("FLOWMETER_LOG")
         .init();
 

@@ -7,7 +7,7 @@ use std::{
     time::{Instant, SystemTime},
 };
 
-use anyhow::{Context as _, Result};
+use anyhow::{Context as _, Result, anyhow};
 use crossbeam_channel::{Receiver, after, bounded, never, select, tick};
 use signal_hook::{
     consts::{SIGINT, SIGTERM},
@@ -24,7 +24,13 @@ pub fn run(args: &LogArgs) -> Result<()> {
     let stop = stop_signals()?;
     let interfaces = interfaces::resolve(&args.datapath.ifaces)?;
     let output = Output::parse(&args.output);
-    let mut sink = LogSink::open(&output).with_context(|| format!("opening {}", args.output))?;
+    let mut sink = LogSink::open(&output).map_err(|e| {
+        anyhow!(
+            "cannot open {} for the log ({e}); choose a writable file with --output, or - \
+             for standard output",
+            args.output
+        )
+    })?;
 
     let options = args.datapath.options();
     let (mut datapath, maps) = Datapath::start(&interfaces, &options)?;

@@ -220,12 +220,7 @@ fn load_error(program: &'static str, error: ProgramError) -> Error {
             verifier_log,
         } => {
             let log = verifier_log.to_string();
-            let last_line = log
-                .lines()
-                .rev()
-                .find(|line| !line.trim().is_empty())
-                .map(str::to_owned)
-                .unwrap_or_else(|| io_error.to_string());
+            let last_line = verifier_complaint(&log).unwrap_or_else(|| io_error.to_string());
             Error::VerifierRejected {
                 program,
                 last_line,
@@ -234,6 +229,26 @@ fn load_error(program: &'static str, error: ProgramError) -> Error {
         }
         other => Error::Kernel(format!("loading {program}"), other.to_string()),
     }
+}
+
+/// The verifier's reason for rejecting: the last line before its closing statistics
+/// ("processed N insns ...", "verification time ...", "stack depth ...").
+fn verifier_complaint(log: &str) -> Option<String> {
+    let is_statistics = |line: &str| {
+        [
+            "processed ",
+            "verification time",
+            "stack depth",
+            "max_states_per_insn",
+        ]
+        .iter()
+        .any(|prefix| line.starts_with(prefix))
+    };
+    log.lines()
+        .map(str::trim)
+        .rev()
+        .find(|line| !line.is_empty() && !is_statistics(line))
+        .map(str::to_owned)
 }
 
 fn attach_xdp(ebpf: &mut Ebpf, iface: &str, mode: XdpMode) -> Result<FdLink, Error> {
@@ -302,4 +317,18 @@ fn error_chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verifier_complaint_skips_the_closing_statistics() {
+        let log = "0: R1=ctx() R10=fp0\n0: (79) r0 = *(u64 *)(r2 +0)\nR2 !read_ok\n\
+                   processed 1 insns (limit 1000000) max_states_per_insn 0 total_states 0\n\
+                   verification time 12 usec\nstack depth 0\n";
+        assert_eq!(verifier_complaint(log).as_deref(), Some("R2 !read_ok"));
+        assert_eq!(verifier_complaint(""), None);
+    }
 }

@@ -31,8 +31,9 @@ pub enum Error {
     #[error("no interface is up besides loopback; name one with --iface")]
     NoInterfaces,
     #[error(
-        "needs root, or the capabilities {0} (run it with sudo, or grant them with setcap \
-         or systemd's AmbientCapabilities)"
+        "missing capabilities {0}: flowmeter needs root, or CAP_BPF, CAP_PERFMON and \
+         CAP_NET_ADMIN (run it with sudo, or grant them with setcap or systemd's \
+         AmbientCapabilities)"
     )]
     MissingCapabilities(String),
     #[error(
@@ -65,7 +66,7 @@ pub enum Error {
         log: String,
     },
     #[error("{0}: {1}")]
-    Io(String, #[source] io::Error),
+    Io(String, io::Error),
     #[error("{0}: {1}")]
     Kernel(String, String),
 }

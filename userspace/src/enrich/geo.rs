@@ -1,0 +1,1 @@
+//! IP → country (filled in by issue 4 work).

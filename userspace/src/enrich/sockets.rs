@@ -1,0 +1,1 @@
+//! Socket → process (filled in by issue 4 work).

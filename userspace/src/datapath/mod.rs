@@ -31,9 +31,8 @@ pub enum Error {
     #[error("no interface is up besides loopback; name one with --iface")]
     NoInterfaces,
     #[error(
-        "missing capabilities {0}: flowmeter needs root, or CAP_BPF, CAP_PERFMON and \
-         CAP_NET_ADMIN (run it with sudo, or grant them with setcap or systemd's \
-         AmbientCapabilities)"
+        "not allowed to load BPF programs: missing {0} (run it as root with sudo, or grant \
+         the missing capabilities with setcap or systemd's AmbientCapabilities)"
     )]
     MissingCapabilities(String),
     #[error(

@@ -169,6 +169,10 @@ fn ipv6(packet: &Packet, offset: usize) -> Result<Network, Unparsed> {
                 let ext = packet.bytes::<2>(offset)?;
                 next = ext[0];
                 offset += (ext[1] as usize + 1) * 8;
+                // The whole header must be there, even when no port follows it.
+                if offset > packet.len() {
+                    return Err(Unparsed::Malformed);
+                }
             }
             IPV6_FRAGMENT => {
                 let ext = packet.bytes::<8>(offset)?;

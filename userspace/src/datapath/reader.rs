@@ -1,8 +1,10 @@
 //! Turns the kernel's cumulative counters into per-interval deltas.
 //!
-//! Each read takes the flow table first and the totals second: the programs bump the
-//! totals before the flow, so a packet visible in a flow is always visible in the
-//! totals too, and `totals - flows` (the unattributed traffic) never goes negative.
+//! Each read takes the totals first and the flow table second. A packet's program bumps
+//! its totals and then its flow within one run, so every packet in the totals read is
+//! also in the flow read that follows: traffic is never reported as unattributed and
+//! then again in its flow. (The reverse can happen, a packet in a flow before its
+//! totals are read; its unattributed share is then settled at the next read.)
 
 use std::{
     collections::HashMap,
@@ -69,6 +71,12 @@ impl<S: FlowSource> Reader<S> {
 
     /// Reads the maps and returns what moved since the previous read.
     pub fn read(&mut self, at: SystemTime, now: Instant) -> Result<Snapshot, Error> {
+        let mut totals = Vec::with_capacity(self.interfaces.len());
+        for &(ifindex, _) in &self.interfaces {
+            for direction in [DIR_RX, DIR_TX] {
+                totals.push(self.source.totals(totals_index(ifindex, direction))?);
+            }
+        }
         let current = self.source.flows()?;
         let mut attributed: HashMap<(u32, u32), (u64, u64)> = HashMap::new();
         let mut flows = Vec::new();
@@ -98,20 +106,21 @@ impl<S: FlowSource> Reader<S> {
         self.forget_idle_flows(current)?;
 
         let mut interfaces = Vec::with_capacity(self.interfaces.len());
-        for (ifindex, name) in self.interfaces.clone() {
+        let mut totals = totals.into_iter();
+        for (ifindex, name) in &self.interfaces {
             let mut direction_totals = [DirectionTotals::default(); 2];
             for (slot, direction) in [DIR_RX, DIR_TX].into_iter().enumerate() {
-                let totals = self.source.totals(totals_index(ifindex, direction))?;
-                let state = self.directions.entry((ifindex, direction)).or_default();
+                let read = totals.next().unwrap_or_default();
+                let state = self.directions.entry((*ifindex, direction)).or_default();
                 let moved = attributed
-                    .get(&(ifindex, direction))
+                    .get(&(*ifindex, direction))
                     .copied()
                     .unwrap_or((0, 0));
-                direction_totals[slot] = state.advance(totals, moved);
+                direction_totals[slot] = state.advance(read, moved);
             }
             let [rx, tx] = direction_totals;
             interfaces.push(InterfaceTotals {
-                iface: name,
+                iface: name.clone(),
                 rx,
                 tx,
             });
@@ -372,6 +381,22 @@ mod tests {
         let rx = second.interfaces[0].rx;
         assert_eq!(rx.packets, 3);
         assert_eq!(rx.unattributed_packets, 2);
+    }
+
+    #[test]
+    fn packets_in_flows_before_their_totals_are_not_reported_twice() {
+        let (mut reader, start) = reader();
+        // Two packets landed between the totals read and the flow read.
+        set_totals(&mut reader, 5, 500);
+        reader.source_mut().flows.insert(key(1), counters(7, 0, 10));
+        let first = read(&mut reader, start);
+        assert_eq!(first.interfaces[0].rx.unattributed_packets, 0);
+        // The next read sees their totals; nothing new is unattributed.
+        set_totals(&mut reader, 7, 700);
+        let second = read(&mut reader, start);
+        assert_eq!(second.interfaces[0].rx.packets, 2);
+        assert_eq!(second.interfaces[0].rx.unattributed_packets, 0);
+        assert!(second.flows.is_empty());
     }
 
     /// One step of a flow's life in the kernel, as the property tests replay it.

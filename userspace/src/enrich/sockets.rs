@@ -1,1 +1,0 @@
-//! Socket → process (filled in by issue 4 work).

@@ -1,0 +1,493 @@
+//! Socket → process: which local process owns a flow, as `lsof -i` would say.
+//!
+//! The kernel's socket tables (`/proc/net/{tcp,tcp6,udp,udp6}`) map a flow to a socket
+//! inode; the open files of every process (`/proc/PID/fd`) map the inode to a process.
+//! Both are costly on a busy host, so [`SocketTable`] caches its answers per flow and
+//! reads `/proc` again only for flows it has not attributed yet:
+//!
+//! ```no_run
+//! # use std::time::Instant;
+//! # use flowmeter::{datapath::Snapshot, enrich::sockets::{Owner, ProcPaths, SocketTable}};
+//! # fn each_interval(snapshot: &Snapshot, table: &mut SocketTable) {
+//! table.resolve(snapshot.flows.iter().map(|delta| &delta.id), Instant::now());
+//! for delta in &snapshot.flows {
+//!     if let Some(Owner::Process(process)) = table.owner(&delta.id) {
+//!         println!("{} {}", process.pid, process.comm);
+//!     }
+//! }
+//! # }
+//! ```
+
+mod processes;
+mod tables;
+
+#[cfg(test)]
+mod fixture;
+
+use std::{
+    collections::{HashMap, HashSet},
+    path::PathBuf,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use flowmeter_common::{PROTO_TCP, PROTO_UDP};
+
+use crate::datapath::FlowId;
+
+use processes::UserNames;
+use tables::{Lookup, SocketIndex};
+
+/// Who owns a flow on this host.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Owner {
+    /// The process holding the flow's socket, or the socket listening for it.
+    Process(Arc<ProcessInfo>),
+    /// A socket on this host carries the flow, but no process holding it could be found:
+    /// the connection has closed (TIME_WAIT), its process exited, or `/proc` hides it.
+    Unresolved,
+    /// No socket on this host matches the flow: routed or forwarded traffic, raw
+    /// sockets, ICMP. Not a guess at some process.
+    NoLocalSocket,
+}
+
+impl Owner {
+    /// The owning process, if there is one.
+    pub fn process(&self) -> Option<&ProcessInfo> {
+        match self {
+            Owner::Process(process) => Some(process),
+            Owner::Unresolved | Owner::NoLocalSocket => None,
+        }
+    }
+}
+
+/// A process, as read from `/proc/PID` when it was first seen owning a flow.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProcessInfo {
+    pub pid: u32,
+    /// The kernel's short name (`/proc/PID/comm`, at most 15 bytes).
+    pub comm: String,
+    /// The executable; `None` if unreadable (kernel threads, or not root).
+    pub exe: Option<PathBuf>,
+    /// The executable's file was deleted after the process started.
+    pub exe_deleted: bool,
+    /// Effective uid.
+    pub uid: u32,
+    /// The uid's user name, or the uid as text if it has none.
+    pub user: String,
+    /// Arguments joined by spaces; empty for kernel threads and zombies.
+    pub cmdline: String,
+}
+
+/// Where `/proc` is read: the seam for tests (a fixture tree) and for namespaces.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProcPaths {
+    /// Holds the `PID/` directories.
+    pub proc_root: PathBuf,
+    /// Holds the `tcp`, `tcp6`, `udp`, `udp6` tables.
+    pub net_dir: PathBuf,
+}
+
+impl ProcPaths {
+    /// This host: `/proc`, and the socket tables of the network namespace of the thread
+    /// that reads them (`/proc/thread-self/net`; `/proc/net` would follow the main
+    /// thread's namespace, and a meter thread may have entered another with setns).
+    pub fn system() -> Self {
+        Self {
+            proc_root: PathBuf::from("/proc"),
+            net_dir: PathBuf::from("/proc/thread-self/net"),
+        }
+    }
+}
+
+impl Default for ProcPaths {
+    fn default() -> Self {
+        Self::system()
+    }
+}
+
+/// How long answers are kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timing {
+    /// A flow without a process (no socket, or no holder found) is looked up again
+    /// after this long: its socket may appear later. Bounds the rescans on a host that
+    /// forwards traffic.
+    pub retry_unowned: Duration,
+    /// A flow not asked about for this long is forgotten (and looked up afresh if it
+    /// comes back), so memory follows the live flows.
+    pub forget_after: Duration,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Self {
+            retry_unowned: Duration::from_secs(10),
+            forget_after: Duration::from_secs(120),
+        }
+    }
+}
+
+/// What one [`SocketTable::resolve`] call read from `/proc`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Refresh {
+    /// The socket tables were read (some flow was due for a lookup).
+    pub tables_read: bool,
+    /// `/proc/*/fd` was scanned (some flow's socket had no known holder).
+    pub processes_scanned: bool,
+}
+
+/// Flow → owner, cached. Call [`resolve`](Self::resolve) once per interval with the
+/// interval's flows, then ask [`owner`](Self::owner) for each.
+#[derive(Debug)]
+pub struct SocketTable {
+    paths: ProcPaths,
+    timing: Timing,
+    flows: HashMap<FlowId, Cached>,
+    /// Holders of sockets seen at the last refresh, so that a new flow on a known socket
+    /// (another peer of a UDP or listening socket) needs no scan of `/proc/*/fd`.
+    holders: HashMap<u64, Arc<ProcessInfo>>,
+    users: UserNames,
+}
+
+#[derive(Debug)]
+struct Cached {
+    owner: Owner,
+    /// When the owner was looked up.
+    checked: Instant,
+    /// When the flow was last asked about.
+    seen: Instant,
+}
+
+/// The answer for flows that no socket can carry, whatever the tables say.
+const NOT_TCP_OR_UDP: &Owner = &Owner::NoLocalSocket;
+
+impl SocketTable {
+    pub fn new(paths: ProcPaths) -> Self {
+        Self {
+            paths,
+            timing: Timing::default(),
+            flows: HashMap::new(),
+            holders: HashMap::new(),
+            users: UserNames::default(),
+        }
+    }
+
+    pub fn with_timing(mut self, timing: Timing) -> Self {
+        self.timing = timing;
+        self
+    }
+
+    /// Makes [`owner`](Self::owner) answer for `flows`. Flows already attributed are
+    /// answered from the cache with no I/O; the others (new ones, and unowned ones due
+    /// for a retry) are looked up together, with one read of the socket tables and at
+    /// most one scan of `/proc/*/fd`. Flows not passed for a while are forgotten.
+    pub fn resolve<'a>(
+        &mut self,
+        flows: impl IntoIterator<Item = &'a FlowId>,
+        now: Instant,
+    ) -> Refresh {
+        let due: Vec<&FlowId> = flows
+            .into_iter()
+            .filter(|flow| self.touch(flow, now))
+            .collect();
+        let refresh = if due.is_empty() {
+            Refresh::default()
+        } else {
+            self.look_up(&due, now)
+        };
+        self.forget_idle(now);
+        refresh
+    }
+
+    /// The owner of `flow`; `None` if it was never resolved (or was forgotten).
+    pub fn owner(&self, flow: &FlowId) -> Option<&Owner> {
+        if !is_tcp_or_udp(flow) {
+            return Some(NOT_TCP_OR_UDP);
+        }
+        self.flows.get(flow).map(|cached| &cached.owner)
+    }
+
+    /// How many flows are cached.
+    pub fn len(&self) -> usize {
+        self.flows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.flows.is_empty()
+    }
+
+    /// Marks `flow` as seen; true if it needs a lookup.
+    fn touch(&mut self, flow: &FlowId, now: Instant) -> bool {
+        if !is_tcp_or_udp(flow) {
+            return false;
+        }
+        let Some(cached) = self.flows.get_mut(flow) else {
+            return true;
+        };
+        cached.seen = now;
+        match cached.owner {
+            Owner::Process(_) => false,
+            Owner::Unresolved | Owner::NoLocalSocket => {
+                now.saturating_duration_since(cached.checked) >= self.timing.retry_unowned
+            }
+        }
+    }
+
+    /// Reads the tables once, scans for the holders of sockets not seen before, and
+    /// caches an owner for each of `due`.
+    fn look_up(&mut self, due: &[&FlowId], now: Instant) -> Refresh {
+        let index = SocketIndex::read(&self.paths.net_dir);
+        // Closed sockets' inodes may be reused by new sockets: forget their holders.
+        self.holders.retain(|&inode, _| index.is_live(inode));
+        let lookups: Vec<Lookup> = due.iter().map(|flow| index.lookup(flow)).collect();
+        let unknown: HashSet<u64> = lookups
+            .iter()
+            .filter_map(|lookup| match lookup {
+                Lookup::Socket(inode) if !self.holders.contains_key(inode) => Some(*inode),
+                _ => None,
+            })
+            .collect();
+        if !unknown.is_empty() {
+            let is_live = |inode| index.is_live(inode);
+            let found =
+                processes::find_holders(&self.paths.proc_root, &unknown, is_live, &mut self.users);
+            for (inode, process) in found {
+                self.holders.entry(inode).or_insert(process);
+            }
+        }
+        for (flow, lookup) in due.iter().zip(lookups) {
+            let owner = self.owner_of(lookup);
+            let cached = Cached {
+                owner,
+                checked: now,
+                seen: now,
+            };
+            self.flows.insert((*flow).clone(), cached);
+        }
+        Refresh {
+            tables_read: true,
+            processes_scanned: !unknown.is_empty(),
+        }
+    }
+
+    fn owner_of(&self, lookup: Lookup) -> Owner {
+        match lookup {
+            Lookup::Socket(inode) => match self.holders.get(&inode) {
+                Some(process) => Owner::Process(Arc::clone(process)),
+                None => Owner::Unresolved,
+            },
+            Lookup::Closed => Owner::Unresolved,
+            Lookup::NoSocket => Owner::NoLocalSocket,
+        }
+    }
+
+    fn forget_idle(&mut self, now: Instant) {
+        let keep = self.timing.forget_after;
+        self.flows
+            .retain(|_, cached| now.saturating_duration_since(cached.seen) < keep);
+    }
+}
+
+fn is_tcp_or_udp(flow: &FlowId) -> bool {
+    flow.proto.0 == PROTO_TCP || flow.proto.0 == PROTO_UDP
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fixture::{ESTABLISHED, FakeProc, FakeProcess, LISTEN, TCP, UDP, flow};
+
+    const SECOND: Duration = Duration::from_secs(1);
+
+    /// A host running sshd (pid 700: a listener and one accepted connection) and a
+    /// resolver (pid 53: one unconnected UDP socket).
+    fn host() -> FakeProc {
+        let fake = FakeProc::new();
+        fake.tcp("0.0.0.0:22", "0.0.0.0:0", LISTEN, 100);
+        fake.tcp("192.0.2.1:22", "203.0.113.9:50000", ESTABLISHED, 101);
+        fake.udp("[::]:53", "[::]:0", 102);
+        fake.process(&FakeProcess {
+            pid: 700,
+            comm: "sshd",
+            args: &["sshd: admin [priv]"],
+            uid: 0,
+            exe: Some("/usr/sbin/sshd"),
+        });
+        fake.fd(700, 3, 100);
+        fake.fd(700, 4, 101);
+        fake.process(&FakeProcess {
+            pid: 53,
+            comm: "named",
+            args: &["/usr/sbin/named", "-u", "bind"],
+            uid: 0,
+            exe: Some("/usr/sbin/named"),
+        });
+        fake.fd(53, 9, 102);
+        fake
+    }
+
+    fn ssh() -> FlowId {
+        flow(TCP, "192.0.2.1:22", "203.0.113.9:50000")
+    }
+
+    fn dns() -> FlowId {
+        flow(UDP, "[2001:db8::1]:53", "[2001:db8::99]:40000")
+    }
+
+    fn forwarded() -> FlowId {
+        flow(TCP, "10.1.0.5:443", "198.51.100.20:61000")
+    }
+
+    fn pid(table: &SocketTable, flow: &FlowId) -> Option<u32> {
+        table.owner(flow)?.process().map(|process| process.pid)
+    }
+
+    #[test]
+    fn one_batch_reads_the_tables_once_and_attributes_every_flow() {
+        let fake = host();
+        let mut table = SocketTable::new(fake.paths());
+        let icmp = flow(1, "192.0.2.1:0", "203.0.113.9:0");
+        let refresh = table.resolve([&ssh(), &dns(), &forwarded(), &icmp], Instant::now());
+        assert_eq!(
+            refresh,
+            Refresh {
+                tables_read: true,
+                processes_scanned: true
+            }
+        );
+        assert_eq!(pid(&table, &ssh()), Some(700));
+        assert_eq!(pid(&table, &dns()), Some(53));
+        assert_eq!(table.owner(&forwarded()), Some(&Owner::NoLocalSocket));
+        assert_eq!(table.owner(&icmp), Some(&Owner::NoLocalSocket));
+        // Only TCP and UDP flows take room.
+        assert_eq!(table.len(), 3);
+    }
+
+    #[test]
+    fn known_flows_are_answered_without_reading_proc() {
+        let fake = host();
+        let mut table = SocketTable::new(fake.paths());
+        let start = Instant::now();
+        table.resolve([&ssh(), &dns()], start);
+        fake.remove_everything();
+        let refresh = table.resolve([&ssh(), &dns()], start + 5 * SECOND);
+        assert_eq!(refresh, Refresh::default());
+        assert_eq!(
+            (pid(&table, &ssh()), pid(&table, &dns())),
+            (Some(700), Some(53))
+        );
+    }
+
+    #[test]
+    fn a_new_flow_on_a_known_socket_needs_no_process_scan() {
+        let fake = host();
+        let mut table = SocketTable::new(fake.paths());
+        let start = Instant::now();
+        table.resolve([&ssh()], start);
+        let new_client = flow(TCP, "192.0.2.1:22", "203.0.113.10:40404");
+        let refresh = table.resolve([&ssh(), &new_client], start + SECOND);
+        assert_eq!(
+            refresh,
+            Refresh {
+                tables_read: true,
+                processes_scanned: false
+            }
+        );
+        assert_eq!(pid(&table, &new_client), Some(700));
+    }
+
+    #[test]
+    fn flows_without_a_socket_are_retried_only_after_a_while() {
+        let fake = host();
+        let mut table = SocketTable::new(fake.paths());
+        let start = Instant::now();
+        let late = flow(UDP, "192.0.2.1:123", "198.51.100.1:123");
+        let first = table.resolve([&late, &forwarded()], start);
+        // Traffic that no socket carries costs a table read, never a scan of /proc/*/fd.
+        assert_eq!(
+            first,
+            Refresh {
+                tables_read: true,
+                processes_scanned: false
+            }
+        );
+        assert_eq!(table.owner(&late), Some(&Owner::NoLocalSocket));
+        // The socket appears; the cached answer stands until the retry is due.
+        fake.udp("0.0.0.0:123", "0.0.0.0:0", 200);
+        fake.fd(53, 10, 200);
+        for after in 1..10 {
+            let refresh = table.resolve([&late, &forwarded()], start + after * SECOND);
+            assert_eq!(refresh, Refresh::default(), "{after} s after");
+        }
+        let retry = table.resolve([&late, &forwarded()], start + 10 * SECOND);
+        assert_eq!(
+            retry,
+            Refresh {
+                tables_read: true,
+                processes_scanned: true
+            }
+        );
+        assert_eq!(pid(&table, &late), Some(53));
+        assert_eq!(table.owner(&forwarded()), Some(&Owner::NoLocalSocket));
+    }
+
+    #[test]
+    fn a_socket_whose_process_is_gone_is_unresolved_until_a_holder_appears() {
+        let fake = host();
+        fake.tcp("192.0.2.1:41000", "198.51.100.7:443", ESTABLISHED, 300);
+        let outbound = flow(TCP, "192.0.2.1:41000", "198.51.100.7:443");
+        let mut table = SocketTable::new(fake.paths());
+        let start = Instant::now();
+        table.resolve([&outbound], start);
+        assert_eq!(table.owner(&outbound), Some(&Owner::Unresolved));
+        fake.process(&FakeProcess {
+            pid: 900,
+            comm: "curl",
+            args: &["curl", "https://example.com/"],
+            uid: 0,
+            exe: Some("/usr/bin/curl"),
+        });
+        fake.fd(900, 3, 300);
+        table.resolve([&outbound], start + 10 * SECOND);
+        assert_eq!(pid(&table, &outbound), Some(900));
+    }
+
+    #[test]
+    fn an_attributed_flow_keeps_its_process() {
+        let fake = host();
+        let mut table = SocketTable::new(fake.paths());
+        let start = Instant::now();
+        table.resolve([&ssh()], start);
+        fake.exit(700);
+        fake.close_all_sockets();
+        table.resolve([&ssh()], start + 60 * SECOND);
+        assert_eq!(pid(&table, &ssh()), Some(700));
+    }
+
+    #[test]
+    fn flows_not_seen_for_a_while_are_forgotten() {
+        let fake = host();
+        let timing = Timing {
+            retry_unowned: 10 * SECOND,
+            forget_after: 30 * SECOND,
+        };
+        let mut table = SocketTable::new(fake.paths()).with_timing(timing);
+        let start = Instant::now();
+        table.resolve([&ssh(), &dns(), &forwarded()], start);
+        table.resolve([&dns()], start + 29 * SECOND);
+        assert_eq!(table.len(), 3);
+        table.resolve([&dns()], start + 30 * SECOND);
+        assert_eq!(table.len(), 1);
+        assert_eq!(table.owner(&ssh()), None);
+        assert_eq!(pid(&table, &dns()), Some(53));
+        assert_eq!(table.resolve([], start + 60 * SECOND), Refresh::default());
+        assert!(table.is_empty());
+    }
+
+    #[test]
+    fn the_system_paths_follow_the_calling_threads_namespace() {
+        let paths = ProcPaths::default();
+        assert_eq!(paths.proc_root, PathBuf::from("/proc"));
+        assert_eq!(paths.net_dir, PathBuf::from("/proc/thread-self/net"));
+    }
+}

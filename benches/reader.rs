@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use flowmeter::datapath::{Interface, Reader, memory::MemorySource};
+use flowmeter::datapath::{Interface, LinkLayer, Reader, memory::MemorySource};
 use flowmeter_common::{FAMILY_IPV4, FlowCounters, FlowKey, PROTO_TCP};
 
 fn table(flows: u32, round: u64) -> MemorySource {
@@ -44,6 +44,7 @@ fn reader_cycle(c: &mut Criterion) {
     let interfaces = [Interface {
         name: "eth0".into(),
         ifindex: 2,
+        link: LinkLayer::Ethernet,
     }];
     let mut group = c.benchmark_group("reader_cycle");
     group.measurement_time(Duration::from_secs(5));

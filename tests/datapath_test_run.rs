@@ -15,13 +15,14 @@ use std::{fmt, io, net::Ipv6Addr};
 
 use aya::{
     Ebpf, EbpfLoader,
-    maps::{PerCpuArray, PerCpuHashMap, PerCpuValues},
+    maps::{Array, PerCpuArray, PerCpuHashMap, PerCpuValues},
     programs::{ProgramError, SchedClassifier, TestRun, TestRunOptions, Xdp},
 };
 use flowmeter::datapath::{sum_flow_counters, sum_totals};
 use flowmeter_common::{
-    DIR_RX, DIR_TX, FAMILY_IPV4, FAMILY_IPV6, FLOWS_MAP, FlowCounters, FlowKey, TC_EGRESS_PROG,
-    TC_INGRESS_PROG, TOTALS_MAP, Totals, XDP_INGRESS_PROG, totals_index,
+    DIR_RX, DIR_TX, FAMILY_IPV4, FAMILY_IPV6, FLOWS_MAP, FlowCounters, FlowKey, IFACES_MAP,
+    IfaceConfig, LINK_ETHERNET, LINK_RAW_IP, TC_EGRESS_PROG, TC_INGRESS_PROG, TOTALS_MAP, Totals,
+    XDP_INGRESS_PROG, totals_index,
 };
 use frames::{
     ETH_HEADER, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_LLDP, Extension, Frame, Header,
@@ -35,8 +36,10 @@ static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/fl
 /// BPF_PROG_TEST_RUN without a context runs on the netns loopback device (seen here:
 /// ifindex 1, for XDP's ingress_ifindex and the skb's ifindex alike).
 const IFINDEX: u32 = 1;
-/// Totals slots for ifindex 0 and 1, so that every slot can be checked to be untouched.
-const TOTALS_SLOTS: u32 = 2 * (IFINDEX + 1);
+/// The metered interface's slot in the totals, as userspace would configure it.
+const SLOT: u32 = 0;
+/// Totals slots for the one interface (rx, tx), so every slot can be checked.
+const TOTALS_SLOTS: u32 = 2;
 const FLOW_CAPACITY: u32 = 64;
 
 const XDP_PASS: u32 = 2;
@@ -117,9 +120,17 @@ impl fmt::Display for Program {
     }
 }
 
-/// A fresh object, maps small enough to check whole, with the given programs loaded.
+/// A fresh object, maps small enough to check whole, with the given programs loaded,
+/// metering the test-run interface as an Ethernet link.
 fn load(programs: &[Program]) -> Ebpf {
+    load_on(programs, LINK_ETHERNET)
+}
+
+/// Like [`load`], with the interface's frames beginning as `link` says
+/// (`LINK_UNMETERED` leaves it out of the interface map).
+fn load_on(programs: &[Program], link: u32) -> Ebpf {
     let mut ebpf = EbpfLoader::new()
+        .map_max_entries(IFACES_MAP, IFINDEX + 1)
         .map_max_entries(TOTALS_MAP, TOTALS_SLOTS)
         .map_max_entries(FLOWS_MAP, FLOW_CAPACITY)
         .load(OBJECT)
@@ -128,6 +139,11 @@ fn load(programs: &[Program]) -> Ebpf {
                 "loading the eBPF object failed: {e:?} (these tests need root: run them with sudo)"
             )
         });
+    let mut ifaces = Array::<_, IfaceConfig>::try_from(ebpf.map_mut(IFACES_MAP).expect("IFACES"))
+        .expect("IFACES is an array");
+    ifaces
+        .set(IFINDEX, IfaceConfig { slot: SLOT, link }, 0)
+        .expect("configure the interface");
     for program in programs {
         program.load(&mut ebpf);
     }
@@ -705,7 +721,7 @@ fn check(ebpf: &Ebpf, program: Program, case: &Case) -> Vec<String> {
             problems.push(format!("did not pass the packet: returned {returned:#x}"));
         }
         Ok(_) => {
-            let slot = &mut want_totals[totals_index(IFINDEX, direction) as usize];
+            let slot = &mut want_totals[totals_index(SLOT, direction) as usize];
             (slot.packets, slot.bytes) = (1, len);
             match case.expect {
                 Expect::NonIp => (slot.non_ip_packets, slot.non_ip_bytes) = (1, len),
@@ -727,7 +743,7 @@ fn check(ebpf: &Ebpf, program: Program, case: &Case) -> Vec<String> {
     for (slot, (got, want)) in totals(ebpf).iter().zip(&want_totals).enumerate() {
         if got != want {
             problems.push(format!(
-                "totals slot {slot} (ifindex {}, {}):\n     got {got:?}\n    want {want:?}",
+                "totals slot {slot} (interface slot {}, {}):\n     got {got:?}\n    want {want:?}",
                 slot / 2,
                 if slot % 2 == DIR_TX as usize {
                     "tx"
@@ -842,7 +858,7 @@ fn the_same_frame_twice_is_one_flow_with_two_packets() {
             );
         }
         let direction = program.direction();
-        let slot = totals(&ebpf)[totals_index(IFINDEX, direction) as usize];
+        let slot = totals(&ebpf)[totals_index(SLOT, direction) as usize];
         assert_eq!(
             (slot.packets, slot.bytes),
             (2, 2 * len),
@@ -942,5 +958,61 @@ mod frame_builder {
         assert_eq!(&bytes[16..18], &[0x81, 0x00]);
         assert_eq!(&bytes[20..22], &[0x08, 0x00]);
         assert_eq!(frame.cut_in(Header::Vlan(1), 2).build().len(), 20);
+    }
+}
+
+#[test]
+fn raw_ip_links_parse_from_the_ip_header() {
+    // tun, WireGuard, PPP: no Ethernet header, the IP header comes first. The kernel's
+    // test run still wants 14 bytes, which every frame here has.
+    let strip = |frame: Frame| frame.build()[ETH_HEADER..].to_vec();
+    let raw_cases = [
+        Case {
+            name: "raw IPv4/UDP",
+            frame: strip(v4().udp(5353, 53)),
+            expect: Expect::Flow(Seen::v4(IPPROTO_UDP, 5353, 53)),
+        },
+        Case {
+            name: "raw IPv6/TCP",
+            frame: strip(v6().tcp(40000, 443, TCP_SYN)),
+            expect: Expect::Flow(Seen {
+                tcp_flags: TCP_SYN,
+                ..Seen::v6(IPPROTO_TCP, 40000, 443)
+            }),
+        },
+        Case {
+            name: "raw, neither IPv4 nor IPv6",
+            frame: vec![0x50; 40],
+            expect: Expect::NonIp,
+        },
+    ];
+    let mut failures = Vec::new();
+    for program in PROGRAMS {
+        let mut ebpf = load_on(&[program], LINK_RAW_IP);
+        for case in &raw_cases {
+            clear_maps(&mut ebpf);
+            for problem in check(&ebpf, program, case) {
+                failures.push(format!("case '{}' on {program}: {problem}", case.name));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn an_interface_left_out_of_the_map_is_not_counted() {
+    let frame = v4().udp(5353, 53).build();
+    for program in PROGRAMS {
+        let ebpf = load_on(&[program], flowmeter_common::LINK_UNMETERED);
+        let returned = program.run(&ebpf, &frame).expect("BPF_PROG_TEST_RUN");
+        assert!(
+            program.passed(returned),
+            "{program}: returned {returned:#x}"
+        );
+        assert!(
+            totals(&ebpf).iter().all(|t| *t == Totals::default()),
+            "{program}: counted an unmetered interface"
+        );
+        assert!(flows(&ebpf).is_empty(), "{program}: made a flow");
     }
 }

@@ -17,18 +17,21 @@ use aya_ebpf::{
     bindings::{BPF_NOEXIST, TC_ACT_UNSPEC, xdp_action},
     helpers::generated::bpf_ktime_get_coarse_ns,
     macros::{classifier, map, xdp},
-    maps::{LruPerCpuHashMap, PerCpuArray},
+    maps::{Array, LruPerCpuHashMap, PerCpuArray},
     programs::{TcContext, XdpContext},
 };
 use flowmeter_common::{
-    DEFAULT_FLOW_CAPACITY, DEFAULT_TOTALS_SLOTS, DIR_RX, DIR_TX, FlowCounters, FlowKey, Totals,
-    totals_index,
+    DEFAULT_FLOW_CAPACITY, DEFAULT_IFACES, DEFAULT_TOTALS_SLOTS, DIR_RX, DIR_TX, FlowCounters,
+    FlowKey, IfaceConfig, LINK_UNMETERED, Totals, totals_index,
 };
 use parse::{Packet, Parsed, Unparsed, parse};
 
 #[map(name = "FLOWS")]
 static FLOWS: LruPerCpuHashMap<FlowKey, FlowCounters> =
     LruPerCpuHashMap::with_max_entries(DEFAULT_FLOW_CAPACITY, 0);
+
+#[map(name = "IFACES")]
+static IFACES: Array<IfaceConfig> = Array::with_max_entries(DEFAULT_IFACES, 0);
 
 #[map(name = "TOTALS")]
 static TOTALS: PerCpuArray<Totals> = PerCpuArray::with_max_entries(DEFAULT_TOTALS_SLOTS, 0);
@@ -38,10 +41,13 @@ const TC_HEADER_BYTES: u32 = 128;
 
 #[xdp]
 pub fn flowmeter_xdp_ingress(ctx: XdpContext) -> u32 {
-    let packet = Packet::new(ctx.data(), ctx.data_end());
     // SAFETY: ctx.ctx is the kernel's xdp_md, valid for the program's run.
     let ifindex = unsafe { (*ctx.ctx).ingress_ifindex };
-    account(ifindex, DIR_RX, packet.len() as u64, parse(&packet, DIR_RX));
+    if let Some(iface) = metered(ifindex) {
+        let packet = Packet::new(ctx.data(), ctx.data_end());
+        let parsed = parse(&packet, iface.link, DIR_RX);
+        account(ifindex, iface, DIR_RX, packet.len() as u64, parsed);
+    }
     xdp_action::XDP_PASS
 }
 
@@ -58,8 +64,20 @@ pub fn flowmeter_tc_egress(ctx: TcContext) -> i32 {
     TC_ACT_UNSPEC
 }
 
+/// The interface's configuration, if userspace meters it.
+#[inline(always)]
+fn metered(ifindex: u32) -> Option<IfaceConfig> {
+    let iface = *IFACES.get(ifindex)?;
+    (iface.link != LINK_UNMETERED).then_some(iface)
+}
+
 #[inline(always)]
 fn account_skb(ctx: &TcContext, direction: u32) {
+    // SAFETY: ctx.skb.skb is the kernel's __sk_buff, valid for the program's run.
+    let ifindex = unsafe { (*ctx.skb.skb).ifindex };
+    let Some(iface) = metered(ifindex) else {
+        return;
+    };
     let len = ctx.len();
     // Headers of a non-linear skb may lie outside the directly readable part.
     let wanted = if len < TC_HEADER_BYTES {
@@ -71,15 +89,20 @@ fn account_skb(ctx: &TcContext, direction: u32) {
         let _ = ctx.pull_data(wanted);
     }
     let packet = Packet::new(ctx.data(), ctx.data_end());
-    // SAFETY: ctx.skb.skb is the kernel's __sk_buff, valid for the program's run.
-    let ifindex = unsafe { (*ctx.skb.skb).ifindex };
-    account(ifindex, direction, len as u64, parse(&packet, direction));
+    let parsed = parse(&packet, iface.link, direction);
+    account(ifindex, iface, direction, len as u64, parsed);
 }
 
 /// Counts one packet: always in the interface's totals, and in its flow when it parsed.
 #[inline(always)]
-fn account(ifindex: u32, direction: u32, len: u64, parsed: Result<Parsed, Unparsed>) {
-    let Some(totals) = TOTALS.get_ptr_mut(totals_index(ifindex, direction)) else {
+fn account(
+    ifindex: u32,
+    iface: IfaceConfig,
+    direction: u32,
+    len: u64,
+    parsed: Result<Parsed, Unparsed>,
+) {
+    let Some(totals) = TOTALS.get_ptr_mut(totals_index(iface.slot, direction)) else {
         return;
     };
     // SAFETY: a per-CPU array slot belongs to this CPU for the program's run.

@@ -1,9 +1,11 @@
-//! Frame parsing: Ethernet, up to two VLAN tags, IPv4 (with options), IPv6 (with
-//! extension headers), then TCP/UDP ports. Every read is bounds-checked against the end
-//! of the directly readable data, in the form the verifier can follow.
+//! Frame parsing: Ethernet with up to two VLAN tags (or no link header at all on raw-IP
+//! links), IPv4 (with options), IPv6 (with extension headers), then TCP/UDP ports. Every
+//! read is bounds-checked against the end of the directly readable data, in the form the
+//! verifier can follow.
 
 use flowmeter_common::{
-    DIR_TX, FAMILY_IPV4, FAMILY_IPV6, FlowKey, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP,
+    DIR_TX, FAMILY_IPV4, FAMILY_IPV6, FlowKey, LINK_RAW_IP, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP,
+    PROTO_UDP,
 };
 
 const ETH_HEADER: usize = 14;
@@ -79,20 +81,22 @@ struct Network {
     transport: Option<usize>,
 }
 
+/// Parses a frame that begins as `link` says (`LINK_ETHERNET` or `LINK_RAW_IP`).
 #[inline(always)]
-pub fn parse(packet: &Packet, direction: u32) -> Result<Parsed, Unparsed> {
-    let eth = packet.bytes::<ETH_HEADER>(0)?;
-    let mut ethertype = be16([eth[12], eth[13]]);
-    let mut offset = ETH_HEADER;
-    // 802.1Q and 802.1ad (QinQ): at most two tags.
-    for _ in 0..2 {
-        if ethertype != ETH_P_8021Q && ethertype != ETH_P_8021AD {
-            break;
+pub fn parse(packet: &Packet, link: u32, direction: u32) -> Result<Parsed, Unparsed> {
+    let (ethertype, offset) = if link == LINK_RAW_IP {
+        // No link header: the IP version says what follows. (Any IP header is at least
+        // 20 bytes; a 1-byte check would also be optimised into a form the verifier
+        // does not follow.)
+        let first = packet.bytes::<IPV4_MIN_HEADER>(0)?;
+        match first[0] >> 4 {
+            4 => (ETH_P_IPV4, 0),
+            6 => (ETH_P_IPV6, 0),
+            _ => return Err(Unparsed::NonIp),
         }
-        let tag = packet.bytes::<VLAN_TAG>(offset)?;
-        ethertype = be16([tag[2], tag[3]]);
-        offset += VLAN_TAG;
-    }
+    } else {
+        ethernet(packet)?
+    };
     let network = match ethertype {
         ETH_P_IPV4 => ipv4(packet, offset)?,
         ETH_P_IPV6 => ipv6(packet, offset)?,
@@ -120,6 +124,24 @@ pub fn parse(packet: &Packet, direction: u32) -> Result<Parsed, Unparsed> {
         },
         tcp_flags,
     })
+}
+
+/// The ethertype after the Ethernet header and up to two VLAN tags (802.1Q, 802.1ad),
+/// and the offset where the network header begins.
+#[inline(always)]
+fn ethernet(packet: &Packet) -> Result<(u16, usize), Unparsed> {
+    let eth = packet.bytes::<ETH_HEADER>(0)?;
+    let mut ethertype = be16([eth[12], eth[13]]);
+    let mut offset = ETH_HEADER;
+    for _ in 0..2 {
+        if ethertype != ETH_P_8021Q && ethertype != ETH_P_8021AD {
+            break;
+        }
+        let tag = packet.bytes::<VLAN_TAG>(offset)?;
+        ethertype = be16([tag[2], tag[3]]);
+        offset += VLAN_TAG;
+    }
+    Ok((ethertype, offset))
 }
 
 #[inline(always)]

@@ -9,17 +9,43 @@ use super::Error;
 pub struct Interface {
     pub name: String,
     pub ifindex: u32,
+    pub link: LinkLayer,
+}
+
+/// How the interface's frames begin, which the kernel programs must know to parse them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkLayer {
+    /// An Ethernet header: Ethernet, Wi-Fi, veth, bridges, bonds, VLANs, loopback.
+    Ethernet,
+    /// The IP header first: tun, WireGuard, PPP, IP-in-IP and GRE tunnels.
+    RawIp,
+}
+
+impl LinkLayer {
+    /// From the ARPHRD_* number in /sys/class/net/IF/type; `None` if flowmeter cannot
+    /// parse that kind of link.
+    pub fn from_arphrd(arphrd: u32) -> Option<Self> {
+        match arphrd {
+            // ETHER, LOOPBACK
+            1 | 772 => Some(Self::Ethernet),
+            // PPP, RAWIP, TUNNEL, TUNNEL6, SIT, IPGRE, IP6GRE, NONE
+            512 | 519 | 768 | 769 | 776 | 778 | 823 | 65534 => Some(Self::RawIp),
+            _ => None,
+        }
+    }
 }
 
 const IFF_UP: u32 = 0x1;
 const IFF_LOOPBACK: u32 = 0x8;
 
-/// The interfaces named on the command line, or every up, non-loopback one.
+/// The interfaces named on the command line, or every up, non-loopback one that
+/// flowmeter can parse (others are skipped with a warning).
 pub fn resolve(names: &[String]) -> Result<Vec<Interface>, Error> {
-    let names = if names.is_empty() {
-        default_names()?
-    } else {
+    let named = !names.is_empty();
+    let names = if named {
         names.to_vec()
+    } else {
+        default_names()?
     };
     let mut interfaces: Vec<Interface> = Vec::with_capacity(names.len());
     for name in names {
@@ -27,9 +53,36 @@ pub fn resolve(names: &[String]) -> Result<Vec<Interface>, Error> {
             continue;
         }
         let ifindex = ifindex_of(&name).ok_or_else(|| Error::UnknownInterface(name.clone()))?;
-        interfaces.push(Interface { name, ifindex });
+        let arphrd = read_sys(&name, "type").unwrap_or(0);
+        match LinkLayer::from_arphrd(arphrd) {
+            Some(link) => interfaces.push(Interface {
+                name,
+                ifindex,
+                link,
+            }),
+            None if named => {
+                return Err(Error::UnsupportedLink {
+                    iface: name,
+                    arphrd,
+                });
+            }
+            None => log::warn!("{name}: skipped, link type {arphrd} is neither Ethernet nor IP"),
+        }
+    }
+    if interfaces.is_empty() {
+        return Err(Error::NoInterfaces);
     }
     Ok(interfaces)
+}
+
+/// A number from /sys/class/net/IF/FILE (decimal or 0x-prefixed hexadecimal).
+fn read_sys(iface: &str, file: &str) -> Option<u32> {
+    let text = fs::read_to_string(Path::new("/sys/class/net").join(iface).join(file)).ok()?;
+    let text = text.trim();
+    match text.strip_prefix("0x") {
+        Some(hex) => u32::from_str_radix(hex, 16).ok(),
+        None => text.parse().ok(),
+    }
 }
 
 /// The kernel's index of `name`, or `None` if there is no such interface.
@@ -41,20 +94,32 @@ pub fn ifindex_of(name: &str) -> Option<u32> {
 }
 
 fn default_names() -> Result<Vec<String>, Error> {
-    let sys = Path::new("/sys/class/net");
-    let entries = fs::read_dir(sys).map_err(|e| Error::Io("listing /sys/class/net".into(), e))?;
+    let entries = fs::read_dir("/sys/class/net")
+        .map_err(|e| Error::Io("listing /sys/class/net".into(), e))?;
     let mut names: Vec<String> = entries
         .filter_map(|entry| entry.ok())
         .map(|entry| entry.file_name().to_string_lossy().into_owned())
         .filter(|name| {
-            let flags = fs::read_to_string(sys.join(name).join("flags")).unwrap_or_default();
-            let flags = u32::from_str_radix(flags.trim().trim_start_matches("0x"), 16).unwrap_or(0);
+            let flags = read_sys(name, "flags").unwrap_or(0);
             flags & IFF_UP != 0 && flags & IFF_LOOPBACK == 0
         })
         .collect();
     names.sort();
-    if names.is_empty() {
-        return Err(Error::NoInterfaces);
-    }
     Ok(names)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn link_layers_flowmeter_parses() {
+        assert_eq!(LinkLayer::from_arphrd(1), Some(LinkLayer::Ethernet));
+        assert_eq!(LinkLayer::from_arphrd(772), Some(LinkLayer::Ethernet));
+        assert_eq!(LinkLayer::from_arphrd(65534), Some(LinkLayer::RawIp));
+        assert_eq!(LinkLayer::from_arphrd(512), Some(LinkLayer::RawIp));
+        // InfiniBand and CAN frames are neither.
+        assert_eq!(LinkLayer::from_arphrd(32), None);
+        assert_eq!(LinkLayer::from_arphrd(280), None);
+    }
 }

@@ -6,14 +6,17 @@ use std::{borrow::Cow, fs, io};
 
 use aya::{
     Ebpf, EbpfLoader,
-    maps::{PerCpuArray, PerCpuHashMap},
+    maps::{Array, PerCpuArray, PerCpuHashMap},
     programs::{ProgramError, SchedClassifier, TcAttachType, Xdp, XdpMode, links::FdLink},
 };
 use flowmeter_common::{
-    DEFAULT_FLOW_CAPACITY, FLOWS_MAP, TC_EGRESS_PROG, TC_INGRESS_PROG, TOTALS_MAP, XDP_INGRESS_PROG,
+    DEFAULT_FLOW_CAPACITY, FLOWS_MAP, IFACES_MAP, IfaceConfig, LINK_ETHERNET, LINK_RAW_IP,
+    TC_EGRESS_PROG, TC_INGRESS_PROG, TOTALS_MAP, XDP_INGRESS_PROG,
 };
 
-use super::{Error, HookChoice, IngressHook, Interface, KernelMaps, hook, netlink, preflight};
+use super::{
+    Error, HookChoice, IngressHook, Interface, KernelMaps, LinkLayer, hook, netlink, preflight,
+};
 
 /// The object built from `xdp/` by build.rs.
 static EMBEDDED_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/flowmeter"));
@@ -80,9 +83,11 @@ impl Datapath {
         let object = object_bytes()?;
         let mut ebpf = EbpfLoader::new()
             .map_max_entries(FLOWS_MAP, options.flow_capacity)
-            .map_max_entries(TOTALS_MAP, 2 * (max_ifindex + 1))
+            .map_max_entries(IFACES_MAP, max_ifindex + 1)
+            .map_max_entries(TOTALS_MAP, 2 * interfaces.len().max(1) as u32)
             .load(&object)
             .map_err(|e| Error::Kernel("loading the eBPF object".into(), format!("{e:#}")))?;
+        configure_interfaces(&mut ebpf, interfaces)?;
 
         // Verify every program needed before attaching anything anywhere.
         if attachments.iter().any(|a| a.ingress != IngressHook::Tc) {
@@ -117,6 +122,11 @@ impl Datapath {
                 .map_err(|e| Error::Kernel("opening the flow table".into(), e.to_string()))?,
             totals: PerCpuArray::try_from(take_map(&mut ebpf, TOTALS_MAP)?)
                 .map_err(|e| Error::Kernel("opening the totals".into(), e.to_string()))?,
+            slots: interfaces
+                .iter()
+                .enumerate()
+                .map(|(slot, i)| (i.ifindex, slot as u32))
+                .collect(),
             flow_capacity: options.flow_capacity,
         };
         Ok((
@@ -150,6 +160,32 @@ fn object_bytes() -> Result<Cow<'static, [u8]>, Error> {
         }),
         None => Ok(Cow::Borrowed(EMBEDDED_OBJECT)),
     }
+}
+
+/// Tells the programs which interfaces to meter: each one's totals slot (its position in
+/// `interfaces`) and how its frames begin.
+fn configure_interfaces(ebpf: &mut Ebpf, interfaces: &[Interface]) -> Result<(), Error> {
+    let map = ebpf.map_mut(IFACES_MAP).ok_or_else(|| {
+        Error::Kernel(
+            "loading the eBPF object".into(),
+            format!("no map {IFACES_MAP}"),
+        )
+    })?;
+    let mut ifaces: Array<_, IfaceConfig> = Array::try_from(map)
+        .map_err(|e| Error::Kernel("opening the interface map".into(), e.to_string()))?;
+    for (slot, interface) in interfaces.iter().enumerate() {
+        let config = IfaceConfig {
+            slot: slot as u32,
+            link: match interface.link {
+                LinkLayer::Ethernet => LINK_ETHERNET,
+                LinkLayer::RawIp => LINK_RAW_IP,
+            },
+        };
+        ifaces
+            .set(interface.ifindex, config, 0)
+            .map_err(|e| Error::Kernel("filling the interface map".into(), e.to_string()))?;
+    }
+    Ok(())
 }
 
 fn take_map(ebpf: &mut Ebpf, name: &str) -> Result<aya::maps::Map, Error> {

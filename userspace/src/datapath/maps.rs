@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use aya::maps::{MapData, MapError, PerCpuArray, PerCpuHashMap};
-use flowmeter_common::{FlowCounters, FlowKey, Totals};
+use flowmeter_common::{FlowCounters, FlowKey, Totals, totals_index};
 
 use super::Error;
 
@@ -11,18 +11,20 @@ use super::Error;
 pub trait FlowSource {
     /// Every flow in the table with its counters summed over CPUs.
     fn flows(&mut self) -> Result<HashMap<FlowKey, FlowCounters>, Error>;
-    /// Totals at `index` (see `flowmeter_common::totals_index`), summed over CPUs.
-    fn totals(&mut self, index: u32) -> Result<Totals, Error>;
+    /// An interface's totals in one direction (`DIR_RX`/`DIR_TX`), summed over CPUs.
+    fn totals(&mut self, ifindex: u32, direction: u32) -> Result<Totals, Error>;
     /// Forgets a flow, so the table keeps room for new ones.
     fn remove(&mut self, key: &FlowKey) -> Result<(), Error>;
     /// Now, on the clock the programs stamp flows with (CLOCK_MONOTONIC_COARSE).
     fn now_ns(&self) -> u64;
 }
 
-/// The two maps of the loaded object.
+/// The maps of the loaded object that hold counters.
 pub struct KernelMaps {
     pub(super) flows: PerCpuHashMap<MapData, FlowKey, FlowCounters>,
     pub(super) totals: PerCpuArray<MapData, Totals>,
+    /// ifindex → the interface's slot in `totals`.
+    pub(super) slots: HashMap<u32, u32>,
     pub(super) flow_capacity: u32,
 }
 
@@ -48,10 +50,16 @@ impl FlowSource for KernelMaps {
         Ok(flows)
     }
 
-    fn totals(&mut self, index: u32) -> Result<Totals, Error> {
+    fn totals(&mut self, ifindex: u32, direction: u32) -> Result<Totals, Error> {
+        let slot = self.slots.get(&ifindex).ok_or_else(|| {
+            Error::Kernel(
+                "reading the totals".into(),
+                format!("ifindex {ifindex} is not metered"),
+            )
+        })?;
         let per_cpu = self
             .totals
-            .get(&index, 0)
+            .get(&totals_index(*slot, direction), 0)
             .map_err(|e| map_error("the totals", e))?;
         Ok(sum_totals(per_cpu.iter()))
     }

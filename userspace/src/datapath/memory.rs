@@ -10,7 +10,8 @@ use super::{Error, FlowSource};
 #[derive(Clone, Debug, Default)]
 pub struct MemorySource {
     pub flows: HashMap<FlowKey, FlowCounters>,
-    pub totals: HashMap<u32, Totals>,
+    /// Keyed by (ifindex, direction).
+    pub totals: HashMap<(u32, u32), Totals>,
     /// The kernel clock as the reader will see it.
     pub now_ns: u64,
 }
@@ -20,8 +21,12 @@ impl FlowSource for MemorySource {
         Ok(self.flows.clone())
     }
 
-    fn totals(&mut self, index: u32) -> Result<Totals, Error> {
-        Ok(self.totals.get(&index).copied().unwrap_or_default())
+    fn totals(&mut self, ifindex: u32, direction: u32) -> Result<Totals, Error> {
+        Ok(self
+            .totals
+            .get(&(ifindex, direction))
+            .copied()
+            .unwrap_or_default())
     }
 
     fn remove(&mut self, key: &FlowKey) -> Result<(), Error> {

@@ -17,7 +17,7 @@ mod snapshot;
 use std::io;
 
 pub use hook::{HookChoice, IngressHook};
-pub use interfaces::Interface;
+pub use interfaces::{Interface, LinkLayer};
 pub use loader::{Attachment, Datapath, Options};
 pub use maps::{FlowSource, KernelMaps, sum_flow_counters, sum_totals};
 pub use reader::{IDLE_FLOW_TIMEOUT, Reader};
@@ -30,6 +30,11 @@ pub enum Error {
     UnknownInterface(String),
     #[error("no interface is up besides loopback; name one with --iface")]
     NoInterfaces,
+    #[error(
+        "{iface}: link type {arphrd} carries neither Ethernet nor IP frames; meter the \
+         interface below it instead"
+    )]
+    UnsupportedLink { iface: String, arphrd: u32 },
     #[error(
         "not allowed to load BPF programs: missing {0} (run it as root with sudo, or grant \
          the missing capabilities with setcap or systemd's AmbientCapabilities)"

@@ -12,7 +12,7 @@ use std::{
     time::{Duration, Instant, SystemTime},
 };
 
-use flowmeter_common::{DIR_RX, DIR_TX, FlowCounters, FlowKey, Totals, totals_index};
+use flowmeter_common::{DIR_RX, DIR_TX, FlowCounters, FlowKey, Totals};
 
 use super::{
     DirectionTotals, Error, FlowDelta, FlowId, FlowSource, Interface, InterfaceTotals, Snapshot,
@@ -74,7 +74,7 @@ impl<S: FlowSource> Reader<S> {
         let mut totals = Vec::with_capacity(self.interfaces.len());
         for &(ifindex, _) in &self.interfaces {
             for direction in [DIR_RX, DIR_TX] {
-                totals.push(self.source.totals(totals_index(ifindex, direction))?);
+                totals.push(self.source.totals(ifindex, direction)?);
             }
         }
         let current = self.source.flows()?;
@@ -261,6 +261,7 @@ mod tests {
         let interfaces = [Interface {
             name: "eth7".into(),
             ifindex: IFINDEX,
+            link: crate::datapath::LinkLayer::Ethernet,
         }];
         let start = Instant::now();
         (
@@ -272,7 +273,7 @@ mod tests {
     fn set_totals(reader: &mut Reader<MemorySource>, rx_packets: u64, rx_bytes: u64) {
         let totals = &mut reader.source_mut().totals;
         totals.insert(
-            totals_index(IFINDEX, DIR_RX),
+            (IFINDEX, DIR_RX),
             Totals {
                 packets: rx_packets,
                 bytes: rx_bytes,

@@ -9,6 +9,9 @@
 pub const FLOWS_MAP: &str = "FLOWS";
 /// Name of the per-interface totals map (`PERCPU_ARRAY`, index [`totals_index`], value [`Totals`]).
 pub const TOTALS_MAP: &str = "TOTALS";
+/// Name of the interface map (`ARRAY`, index ifindex, value [`IfaceConfig`]): where each
+/// metered interface's totals live and how its frames begin.
+pub const IFACES_MAP: &str = "IFACES";
 
 /// Program names in the object file.
 pub const XDP_INGRESS_PROG: &str = "flowmeter_xdp_ingress";
@@ -17,9 +20,10 @@ pub const TC_EGRESS_PROG: &str = "flowmeter_tc_egress";
 
 /// Default number of flows the kernel tracks; userspace may change it at load time.
 pub const DEFAULT_FLOW_CAPACITY: u32 = 65_536;
-/// Default size of the totals array: two slots (rx, tx) for ifindex 0..1023.
-/// Userspace resizes it at load time to fit the interfaces it attaches to.
-pub const DEFAULT_TOTALS_SLOTS: u32 = 2 * 1024;
+/// Default sizes of the interface and totals maps; userspace sizes both at load time:
+/// IFACES to the highest ifindex metered + 1, TOTALS to two slots per interface.
+pub const DEFAULT_IFACES: u32 = 256;
+pub const DEFAULT_TOTALS_SLOTS: u32 = 2 * DEFAULT_IFACES;
 
 /// Address family as stored in [`FlowKey::family`].
 pub const FAMILY_IPV4: u8 = 4;
@@ -35,10 +39,28 @@ pub const PROTO_ICMPV6: u8 = 58;
 pub const DIR_RX: u32 = 0;
 pub const DIR_TX: u32 = 1;
 
-/// Index into the totals array for an interface and a direction.
+/// Index into the totals array for an interface's slot and a direction.
 #[inline(always)]
-pub const fn totals_index(ifindex: u32, direction: u32) -> u32 {
-    ifindex * 2 + direction
+pub const fn totals_index(slot: u32, direction: u32) -> u32 {
+    slot * 2 + direction
+}
+
+/// How frames begin on an interface, as stored in [`IfaceConfig::link`].
+pub const LINK_UNMETERED: u32 = 0;
+/// An Ethernet header (Ethernet, Wi-Fi, bridges, bonds, VLAN devices, veth, loopback).
+pub const LINK_ETHERNET: u32 = 1;
+/// No link-layer header: the IP header comes first (tun, WireGuard, PPP, IP tunnels).
+pub const LINK_RAW_IP: u32 = 2;
+
+/// One metered interface, at index ifindex of the interface map. The zero value (never
+/// written by userspace) means "not metered": the programs then count nothing.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IfaceConfig {
+    /// Its slot in the totals array (see [`totals_index`]).
+    pub slot: u32,
+    /// [`LINK_ETHERNET`] or [`LINK_RAW_IP`].
+    pub link: u32,
 }
 
 /// One flow, oriented from the host's point of view: on ingress the remote end is the
@@ -102,6 +124,7 @@ mod user {
     unsafe impl aya::Pod for super::FlowKey {}
     unsafe impl aya::Pod for super::FlowCounters {}
     unsafe impl aya::Pod for super::Totals {}
+    unsafe impl aya::Pod for super::IfaceConfig {}
 }
 
 #[cfg(test)]
@@ -115,5 +138,6 @@ mod tests {
         assert_eq!(size_of::<FlowKey>(), 4 + 1 + 1 + 2 + 2 + 2 + 16 + 16);
         assert_eq!(size_of::<FlowCounters>(), 6 * 8 + 8);
         assert_eq!(size_of::<Totals>(), 8 * 8);
+        assert_eq!(size_of::<IfaceConfig>(), 8);
     }
 }

@@ -20,7 +20,8 @@ use crate::datapath::{HookChoice, Options};
     after_help = "Example: flowmeter log --iface eth0 --interval 1 --output /var/log/flowmeter.jsonl"
 )]
 pub struct Cli {
-    /// Say more: which hook was chosen and why, and the verifier's log if it rejects a program.
+    /// Say more: debug messages (one per new flow from the kernel programs), and the
+    /// verifier's log if it rejects a program.
     #[arg(short, long, global = true)]
     pub verbose: bool,
 
@@ -55,10 +56,12 @@ pub struct DatapathArgs {
 }
 
 impl DatapathArgs {
-    pub fn options(&self) -> Options {
+    /// The datapath options; `verbose` also lets the kernel programs log.
+    pub fn options(&self, verbose: bool) -> Options {
         Options {
             hook: self.hook,
             flow_capacity: self.flows,
+            kernel_log: verbose,
         }
     }
 }

@@ -29,7 +29,7 @@ fn main() -> ExitCode {
         .init();
 
     let result = match &cli.command {
-        Some(Command::Log(args)) => commands::log::run(args),
+        Some(Command::Log(args)) => commands::log::run(args, cli.verbose),
         None => {
             let _ = Cli::command().print_help();
             eprintln!(

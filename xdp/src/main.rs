@@ -14,12 +14,14 @@
 mod parse;
 
 use aya_ebpf::{
+    EbpfContext,
     bindings::{BPF_NOEXIST, TC_ACT_UNSPEC, xdp_action},
     helpers::generated::bpf_ktime_get_coarse_ns,
     macros::{classifier, map, xdp},
     maps::{Array, LruPerCpuHashMap, PerCpuArray},
     programs::{TcContext, XdpContext},
 };
+use aya_log_ebpf::debug;
 use flowmeter_common::{
     DEFAULT_FLOW_CAPACITY, DEFAULT_IFACES, DEFAULT_TOTALS_SLOTS, DIR_RX, DIR_TX, FlowCounters,
     FlowKey, IfaceConfig, LINK_UNMETERED, Totals, totals_index,
@@ -46,7 +48,7 @@ pub fn flowmeter_xdp_ingress(ctx: XdpContext) -> u32 {
     if let Some(iface) = metered(ifindex) {
         let packet = Packet::new(ctx.data(), ctx.data_end());
         let parsed = parse(&packet, iface.link, DIR_RX);
-        account(ifindex, iface, DIR_RX, packet.len() as u64, parsed);
+        account(&ctx, ifindex, iface, DIR_RX, packet.len() as u64, parsed);
     }
     xdp_action::XDP_PASS
 }
@@ -90,12 +92,13 @@ fn account_skb(ctx: &TcContext, direction: u32) {
     }
     let packet = Packet::new(ctx.data(), ctx.data_end());
     let parsed = parse(&packet, iface.link, direction);
-    account(ifindex, iface, direction, len as u64, parsed);
+    account(ctx, ifindex, iface, direction, len as u64, parsed);
 }
 
 /// Counts one packet: always in the interface's totals, and in its flow when it parsed.
 #[inline(always)]
-fn account(
+fn account<C: EbpfContext>(
+    ctx: &C,
     ifindex: u32,
     iface: IfaceConfig,
     direction: u32,
@@ -120,7 +123,7 @@ fn account(
         }
         Ok(mut parsed) => {
             parsed.key.ifindex = ifindex;
-            if !count_flow(&parsed, direction, len) {
+            if !count_flow(ctx, &parsed, direction, len) {
                 totals.insert_failed_packets += 1;
                 totals.insert_failed_bytes += len;
             }
@@ -130,7 +133,7 @@ fn account(
 
 /// Adds the packet to its flow, creating the flow if needed. False if there was no room.
 #[inline(always)]
-fn count_flow(parsed: &Parsed, direction: u32, len: u64) -> bool {
+fn count_flow<C: EbpfContext>(ctx: &C, parsed: &Parsed, direction: u32, len: u64) -> bool {
     // SAFETY: a helper without arguments.
     let now = unsafe { bpf_ktime_get_coarse_ns() };
     if let Some(counters) = FLOWS.get_ptr_mut(&parsed.key) {
@@ -144,6 +147,16 @@ fn count_flow(parsed: &Parsed, direction: u32, len: u64) -> bool {
         .insert(&parsed.key, &fresh, BPF_NOEXIST as u64)
         .is_ok()
     {
+        // Off unless userspace runs with -v (AYA_LOG_LEVEL); once per flow, never per packet.
+        let key = &parsed.key;
+        debug!(
+            ctx,
+            "new flow: ifindex {} proto {} local port {} remote port {}",
+            key.ifindex,
+            key.proto,
+            key.local_port,
+            key.remote_port
+        );
         return true;
     }
     // Another CPU created the flow in between: add to this CPU's slot of it.

@@ -20,7 +20,7 @@ use crate::{
     sinks::log::{LogSink, Output},
 };
 
-pub fn run(args: &LogArgs) -> Result<()> {
+pub fn run(args: &LogArgs, verbose: bool) -> Result<()> {
     let stop = stop_signals()?;
     let interfaces = interfaces::resolve(&args.datapath.ifaces)?;
     let output = Output::parse(&args.output);
@@ -32,7 +32,7 @@ pub fn run(args: &LogArgs) -> Result<()> {
         )
     })?;
 
-    let options = args.datapath.options();
+    let options = args.datapath.options(verbose);
     let (mut datapath, maps) = Datapath::start(&interfaces, &options)?;
     let started = Instant::now();
     for attachment in datapath.attachments() {
@@ -55,6 +55,7 @@ pub fn run(args: &LogArgs) -> Result<()> {
     loop {
         select! {
             recv(ticks) -> _ => {
+                datapath.flush_kernel_log();
                 let snapshot = reader.read(SystemTime::now(), Instant::now())?;
                 sink.write_snapshot(&snapshot).context("writing the log")?;
             }
@@ -63,6 +64,7 @@ pub fn run(args: &LogArgs) -> Result<()> {
         }
     }
     datapath.detach();
+    datapath.flush_kernel_log();
     let last = reader.read(SystemTime::now(), Instant::now())?;
     sink.write_snapshot(&last).context("writing the log")?;
     Ok(())

@@ -9,6 +9,7 @@ use aya::{
     maps::{Array, PerCpuArray, PerCpuHashMap},
     programs::{ProgramError, SchedClassifier, TcAttachType, Xdp, XdpMode, links::FdLink},
 };
+use aya_log::EbpfLogger;
 use flowmeter_common::{
     DEFAULT_FLOW_CAPACITY, FLOWS_MAP, IFACES_MAP, IfaceConfig, LINK_ETHERNET, LINK_RAW_IP,
     TC_EGRESS_PROG, TC_INGRESS_PROG, TOTALS_MAP, XDP_INGRESS_PROG,
@@ -30,6 +31,8 @@ pub struct Options {
     pub hook: HookChoice,
     /// Flows the kernel table holds (`--flows`).
     pub flow_capacity: u32,
+    /// Let the programs log (one debug line per new flow) through aya-log (`-v`).
+    pub kernel_log: bool,
 }
 
 impl Default for Options {
@@ -37,6 +40,7 @@ impl Default for Options {
         Self {
             hook: HookChoice::Auto,
             flow_capacity: DEFAULT_FLOW_CAPACITY,
+            kernel_log: false,
         }
     }
 }
@@ -56,6 +60,7 @@ pub struct Datapath {
     links: Vec<FdLink>,
     _ebpf: Ebpf,
     attachments: Vec<Attachment>,
+    kernel_log: Option<EbpfLogger<&'static dyn log::Log>>,
 }
 
 impl Datapath {
@@ -81,13 +86,27 @@ impl Datapath {
 
         let max_ifindex = interfaces.iter().map(|i| i.ifindex).max().unwrap_or(0);
         let object = object_bytes()?;
+        // The programs check this level before formatting anything: 0 keeps them silent.
+        let log_level = if options.kernel_log {
+            aya_log::Level::Debug as u8
+        } else {
+            0
+        };
         let mut ebpf = EbpfLoader::new()
+            .override_global(aya_log::LEVEL, &log_level, true)
             .map_max_entries(FLOWS_MAP, options.flow_capacity)
             .map_max_entries(IFACES_MAP, max_ifindex + 1)
             .map_max_entries(TOTALS_MAP, 2 * interfaces.len().max(1) as u32)
             .load(&object)
             .map_err(|e| Error::Kernel("loading the eBPF object".into(), format!("{e:#}")))?;
         configure_interfaces(&mut ebpf, interfaces)?;
+        let kernel_log =
+            match options.kernel_log {
+                true => Some(EbpfLogger::init(&mut ebpf).map_err(|e| {
+                    Error::Kernel("reading the programs' log".into(), e.to_string())
+                })?),
+                false => None,
+            };
 
         // Verify every program needed before attaching anything anywhere.
         if attachments.iter().any(|a| a.ingress != IngressHook::Tc) {
@@ -134,6 +153,7 @@ impl Datapath {
                 links,
                 _ebpf: ebpf,
                 attachments,
+                kernel_log,
             },
             maps,
         ))
@@ -142,6 +162,13 @@ impl Datapath {
     /// What is attached where, and why.
     pub fn attachments(&self) -> &[Attachment] {
         &self.attachments
+    }
+
+    /// Passes what the programs logged (under `-v`) to the `log` crate.
+    pub fn flush_kernel_log(&mut self) {
+        if let Some(logger) = &mut self.kernel_log {
+            logger.flush();
+        }
     }
 
     /// Detaches every program now; the maps stay readable.

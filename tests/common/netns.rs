@@ -251,8 +251,29 @@ pub struct VethPair {
 }
 
 impl VethPair {
+    /// A pair with private addresses of `family` (10.99.0.0/24 or fd00:99::/64).
     pub fn new(family: Family) -> Self {
+        match family {
+            Family::V4 => Self::with_ips(
+                Ipv4Addr::new(10, 99, 0, 1).into(),
+                Ipv4Addr::new(10, 99, 0, 2).into(),
+            ),
+            Family::V6 => Self::with_ips(
+                Ipv6Addr::new(0xfd00, 0x99, 0, 0, 0, 0, 0, 1).into(),
+                Ipv6Addr::new(0xfd00, 0x99, 0, 0, 0, 0, 0, 2).into(),
+            ),
+        }
+    }
+
+    /// A pair with these addresses (same family; IPv6 ones in one /64), on one link:
+    /// e.g. documentation ranges that a test GeoIP database maps to countries.
+    pub fn with_ips(a_ip: IpAddr, b_ip: IpAddr) -> Self {
         require_root();
+        let family = if a_ip.is_ipv4() {
+            Family::V4
+        } else {
+            Family::V6
+        };
         let name = unique_name();
         let a = Netns::new(format!("{name}-a"));
         let b = Netns::new(format!("{name}-b"));
@@ -262,21 +283,12 @@ impl VethPair {
             "link add {a_if} address {MAC_A} type veth peer name {b_if} address {MAC_B} netns {}",
             b.name()
         ));
-        let (a_ip, b_ip): (IpAddr, IpAddr) = match family {
-            Family::V4 => (
-                Ipv4Addr::new(10, 99, 0, 1).into(),
-                Ipv4Addr::new(10, 99, 0, 2).into(),
-            ),
-            Family::V6 => (
-                Ipv6Addr::new(0xfd00, 0x99, 0, 0, 0, 0, 0, 1).into(),
-                Ipv6Addr::new(0xfd00, 0x99, 0, 0, 0, 0, 0, 2).into(),
-            ),
-        };
         for (netns, iface, ip) in [(&a, &a_if, a_ip), (&b, &b_if, b_ip)] {
             match family {
                 Family::V4 => {
                     netns.sysctl(&[&format!("net.ipv6.conf.{iface}.disable_ipv6=1")]);
-                    netns.ip(&format!("addr add {ip}/24 dev {iface}"));
+                    let peer = if ip == a_ip { b_ip } else { a_ip };
+                    netns.ip(&format!("addr add {ip} peer {peer} dev {iface}"));
                 }
                 Family::V6 => {
                     // No link-local address (so no router solicitation), and the
@@ -286,6 +298,7 @@ impl VethPair {
                         &format!("net.ipv6.conf.{iface}.mldv1_unsolicited_report_interval=1"),
                         &format!("net.ipv6.conf.{iface}.mldv2_unsolicited_report_interval=1"),
                     ]);
+                    // Both addresses must share this /64.
                     netns.ip(&format!("addr add {ip}/64 dev {iface} nodad"));
                 }
             }

@@ -4,7 +4,16 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::datapath::{HookChoice, Options};
+use std::path::PathBuf;
+
+use crate::{
+    datapath::{HookChoice, Options},
+    enrich::{
+        Enricher,
+        geo::{GeoDb, HomeCountries},
+        verdict::Rules,
+    },
+};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -66,10 +75,48 @@ impl DatapathArgs {
     }
 }
 
+/// Options of the enrichers: where a remote is, and how flows are judged.
+#[derive(Debug, Args)]
+pub struct EnrichArgs {
+    /// A MaxMind GeoLite2/GeoIP2 Country or City database (or any .mmdb with
+    /// `country_code`) instead of the embedded DB-IP Lite country database.
+    #[arg(long, value_name = "PATH")]
+    pub geoip: Option<PathBuf>,
+
+    /// The host's own countries (ISO codes, e.g. DE or US,CA): traffic to or from any
+    /// other country is marked foreign, a risk mark beside the verdict.
+    #[arg(long, value_name = "CC[,CC...]")]
+    pub home: Option<HomeCountries>,
+
+    /// A TOML file whose [verdict] section extends the built-in rules: more cloud
+    /// agents, mining-pool ports, known huge-page users.
+    #[arg(long, value_name = "PATH")]
+    pub rules: Option<PathBuf>,
+}
+
+impl EnrichArgs {
+    /// The enrichers these options ask for; fails on an unreadable database or rules file.
+    pub fn enricher(&self) -> anyhow::Result<Enricher> {
+        let geo = GeoDb::load(self.geoip.as_deref())?;
+        let rules = match &self.rules {
+            Some(path) => Rules::load(path)?,
+            None => Rules::default(),
+        };
+        Ok(Enricher::new(
+            geo,
+            self.home.clone().unwrap_or_default(),
+            rules,
+        ))
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct LogArgs {
     #[command(flatten)]
     pub datapath: DatapathArgs,
+
+    #[command(flatten)]
+    pub enrich: EnrichArgs,
 
     /// Seconds between reads of the counters (decimals allowed).
     #[arg(long, value_name = "SECS", default_value = "1", value_parser = parse_seconds)]

@@ -32,6 +32,7 @@ pub fn run(args: &LogArgs, verbose: bool) -> Result<()> {
         )
     })?;
 
+    let mut enricher = args.enrich.enricher()?;
     let options = args.datapath.options(verbose);
     let (mut datapath, maps) = Datapath::start(&interfaces, &options)?;
     let started = Instant::now();
@@ -47,6 +48,7 @@ pub fn run(args: &LogArgs, verbose: bool) -> Result<()> {
         datapath.attachments(),
         args.interval,
         options.flow_capacity,
+        &enricher.geo().description(),
     )
     .context("writing the log")?;
 
@@ -57,7 +59,8 @@ pub fn run(args: &LogArgs, verbose: bool) -> Result<()> {
             recv(ticks) -> _ => {
                 datapath.flush_kernel_log();
                 let snapshot = reader.read(SystemTime::now(), Instant::now())?;
-                sink.write_snapshot(&snapshot).context("writing the log")?;
+                let facts = enricher.enrich(&snapshot.flows, Instant::now());
+                sink.write_snapshot(&snapshot, &facts).context("writing the log")?;
             }
             recv(stop) -> _ => break,
             recv(deadline) -> _ => break,
@@ -66,7 +69,9 @@ pub fn run(args: &LogArgs, verbose: bool) -> Result<()> {
     datapath.detach();
     datapath.flush_kernel_log();
     let last = reader.read(SystemTime::now(), Instant::now())?;
-    sink.write_snapshot(&last).context("writing the log")?;
+    let facts = enricher.enrich(&last.flows, Instant::now());
+    sink.write_snapshot(&last, &facts)
+        .context("writing the log")?;
     Ok(())
 }
 

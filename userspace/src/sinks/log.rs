@@ -10,7 +10,10 @@ use std::{
 use serde::Serialize;
 
 use super::schema::{self, Line, SCHEMA_VERSION};
-use crate::datapath::{Attachment, Snapshot};
+use crate::{
+    datapath::{Attachment, Snapshot},
+    enrich::Facts,
+};
 
 /// Where the log goes.
 pub enum Output {
@@ -59,12 +62,14 @@ impl LogSink {
         attachments: &[Attachment],
         interval: Duration,
         flow_capacity: u32,
+        geoip: &str,
     ) -> io::Result<()> {
         let ts = schema::timestamp(at);
         let start = schema::Start {
             version: env!("CARGO_PKG_VERSION"),
             interval_s: interval.as_secs_f64(),
             flow_capacity,
+            geoip,
             interfaces: attachments
                 .iter()
                 .map(schema::StartInterface::from_attachment)
@@ -74,11 +79,16 @@ impl LogSink {
         self.flush_lines()
     }
 
-    /// One `flow` line per flow that moved, then one `totals` line per interface.
-    pub fn write_snapshot(&mut self, snapshot: &Snapshot) -> io::Result<()> {
+    /// One `flow` line per flow that moved (with what the enrichers know of it, in
+    /// `facts`, one per flow), then one `totals` line per interface.
+    pub fn write_snapshot(&mut self, snapshot: &Snapshot, facts: &[Facts]) -> io::Result<()> {
         let ts = schema::timestamp(snapshot.at);
-        for flow in &snapshot.flows {
-            self.push("flow", &ts, schema::Flow::new(flow, snapshot.interval))?;
+        for (flow, facts) in snapshot.flows.iter().zip(facts) {
+            self.push(
+                "flow",
+                &ts,
+                schema::Flow::new(flow, facts, snapshot.interval),
+            )?;
         }
         for totals in &snapshot.interfaces {
             self.push(
@@ -120,6 +130,11 @@ fn open_append(path: &Path) -> io::Result<File> {
 mod tests {
     use super::*;
     use crate::datapath::{DirectionTotals, FlowDelta, FlowId, InterfaceTotals, Protocol};
+    use crate::enrich::{
+        geo::{CountryCode, Location},
+        sockets::{Owner, ProcessInfo},
+        verdict::{Judgement, Reason, Verdict},
+    };
     use serde_json::Value;
     use std::sync::{Arc, Mutex};
 
@@ -174,7 +189,36 @@ mod tests {
                 tx: DirectionTotals::default(),
             }],
         };
-        sink.write_snapshot(&snapshot).unwrap();
+        let miner = ProcessInfo {
+            pid: 4242,
+            comm: "xmrig".into(),
+            exe: Some("/tmp/.x/xmrig".into()),
+            exe_deleted: false,
+            uid: 0,
+            user: "root".into(),
+            cmdline: "/tmp/.x/xmrig -o pool:3333".into(),
+        };
+        let facts = [
+            Facts {
+                owner: Owner::Process(Arc::new(miner)),
+                location: Location::Country(CountryCode::new("CN").unwrap()),
+                judgement: Judgement {
+                    verdict: Verdict::Suspicious,
+                    reasons: vec![Reason::MiningPort { port: 3333 }],
+                    foreign: true,
+                },
+            },
+            Facts {
+                owner: Owner::NoLocalSocket,
+                location: Location::Local,
+                judgement: Judgement {
+                    verdict: Verdict::Business,
+                    reasons: vec![],
+                    foreign: false,
+                },
+            },
+        ];
+        sink.write_snapshot(&snapshot, &facts).unwrap();
 
         let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
         let lines: Vec<Value> = text
@@ -193,9 +237,29 @@ mod tests {
         assert_eq!(tcp["local_port"], 443);
         assert_eq!(tcp["rx_bytes"], 300);
         assert_eq!(tcp["tcp_flags"], 0x12);
+        assert_eq!(tcp["country"], "CN");
+        assert_eq!(tcp["foreign"], true);
+        assert_eq!(tcp["owner"], "process");
+        assert_eq!(tcp["pid"], 4242);
+        assert_eq!(tcp["comm"], "xmrig");
+        assert_eq!(tcp["exe"], "/tmp/.x/xmrig");
+        assert_eq!(tcp["user"], "root");
+        assert_eq!(tcp["verdict"], "suspicious");
+        assert_eq!(
+            tcp["reasons"][0],
+            Reason::MiningPort { port: 3333 }.to_string()
+        );
         let gre = &lines[1];
         assert_eq!(gre["proto"], 47);
         assert!(gre.get("tcp_flags").is_none());
+        assert_eq!(gre["owner"], "none");
+        assert_eq!(gre["remote_local"], true);
+        assert_eq!(gre["verdict"], "business");
+        for absent in [
+            "country", "foreign", "pid", "comm", "exe", "user", "reasons",
+        ] {
+            assert!(gre.get(absent).is_none(), "{absent} in {gre}");
+        }
         let totals = &lines[2];
         assert_eq!(totals["type"], "totals");
         assert_eq!(totals["iface"], "eth0");

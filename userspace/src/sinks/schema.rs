@@ -8,7 +8,10 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 use time::{OffsetDateTime, macros::format_description};
 
-use crate::datapath::{Attachment, FlowDelta, InterfaceTotals};
+use crate::{
+    datapath::{Attachment, FlowDelta, InterfaceTotals},
+    enrich::{Facts, geo::Location, sockets::Owner},
+};
 
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -29,6 +32,8 @@ pub struct Start<'a> {
     pub version: &'static str,
     pub interval_s: f64,
     pub flow_capacity: u32,
+    /// The GeoIP database in use.
+    pub geoip: &'a str,
     pub interfaces: Vec<StartInterface<'a>>,
 }
 
@@ -79,10 +84,35 @@ pub struct Flow<'a> {
     /// TCP only: the OR of every flag byte seen since the flow started.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tcp_flags: Option<u8>,
+    /// The remote's country (ISO 3166 alpha-2), when the database knows it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+    /// The remote is in a private or special range (no country).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub remote_local: bool,
+    /// The remote is outside the `--home` countries.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub foreign: bool,
+    /// `"process"`, `"unresolved"` (a local socket whose process is gone or hidden) or
+    /// `"none"` (no local socket: forwarded, raw, ICMP).
+    pub owner: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub comm: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exe: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<&'a str>,
+    /// `"business"`, `"cloud-agent"` or `"suspicious"`.
+    pub verdict: &'static str,
+    /// The evidence behind the verdict and the risk marks, one sentence each.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<String>,
 }
 
 impl<'a> Flow<'a> {
-    pub fn new(flow: &'a FlowDelta, interval: Duration) -> Self {
+    pub fn new(flow: &'a FlowDelta, facts: &'a Facts, interval: Duration) -> Self {
         let proto = match flow.id.proto.0 {
             flowmeter_common::PROTO_TCP
             | flowmeter_common::PROTO_UDP
@@ -90,6 +120,7 @@ impl<'a> Flow<'a> {
             | flowmeter_common::PROTO_ICMPV6 => Proto::Name(flow.id.proto.to_string()),
             number => Proto::Number(number),
         };
+        let process = facts.owner.process();
         Self {
             iface: &flow.id.iface,
             interval_s: interval.as_secs_f64(),
@@ -103,6 +134,27 @@ impl<'a> Flow<'a> {
             tx_packets: flow.tx_packets,
             tx_bytes: flow.tx_bytes,
             tcp_flags: (flow.id.proto.0 == flowmeter_common::PROTO_TCP).then_some(flow.tcp_flags),
+            country: facts.location.country().map(|c| c.as_str().to_owned()),
+            remote_local: facts.location == Location::Local,
+            foreign: facts.judgement.foreign,
+            owner: match facts.owner {
+                Owner::Process(_) => "process",
+                Owner::Unresolved => "unresolved",
+                Owner::NoLocalSocket => "none",
+            },
+            pid: process.map(|p| p.pid),
+            comm: process.map(|p| p.comm.as_str()),
+            exe: process
+                .and_then(|p| p.exe.as_ref())
+                .map(|e| e.display().to_string()),
+            user: process.map(|p| p.user.as_str()),
+            verdict: facts.judgement.verdict.label(),
+            reasons: facts
+                .judgement
+                .reasons
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
         }
     }
 }

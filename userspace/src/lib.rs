@@ -7,4 +7,5 @@ pub mod cli;
 pub mod commands;
 pub mod datapath;
 pub mod enrich;
+pub mod flow;
 pub mod sinks;

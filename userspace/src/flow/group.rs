@@ -1,0 +1,177 @@
+//! What flows are grouped by, and the groups the aggregator keeps between refreshes.
+
+use std::{collections::HashMap, fmt, net::IpAddr};
+
+use super::{rates::Peak, slab::Slab};
+use crate::datapath::{FlowId, Protocol};
+
+/// What one line of the view stands for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum GroupBy {
+    /// One line per remote address (iftop's default).
+    #[default]
+    RemoteHost,
+    /// One line per (local address, remote address).
+    HostPair,
+    /// One line per remote protocol and port.
+    RemotePort,
+    /// One line per local protocol and port.
+    LocalPort,
+    /// One line per process, as told by the caller; flows of no known process share one line.
+    Process,
+}
+
+impl GroupBy {
+    pub const ALL: [GroupBy; 5] = [
+        GroupBy::RemoteHost,
+        GroupBy::HostPair,
+        GroupBy::RemotePort,
+        GroupBy::LocalPort,
+        GroupBy::Process,
+    ];
+
+    /// The groupings decided by the flow's own addresses, which the aggregator keeps.
+    pub(super) const ADDRESS: [GroupBy; 4] = [
+        GroupBy::RemoteHost,
+        GroupBy::HostPair,
+        GroupBy::RemotePort,
+        GroupBy::LocalPort,
+    ];
+
+    /// The position in [`ADDRESS`](Self::ADDRESS), or `None` for [`GroupBy::Process`].
+    pub(super) fn address_index(self) -> Option<usize> {
+        Self::ADDRESS.iter().position(|&group_by| group_by == self)
+    }
+}
+
+/// A transport protocol and port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Port {
+    pub proto: Protocol,
+    pub port: u16,
+}
+
+impl fmt::Display for Port {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.proto, self.port)
+    }
+}
+
+/// The key of one line; `P` is the caller's process key.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum GroupKey<P> {
+    RemoteHost(IpAddr),
+    HostPair {
+        local: IpAddr,
+        remote: IpAddr,
+    },
+    RemotePort(Port),
+    LocalPort(Port),
+    /// `None` is the line of flows whose process is not known.
+    Process(Option<P>),
+}
+
+impl<P> GroupKey<P> {
+    pub fn group_by(&self) -> GroupBy {
+        match self {
+            GroupKey::RemoteHost(_) => GroupBy::RemoteHost,
+            GroupKey::HostPair { .. } => GroupBy::HostPair,
+            GroupKey::RemotePort(_) => GroupBy::RemotePort,
+            GroupKey::LocalPort(_) => GroupBy::LocalPort,
+            GroupKey::Process(_) => GroupBy::Process,
+        }
+    }
+
+    /// Whether `flow` is in this group; `process_of` is asked only for process groups.
+    pub fn contains(&self, flow: &FlowId, process_of: impl Fn(&FlowId) -> Option<P>) -> bool
+    where
+        P: PartialEq,
+    {
+        match self {
+            GroupKey::Process(process) => process_of(flow) == *process,
+            address => {
+                let group_by = address.group_by();
+                AddressKey::of(group_by, flow).to_group_key::<P>() == *address
+            }
+        }
+    }
+}
+
+/// A [`GroupKey`] of an address grouping, without the process type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(super) enum AddressKey {
+    RemoteHost(IpAddr),
+    HostPair(IpAddr, IpAddr),
+    RemotePort(Port),
+    LocalPort(Port),
+}
+
+impl AddressKey {
+    /// The group of `flow` under an address grouping (not [`GroupBy::Process`]).
+    pub fn of(group_by: GroupBy, flow: &FlowId) -> Self {
+        match group_by {
+            GroupBy::RemoteHost => Self::RemoteHost(flow.remote_ip),
+            GroupBy::HostPair => Self::HostPair(flow.local_ip, flow.remote_ip),
+            GroupBy::RemotePort => Self::RemotePort(Port {
+                proto: flow.proto,
+                port: flow.remote_port,
+            }),
+            GroupBy::LocalPort => Self::LocalPort(Port {
+                proto: flow.proto,
+                port: flow.local_port,
+            }),
+            GroupBy::Process => unreachable!("processes are not addresses"),
+        }
+    }
+
+    pub fn to_group_key<P>(self) -> GroupKey<P> {
+        match self {
+            Self::RemoteHost(ip) => GroupKey::RemoteHost(ip),
+            Self::HostPair(local, remote) => GroupKey::HostPair { local, remote },
+            Self::RemotePort(port) => GroupKey::RemotePort(port),
+            Self::LocalPort(port) => GroupKey::LocalPort(port),
+        }
+    }
+}
+
+/// A group kept between refreshes, for its peak: the highest 2 s rate of all its flows
+/// together cannot be rebuilt from the flows' own peaks.
+#[derive(Debug)]
+pub(super) struct Group {
+    pub key: AddressKey,
+    pub flows: u32,
+    pub peak: Peak,
+}
+
+/// The live groups of one address grouping. Each flow keeps its group's index, so a
+/// refresh sums flows into groups without hashing.
+#[derive(Debug, Default)]
+pub(super) struct GroupTable {
+    index: HashMap<AddressKey, u32>,
+    pub groups: Slab<Group>,
+}
+
+impl GroupTable {
+    /// Adds a flow to the group `key`, creating it; returns the group's index.
+    pub fn join(&mut self, key: AddressKey) -> u32 {
+        let groups = &mut self.groups;
+        let group = *self.index.entry(key).or_insert_with(|| {
+            groups.insert(Group {
+                key,
+                flows: 0,
+                peak: Peak::default(),
+            })
+        });
+        groups[group].flows += 1;
+        group
+    }
+
+    /// Takes a flow out of a group, forgetting the group (and its peak) with its last flow.
+    pub fn leave(&mut self, group: u32) {
+        self.groups[group].flows -= 1;
+        if self.groups[group].flows == 0 {
+            let forgotten = self.groups.remove(group);
+            self.index.remove(&forgotten.key);
+        }
+    }
+}

@@ -52,7 +52,7 @@ enum Task {
         #[arg(last = true, value_name = "ARGS")]
         args: Vec<OsString>,
     },
-    /// Full setup, then `cargo bench --bench reader [ARGS]` and `cargo bench --bench kernel [ARGS]`
+    /// Full setup, then `cargo bench --bench B [ARGS]` for reader, aggregate, enrich and kernel
     Bench {
         /// Extra arguments for `cargo bench`, after `--` (e.g. `-- -- --quick` for criterion)
         #[arg(last = true, value_name = "ARGS")]
@@ -115,7 +115,7 @@ impl Project {
             }
             Task::Bench { args } => {
                 self.setup(true)?;
-                for bench in ["reader", "kernel"] {
+                for bench in ["reader", "aggregate", "enrich", "kernel"] {
                     cmd::run(self.cargo(["bench", "--bench", bench]).args(&args))?;
                 }
                 Ok(())

@@ -10,6 +10,7 @@
 //! a remote in any other country is "foreign", a risk mark and not a verdict.
 
 use std::{
+    sync::Arc,
     borrow::Cow,
     fmt,
     net::{IpAddr, Ipv4Addr, Ipv6Addr},
@@ -367,9 +368,16 @@ pub enum CountryParseError {
 }
 
 /// The host's own countries (`--home CC[,CC...]`). Remotes located elsewhere are
-/// foreign. Empty means no home was declared, and then nothing is foreign.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct HomeCountries(Vec<CountryCode>);
+/// foreign. Empty means no home was declared, and then nothing is foreign. Shared, so
+/// that every verdict naming it costs a reference count, not a copy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HomeCountries(Arc<[CountryCode]>);
+
+impl Default for HomeCountries {
+    fn default() -> Self {
+        Self(Arc::from([]))
+    }
+}
 
 impl HomeCountries {
     pub fn is_empty(&self) -> bool {
@@ -411,7 +419,7 @@ impl FromIterator<CountryCode> for HomeCountries {
         let mut codes: Vec<CountryCode> = iter.into_iter().collect();
         codes.sort_unstable();
         codes.dedup();
-        Self(codes)
+        Self(codes.into())
     }
 }
 

@@ -607,7 +607,8 @@ impl Rules {
         process: Option<&ProcessInfo>,
         context: &FlowContext<'_>,
     ) -> Judgement {
-        let mut reasons = Vec::new();
+        // Room for the usual few reasons without growing (this runs for every flow).
+        let mut reasons = Vec::with_capacity(4);
         match process {
             Some(process) => self.process_signs(process, context, &mut reasons),
             None => reasons.push(Reason::NoLocalProcess),

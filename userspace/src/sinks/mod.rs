@@ -1,4 +1,6 @@
 //! Where snapshots go: the JSON-lines log (and, later, the console and exports).
 
 pub mod log;
+pub mod output;
 pub mod schema;
+pub mod summary;

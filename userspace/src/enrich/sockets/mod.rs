@@ -32,6 +32,7 @@ use std::{
 };
 
 use flowmeter_common::{PROTO_TCP, PROTO_UDP};
+use rustc_hash::FxHashMap;
 
 use crate::datapath::FlowId;
 
@@ -142,7 +143,8 @@ pub struct Refresh {
 pub struct SocketTable {
     paths: ProcPaths,
     timing: Timing,
-    flows: HashMap<FlowId, Cached>,
+    /// Fx hashing: this map is probed for every flow of every interval.
+    flows: FxHashMap<FlowId, Cached>,
     /// Holders of sockets seen at the last refresh, so that a new flow on a known socket
     /// (another peer of a UDP or listening socket) needs no scan of `/proc/*/fd`.
     holders: HashMap<u64, Arc<ProcessInfo>>,
@@ -166,7 +168,7 @@ impl SocketTable {
         Self {
             paths,
             timing: Timing::default(),
-            flows: HashMap::new(),
+            flows: FxHashMap::default(),
             holders: HashMap::new(),
             users: UserNames::default(),
         }

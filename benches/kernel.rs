@@ -4,6 +4,11 @@
 //!
 //! Run as root: `cargo bench --bench kernel`. Prints markdown tables.
 //!
+//! The flowmeter object meters the interface that BPF_PROG_TEST_RUN runs on (the netns
+//! loopback, ifindex 1) as an Ethernet link, as userspace would configure it, and every
+//! measurement checks that the packets really landed in the totals and the flow table:
+//! an unmetered interface takes the programs' early exit and would measure nothing.
+//!
 //! - Existing flow: one call repeats the same frame 1,000,000 times, so after the first
 //!   packet the flow exists and every later packet takes the lookup-and-add path. The
 //!   kernel reports the average per packet; min and median over 7 calls.
@@ -20,11 +25,12 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use aya::{
     Ebpf, EbpfLoader,
-    maps::PerCpuHashMap,
+    maps::{Array, PerCpuArray, PerCpuHashMap},
     programs::{Program, SchedClassifier, TestRun, TestRunOptions, Xdp},
 };
 use flowmeter_common::{
-    FLOWS_MAP, FlowCounters, FlowKey, TC_EGRESS_PROG, TC_INGRESS_PROG, XDP_INGRESS_PROG,
+    FLOWS_MAP, FlowCounters, FlowKey, IFACES_MAP, IfaceConfig, LINK_ETHERNET, TC_EGRESS_PROG,
+    TC_INGRESS_PROG, TOTALS_MAP, Totals, XDP_INGRESS_PROG,
 };
 use frames::{Frame, TCP_ACK};
 
@@ -37,6 +43,12 @@ const BASELINE_TC: &str = "baseline_tc_unspec";
 const REPEAT: u32 = 1_000_000;
 const RUNS: usize = 7;
 const NEW_FLOWS_PER_RUN: u16 = 20_000;
+
+/// BPF_PROG_TEST_RUN without a context runs on the netns loopback (ifindex 1, for
+/// XDP's ingress_ifindex and the skb's ifindex alike); it gets totals slot 0.
+const IFINDEX: u32 = 1;
+/// Totals slots of that interface: rx and tx.
+const TOTALS_SLOTS: u32 = 2;
 
 const XDP_PASS: u32 = 2;
 const TC_ACT_UNSPEC: u32 = u32::MAX;
@@ -107,6 +119,7 @@ const WORKLOADS: [Workload; 3] = [
 fn main() -> anyhow::Result<()> {
     // `cargo bench` passes `--bench` (and any filter); this bench takes no arguments.
     let mut flowmeter = load(FLOWMETER, &PROGRAMS[1..])?;
+    meter_test_run_interface(&mut flowmeter)?;
     let baseline = load(BASELINE, &PROGRAMS)?;
 
     println!("## Existing flow: {REPEAT} packets per call, {RUNS} calls\n");
@@ -116,9 +129,13 @@ fn main() -> anyhow::Result<()> {
         let mut baselines = Vec::new();
         for &(name, hook) in &PROGRAMS {
             let program = find(&[&baseline, &flowmeter], name);
+            let before = flow_packets(&flowmeter)?;
             let times = (0..RUNS)
                 .map(|_| run(program, hook, &frame, REPEAT))
                 .collect::<anyhow::Result<Vec<_>>>()?;
+            if name != hook.baseline() {
+                check_counted(&flowmeter, before, RUNS as u64 * u64::from(REPEAT), name)?;
+            }
             print_row(name, workload.name, &times, &mut baselines, hook);
         }
     }
@@ -134,6 +151,7 @@ fn main() -> anyhow::Result<()> {
         for &(name, hook) in &PROGRAMS {
             // The same frame every call: the flow exists after the first.
             let program = find(&[&baseline, &flowmeter], name);
+            let before = flow_packets(&flowmeter)?;
             let existing = (0..RUNS)
                 .map(|_| single_runs(program, hook, frames.iter().take(1).cycle()))
                 .collect::<anyhow::Result<Vec<_>>>()?;
@@ -141,13 +159,21 @@ fn main() -> anyhow::Result<()> {
                 print_row(name, workload.name, &existing, &mut baselines, hook);
                 continue;
             }
+            let expected = RUNS as u64 * u64::from(NEW_FLOWS_PER_RUN);
+            check_counted(&flowmeter, before, expected, name)?;
             let label = format!("{name}, existing flow");
             print_row(&label, workload.name, &existing, &mut baselines, hook);
             let mut new = Vec::new();
             for _ in 0..RUNS {
                 clear_flows(&mut flowmeter)?;
+                let before = flow_packets(&flowmeter)?;
                 let program = find(&[&flowmeter], name);
                 new.push(single_runs(program, hook, frames.iter())?);
+                check_counted(&flowmeter, before, NEW_FLOWS_PER_RUN.into(), name)?;
+                let flows = flow_count(&mut flowmeter)?;
+                if flows != usize::from(NEW_FLOWS_PER_RUN) {
+                    bail!("{name}: {flows} flows in the table after {NEW_FLOWS_PER_RUN} new ones");
+                }
             }
             let label = format!("{name}, new flow");
             print_row(&label, workload.name, &new, &mut baselines, hook);
@@ -181,6 +207,46 @@ fn load(object: &[u8], programs: &[(&str, Hook)]) -> anyhow::Result<Ebpf> {
         .with_context(|| format!("loading {name}"))?;
     }
     Ok(ebpf)
+}
+
+/// Meters the test-run interface, as userspace would configure an Ethernet interface.
+fn meter_test_run_interface(ebpf: &mut Ebpf) -> anyhow::Result<()> {
+    let mut ifaces: Array<_, IfaceConfig> =
+        Array::try_from(ebpf.map_mut(IFACES_MAP).context("IFACES map")?)?;
+    let iface = IfaceConfig {
+        slot: 0,
+        link: LINK_ETHERNET,
+    };
+    ifaces.set(IFINDEX, iface, 0)?;
+    Ok(())
+}
+
+/// Packets of the test-run interface's totals (both directions, all CPUs), and those of
+/// them that have no flow (unparsed, or no room in the table).
+fn flow_packets(ebpf: &Ebpf) -> anyhow::Result<(u64, u64)> {
+    let map: PerCpuArray<_, Totals> =
+        PerCpuArray::try_from(ebpf.map(TOTALS_MAP).context("TOTALS map")?)?;
+    let (mut packets, mut without_flow) = (0, 0);
+    for slot in 0..TOTALS_SLOTS {
+        for cpu in map.get(&slot, 0)?.iter() {
+            packets += cpu.packets;
+            without_flow += cpu.non_ip_packets + cpu.malformed_packets + cpu.insert_failed_packets;
+        }
+    }
+    Ok((packets, without_flow))
+}
+
+/// Fails unless exactly `expected` packets were counted since `before`, all in flows.
+fn check_counted(ebpf: &Ebpf, before: (u64, u64), expected: u64, name: &str) -> anyhow::Result<()> {
+    let after = flow_packets(ebpf)?;
+    let (counted, without_flow) = (after.0 - before.0, after.1 - before.1);
+    if counted != expected || without_flow != 0 {
+        bail!(
+            "{name}: counted {counted} packets ({without_flow} without a flow) instead of \
+             {expected} in flows: is the test-run interface metered?"
+        );
+    }
+    Ok(())
 }
 
 /// One BPF_PROG_TEST_RUN call of `repeat` packets: the kernel's mean ns per packet.
@@ -220,6 +286,12 @@ fn single_runs<'a>(
         calls += 1;
     }
     Ok(total / f64::from(calls))
+}
+
+fn flow_count(ebpf: &mut Ebpf) -> anyhow::Result<usize> {
+    let flows: PerCpuHashMap<_, FlowKey, FlowCounters> =
+        PerCpuHashMap::try_from(ebpf.map_mut(FLOWS_MAP).context("FLOWS map")?)?;
+    Ok(flows.keys().collect::<Result<Vec<_>, _>>()?.len())
 }
 
 fn clear_flows(ebpf: &mut Ebpf) -> anyhow::Result<()> {

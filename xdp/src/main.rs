@@ -13,6 +13,8 @@
 
 mod parse;
 
+use core::mem::{MaybeUninit, offset_of};
+
 use aya_ebpf::{
     EbpfContext,
     bindings::{BPF_NOEXIST, TC_ACT_UNSPEC, xdp_action},
@@ -26,7 +28,7 @@ use flowmeter_common::{
     DEFAULT_FLOW_CAPACITY, DEFAULT_IFACES, DEFAULT_TOTALS_SLOTS, DIR_RX, DIR_TX, FlowCounters,
     FlowKey, IfaceConfig, LINK_UNMETERED, Totals, totals_index,
 };
-use parse::{Packet, Parsed, Unparsed, parse};
+use parse::{Packet, Unparsed, parse};
 
 #[map(name = "FLOWS")]
 static FLOWS: LruPerCpuHashMap<FlowKey, FlowCounters> =
@@ -47,8 +49,7 @@ pub fn flowmeter_xdp_ingress(ctx: XdpContext) -> u32 {
     let ifindex = unsafe { (*ctx.ctx).ingress_ifindex };
     if let Some(iface) = metered(ifindex) {
         let packet = Packet::new(ctx.data(), ctx.data_end());
-        let parsed = parse(&packet, iface.link, DIR_RX);
-        account(&ctx, ifindex, iface, DIR_RX, packet.len() as u64, parsed);
+        account(&ctx, ifindex, iface, DIR_RX, packet.len() as u64, &packet);
     }
     xdp_action::XDP_PASS
 }
@@ -91,8 +92,7 @@ fn account_skb(ctx: &TcContext, direction: u32) {
         let _ = ctx.pull_data(wanted);
     }
     let packet = Packet::new(ctx.data(), ctx.data_end());
-    let parsed = parse(&packet, iface.link, direction);
-    account(ctx, ifindex, iface, direction, len as u64, parsed);
+    account(ctx, ifindex, iface, direction, len as u64, &packet);
 }
 
 /// Counts one packet: always in the interface's totals, and in its flow when it parsed.
@@ -103,7 +103,7 @@ fn account<C: EbpfContext>(
     iface: IfaceConfig,
     direction: u32,
     len: u64,
-    parsed: Result<Parsed, Unparsed>,
+    packet: &Packet,
 ) {
     let Some(totals) = TOTALS.get_ptr_mut(totals_index(iface.slot, direction)) else {
         return;
@@ -112,7 +112,8 @@ fn account<C: EbpfContext>(
     let totals = unsafe { &mut *totals };
     totals.packets += 1;
     totals.bytes += len;
-    match parsed {
+    let mut key = MaybeUninit::uninit();
+    match parse(packet, iface.link, ifindex, direction, &mut key) {
         Err(Unparsed::NonIp) => {
             totals.non_ip_packets += 1;
             totals.non_ip_bytes += len;
@@ -121,9 +122,8 @@ fn account<C: EbpfContext>(
             totals.malformed_packets += 1;
             totals.malformed_bytes += len;
         }
-        Ok(mut parsed) => {
-            parsed.key.ifindex = ifindex;
-            if !count_flow(ctx, &parsed, direction, len) {
+        Ok((key, tcp_flags)) => {
+            if !count_flow(ctx, key, tcp_flags, direction, len) {
                 totals.insert_failed_packets += 1;
                 totals.insert_failed_bytes += len;
             }
@@ -133,22 +133,24 @@ fn account<C: EbpfContext>(
 
 /// Adds the packet to its flow, creating the flow if needed. False if there was no room.
 #[inline(always)]
-fn count_flow<C: EbpfContext>(ctx: &C, parsed: &Parsed, direction: u32, len: u64) -> bool {
+fn count_flow<C: EbpfContext>(
+    ctx: &C,
+    key: &FlowKey,
+    tcp_flags: u8,
+    direction: u32,
+    len: u64,
+) -> bool {
     // SAFETY: a helper without arguments.
     let now = unsafe { bpf_ktime_get_coarse_ns() };
-    if let Some(counters) = FLOWS.get_ptr_mut(&parsed.key) {
+    if let Some(counters) = FLOWS.get_ptr_mut(key) {
         // SAFETY: a per-CPU hash value belongs to this CPU for the program's run.
-        bump(unsafe { &mut *counters }, parsed, direction, len, now);
+        bump(unsafe { &mut *counters }, tcp_flags, direction, len, now);
         return true;
     }
-    let mut fresh = FlowCounters::default();
-    bump(&mut fresh, parsed, direction, len, now);
-    if FLOWS
-        .insert(&parsed.key, &fresh, BPF_NOEXIST as u64)
-        .is_ok()
-    {
+    let mut fresh = MaybeUninit::uninit();
+    let fresh = first_packet(&mut fresh, tcp_flags, direction, len, now);
+    if FLOWS.insert(key, fresh, BPF_NOEXIST as u64).is_ok() {
         // Off unless userspace runs with -v (AYA_LOG_LEVEL); once per flow, never per packet.
-        let key = &parsed.key;
         debug!(
             ctx,
             "new flow: ifindex {} proto {} local port {} remote port {}",
@@ -160,18 +162,70 @@ fn count_flow<C: EbpfContext>(ctx: &C, parsed: &Parsed, direction: u32, len: u64
         return true;
     }
     // Another CPU created the flow in between: add to this CPU's slot of it.
-    match FLOWS.get_ptr_mut(&parsed.key) {
+    match FLOWS.get_ptr_mut(key) {
         Some(counters) => {
             // SAFETY: as above.
-            bump(unsafe { &mut *counters }, parsed, direction, len, now);
+            bump(unsafe { &mut *counters }, tcp_flags, direction, len, now);
             true
         }
         None => false,
     }
 }
 
+/// The counters of a new flow after its first packet, written in place into `counters`
+/// (as the key is: see `parse`).
 #[inline(always)]
-fn bump(counters: &mut FlowCounters, parsed: &Parsed, direction: u32, len: u64, now: u64) {
+fn first_packet(
+    counters: &mut MaybeUninit<FlowCounters>,
+    tcp_flags: u8,
+    direction: u32,
+    len: u64,
+    now: u64,
+) -> &FlowCounters {
+    // The flags byte and the 7 bytes of padding after it are written as one aligned word.
+    const FLAGS: usize = offset_of!(FlowCounters, tcp_flags);
+    const _: () = assert!(FLAGS.is_multiple_of(8) && offset_of!(FlowCounters, pad) == FLAGS + 1);
+    let c = counters.as_mut_ptr();
+    // SAFETY: `c` points to a FlowCounters-sized, FlowCounters-aligned place; every one of
+    // its fields is written below before it is handed out as initialised.
+    unsafe {
+        let rx = (&raw mut (*c).rx_packets, &raw mut (*c).rx_bytes);
+        let tx = (&raw mut (*c).tx_packets, &raw mut (*c).tx_bytes);
+        let (this, other) = if direction == DIR_TX {
+            (tx, rx)
+        } else {
+            (rx, tx)
+        };
+        this.0.write(1);
+        this.1.write(len);
+        write_zero(other.0);
+        write_zero(other.1);
+        (&raw mut (*c).first_seen_ns).write(now);
+        (&raw mut (*c).last_seen_ns).write(now);
+        c.byte_add(FLAGS)
+            .cast::<u64>()
+            .write(u64::from_ne_bytes([tcp_flags, 0, 0, 0, 0, 0, 0, 0]));
+        counters.assume_init_ref()
+    }
+}
+
+/// Writes a zero (`T::default()` of an integer) as a store of its own.
+///
+/// LLVM merges runs of zero stores (4 stores or more, or 16 bytes or more) into one
+/// `memset`, and bpf-linker, which expands `memcpy` inline, leaves every `memset` a call
+/// to a byte-by-byte loop: on the per-packet path that loop cost more than parsing the
+/// headers. A volatile store is never merged.
+///
+/// # Safety
+/// `place` is valid for writes and aligned.
+#[inline(always)]
+pub(crate) unsafe fn write_zero<T: Default>(place: *mut T) {
+    // SAFETY: see the function's contract.
+    unsafe { place.write_volatile(T::default()) }
+}
+
+#[inline(always)]
+fn bump(counters: &mut FlowCounters, tcp_flags: u8, direction: u32, len: u64, now: u64) {
     if direction == DIR_TX {
         counters.tx_packets += 1;
         counters.tx_bytes += len;
@@ -184,7 +238,7 @@ fn bump(counters: &mut FlowCounters, parsed: &Parsed, direction: u32, len: u64, 
         counters.first_seen_ns = now;
     }
     counters.last_seen_ns = now;
-    counters.tcp_flags |= parsed.tcp_flags;
+    counters.tcp_flags |= tcp_flags;
 }
 
 #[cfg(not(test))]

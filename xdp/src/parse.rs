@@ -2,7 +2,13 @@
 //! links), IPv4 (with options), IPv6 (with extension headers), then TCP/UDP ports. Every
 //! read is bounds-checked against the end of the directly readable data, in the form the
 //! verifier can follow.
+//!
+//! The flow key is written in place, once, field by field, straight from the packet: no
+//! zero-filled temporaries, which would become `memset` calls (see `write_zero`).
 
+use core::{mem::MaybeUninit, mem::offset_of, ptr::copy_nonoverlapping};
+
+use crate::write_zero;
 use flowmeter_common::{
     DIR_TX, FAMILY_IPV4, FAMILY_IPV6, FlowKey, LINK_RAW_IP, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP,
     PROTO_UDP,
@@ -29,11 +35,6 @@ pub enum Unparsed {
     NonIp,
     /// A header is cut short or inconsistent.
     Malformed,
-}
-
-pub struct Parsed {
-    pub key: FlowKey,
-    pub tcp_flags: u8,
 }
 
 /// The directly readable bytes of a packet: `data..end`, as addresses.
@@ -71,19 +72,37 @@ fn be16(bytes: [u8; 2]) -> u16 {
     u16::from_be_bytes(bytes)
 }
 
+/// The addresses of a network header, where they lie in the packet.
+enum Addresses<'a> {
+    V4 {
+        src: &'a [u8; 4],
+        dst: &'a [u8; 4],
+    },
+    V6 {
+        src: &'a [u8; 16],
+        dst: &'a [u8; 16],
+    },
+}
+
 /// The network layer found after the link layer.
-struct Network {
-    family: u8,
+struct Network<'a> {
+    addresses: Addresses<'a>,
     proto: u8,
-    src: [u8; 16],
-    dst: [u8; 16],
     /// Offset of the transport header, or `None` for a non-first fragment.
     transport: Option<usize>,
 }
 
-/// Parses a frame that begins as `link` says (`LINK_ETHERNET` or `LINK_RAW_IP`).
+/// Parses a frame that begins as `link` says (`LINK_ETHERNET` or `LINK_RAW_IP`): writes
+/// the key of its flow on interface `ifindex` into `key`, and returns the key and the
+/// frame's TCP flags.
 #[inline(always)]
-pub fn parse(packet: &Packet, link: u32, direction: u32) -> Result<Parsed, Unparsed> {
+pub fn parse<'k>(
+    packet: &Packet,
+    link: u32,
+    ifindex: u32,
+    direction: u32,
+    key: &'k mut MaybeUninit<FlowKey>,
+) -> Result<(&'k FlowKey, u8), Unparsed> {
     let (ethertype, offset) = if link == LINK_RAW_IP {
         // No link header: the IP version says what follows. (Any IP header is at least
         // 20 bytes; a 1-byte check would also be optimised into a form the verifier
@@ -106,24 +125,63 @@ pub fn parse(packet: &Packet, link: u32, direction: u32) -> Result<Parsed, Unpar
         Some(transport) => ports(packet, network.proto, transport)?,
         None => (0, 0, 0),
     };
-    let (local_addr, remote_addr, local_port, remote_port) = if direction == DIR_TX {
-        (network.src, network.dst, src_port, dst_port)
+    let tx = direction == DIR_TX;
+    let (local_port, remote_port) = if tx {
+        (src_port, dst_port)
     } else {
-        (network.dst, network.src, dst_port, src_port)
+        (dst_port, src_port)
     };
-    Ok(Parsed {
-        key: FlowKey {
-            ifindex: 0,
-            family: network.family,
-            proto: network.proto,
-            local_port,
-            remote_port,
-            pad: 0,
-            local_addr,
-            remote_addr,
-        },
-        tcp_flags,
-    })
+    // Written in place, field by field: a key built as a value would have its addresses
+    // joined from both families into common words (registers, spills) before the copy.
+    let key = key.as_mut_ptr();
+    // SAFETY: `key` points to a FlowKey-sized, FlowKey-aligned place; every one of its
+    // fields is written below before it is handed out as initialised.
+    unsafe {
+        (&raw mut (*key).ifindex).write(ifindex);
+        (&raw mut (*key).proto).write(network.proto);
+        (&raw mut (*key).local_port).write(local_port);
+        (&raw mut (*key).remote_port).write(remote_port);
+        (&raw mut (*key).pad).write(0);
+        let (local, remote) = (&raw mut (*key).local_addr, &raw mut (*key).remote_addr);
+        match network.addresses {
+            Addresses::V4 { src, dst } => {
+                let (local_v4, remote_v4) = if tx { (src, dst) } else { (dst, src) };
+                (&raw mut (*key).family).write(FAMILY_IPV4);
+                write_ipv4_in_16(local, local_v4);
+                write_ipv4_in_16(remote, remote_v4);
+            }
+            Addresses::V6 { src, dst } => {
+                let (local_v6, remote_v6) = if tx { (src, dst) } else { (dst, src) };
+                (&raw mut (*key).family).write(FAMILY_IPV6);
+                // Byte copies from the packet (its words may be unaligned).
+                copy_nonoverlapping(local_v6, local, 1);
+                copy_nonoverlapping(remote_v6, remote, 1);
+            }
+        }
+        Ok((&*key, tcp_flags))
+    }
+}
+
+/// Writes an IPv4 address as [`FlowKey`] holds it: in the first 4 of 16 bytes, the rest
+/// zero.
+///
+/// # Safety
+/// `field` is an address field of a `FlowKey`: writable, 16 bytes, 4-aligned.
+#[inline(always)]
+unsafe fn write_ipv4_in_16(field: *mut [u8; 16], addr: &[u8; 4]) {
+    const _: () = assert!(
+        align_of::<FlowKey>() >= 4
+            && offset_of!(FlowKey, local_addr).is_multiple_of(4)
+            && offset_of!(FlowKey, remote_addr).is_multiple_of(4)
+    );
+    let words = field.cast::<u32>();
+    // SAFETY: four aligned words inside the field (see above).
+    unsafe {
+        words.write(u32::from_ne_bytes(*addr));
+        write_zero(words.add(1));
+        write_zero(words.add(2));
+        write_zero(words.add(3));
+    }
 }
 
 /// The ethertype after the Ethernet header and up to two VLAN tags (802.1Q, 802.1ad),
@@ -145,7 +203,7 @@ fn ethernet(packet: &Packet) -> Result<(u16, usize), Unparsed> {
 }
 
 #[inline(always)]
-fn ipv4(packet: &Packet, offset: usize) -> Result<Network, Unparsed> {
+fn ipv4(packet: &Packet, offset: usize) -> Result<Network<'_>, Unparsed> {
     let ip = packet.bytes::<IPV4_MIN_HEADER>(offset)?;
     if ip[0] >> 4 != 4 {
         return Err(Unparsed::Malformed);
@@ -159,29 +217,26 @@ fn ipv4(packet: &Packet, offset: usize) -> Result<Network, Unparsed> {
         return Err(Unparsed::Malformed);
     }
     let fragment_offset = be16([ip[6], ip[7]]) & 0x1fff;
-    let mut src = [0u8; 16];
-    let mut dst = [0u8; 16];
-    src[..4].copy_from_slice(&ip[12..16]);
-    dst[..4].copy_from_slice(&ip[16..20]);
+    // The header as 32-bit words: the source address is word 3, the destination word 4.
+    let (words, _) = ip.as_chunks::<4>();
     Ok(Network {
-        family: FAMILY_IPV4,
+        addresses: Addresses::V4 {
+            src: &words[3],
+            dst: &words[4],
+        },
         proto: ip[9],
-        src,
-        dst,
         transport: (fragment_offset == 0).then_some(offset + header_len),
     })
 }
 
 #[inline(always)]
-fn ipv6(packet: &Packet, offset: usize) -> Result<Network, Unparsed> {
+fn ipv6(packet: &Packet, offset: usize) -> Result<Network<'_>, Unparsed> {
     let ip = packet.bytes::<IPV6_HEADER>(offset)?;
     if ip[0] >> 4 != 6 {
         return Err(Unparsed::Malformed);
     }
-    let mut src = [0u8; 16];
-    let mut dst = [0u8; 16];
-    src.copy_from_slice(&ip[8..24]);
-    dst.copy_from_slice(&ip[24..40]);
+    // Source and destination address follow the first 8 bytes.
+    let (addresses, _) = ip[8..].as_chunks::<16>();
     let mut next = ip[6];
     let mut offset = offset + IPV6_HEADER;
     let mut later_fragment = false;
@@ -206,10 +261,11 @@ fn ipv6(packet: &Packet, offset: usize) -> Result<Network, Unparsed> {
         }
     }
     Ok(Network {
-        family: FAMILY_IPV6,
+        addresses: Addresses::V6 {
+            src: &addresses[0],
+            dst: &addresses[1],
+        },
         proto: next,
-        src,
-        dst,
         transport: (!later_fragment).then_some(offset),
     })
 }

@@ -506,10 +506,22 @@ fn wait_detached(pair: &VethPair) {
     }
 }
 
+/// The run ends with its last interval (closed by a `totals` line), then the final
+/// summaries.
 fn assert_last_is_totals(log: &Log, iface: &str) {
     let last = log.records.last().expect("flowmeter wrote something");
-    assert_eq!(last["type"], "totals", "the last line closes an interval");
-    assert_eq!(last["iface"], iface);
+    assert_eq!(last["type"], "summary", "the final summary comes last");
+    let last_interval = log
+        .records
+        .iter()
+        .rev()
+        .find(|record| record["type"] != "summary")
+        .expect("an interval before the summaries");
+    assert_eq!(
+        last_interval["type"], "totals",
+        "the last interval is closed"
+    );
+    assert_eq!(last_interval["iface"], iface);
 }
 
 // ---------------------------------------------------------------------------------

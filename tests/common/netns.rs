@@ -234,8 +234,8 @@ impl Family {
 /// Bytes of an Ethernet header, which flowmeter and the interface counters include.
 pub const ETHERNET_HEADER: u64 = 14;
 
-const MAC_A: &str = "02:00:00:00:00:0a";
-const MAC_B: &str = "02:00:00:00:00:0b";
+pub const MAC_A: &str = "02:00:00:00:00:0a";
+pub const MAC_B: &str = "02:00:00:00:00:0b";
 
 /// Two namespaces, `a` and `b`, joined by a veth pair `a_if` <-> `b_if`, with one
 /// address each in one family.

@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{
+    Args, CommandFactory, FromArgMatches, Parser, Subcommand, error::ErrorKind, parser::ValueSource,
+};
 
 use std::path::PathBuf;
 
@@ -11,7 +13,11 @@ use crate::{
     enrich::{
         Enricher,
         geo::{GeoDb, HomeCountries},
-        verdict::Rules,
+        verdict::{Rules, RulesConfig},
+    },
+    sinks::{
+        alerts::{self, AlertConfig, RateLimit},
+        output::{self, Destination, Rotation},
     },
 };
 
@@ -26,9 +32,21 @@ use crate::{
                   kernel with BTF.\n\n\
                   Exit status: 0 done, 1 runtime error (one line on stderr says what and what \
                   to do), 2 usage error.",
-    after_help = "Example: flowmeter log --iface eth0 --interval 1 --output /var/log/flowmeter.jsonl"
+    after_help = "Examples:\n  flowmeter --iface eth0              the console on eth0\n  \
+                  flowmeter log --iface eth0 --output /var/log/flowmeter.jsonl\n  \
+                  flowmeter audit --watch 10\n\n\
+                  Countries: IP Geolocation by DB-IP (https://db-ip.com), CC BY 4.0, embedded."
 )]
 pub struct Cli {
+    /// With no command, flowmeter runs `top` with these options.
+    #[command(flatten)]
+    pub top: TopArgs,
+
+    /// Read options from this TOML file (default /etc/flowmeter/flowmeter.toml, if it
+    /// exists); options on the command line win over it.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
     /// Say more: debug messages (one per new flow from the kernel programs), and the
     /// verifier's log if it rejects a program.
     #[arg(short, long, global = true)]
@@ -38,11 +56,104 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
+impl Cli {
+    /// The enricher options of the command to run, if it has them.
+    pub fn enrich_mut(&mut self) -> Option<&mut EnrichArgs> {
+        match &mut self.command {
+            None => Some(&mut self.top.enrich),
+            Some(Command::Top(args)) => Some(&mut args.enrich),
+            Some(Command::Log(args)) => Some(&mut args.enrich),
+            Some(Command::Audit(args)) => Some(&mut args.enrich),
+        }
+    }
+
+    /// Parses the command line (exits with status 2 on a usage error). Options of the
+    /// console given before a command are refused rather than silently ignored.
+    pub fn parse_checked(args: Vec<std::ffi::OsString>) -> Self {
+        let matches = Self::command().get_matches_from(args);
+        let cli = Self::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+        if let Some((name, _)) = matches.subcommand() {
+            let misplaced = matches.ids().find(|id| {
+                !["verbose", "config"].contains(&id.as_str())
+                    && matches.value_source(id.as_str()) == Some(ValueSource::CommandLine)
+            });
+            if let Some(id) = misplaced {
+                let mut command = Self::command();
+                let flag = command
+                    .get_arguments()
+                    .find(|arg| arg.get_id() == id)
+                    .and_then(|arg| arg.get_long())
+                    .unwrap_or(id.as_str())
+                    .to_owned();
+                command
+                    .error(
+                        ErrorKind::ArgumentConflict,
+                        format!("--{flag} goes after the command: flowmeter {name} --{flag} ..."),
+                    )
+                    .exit();
+            }
+        }
+        cli
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// The console (the default): remote hosts by bandwidth, with rates over 2/10/40 s,
+    /// cumulative and peak, the local process and user, the country and a verdict.
+    Top(TopArgs),
     /// Write per-interval JSON lines: one "flow" object per active flow, one "totals"
     /// object per interface.
     Log(LogArgs),
+    /// Check this host (or a mounted disk) for signs of compromise and weak hardening:
+    /// startup scripts, cron, preloaded libraries, huge pages, sshd, accounts, exposed
+    /// database ports. Exit status 3 when anything of medium severity or worse is found.
+    Audit(AuditArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TopArgs {
+    #[command(flatten)]
+    pub datapath: DatapathArgs,
+
+    #[command(flatten)]
+    pub enrich: EnrichArgs,
+
+    /// Show bytes per second instead of bits per second (like iftop -B).
+    #[arg(short = 'B', long = "bytes")]
+    pub bytes: bool,
+
+    /// Resolve remote addresses to host names (reverse DNS, in the background: the
+    /// screen never waits for it).
+    #[arg(long)]
+    pub resolve: bool,
+
+    /// Seconds between refreshes (decimals allowed).
+    #[arg(long, value_name = "SECS", default_value = "1", value_parser = parse_seconds)]
+    pub interval: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Read this filesystem tree instead of / (a mounted disk, or a test fixture);
+    /// checks of the live system (processes, sockets) are skipped then.
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    pub root: PathBuf,
+
+    /// Print one JSON object instead of the report.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Meter traffic for this many seconds and put the findings whose process is
+    /// talking to the network now at the top, with its remote hosts and countries.
+    #[arg(long, value_name = "SECS", value_parser = parse_seconds)]
+    pub watch: Option<Duration>,
+
+    #[command(flatten)]
+    pub datapath: DatapathArgs,
+
+    #[command(flatten)]
+    pub enrich: EnrichArgs,
 }
 
 /// Options every metering command shares.
@@ -92,16 +203,25 @@ pub struct EnrichArgs {
     /// agents, mining-pool ports, known huge-page users.
     #[arg(long, value_name = "PATH")]
     pub rules: Option<PathBuf>,
+
+    /// The configuration file's [verdict] table, which extends the rules too.
+    #[arg(skip)]
+    pub config_rules: Option<RulesConfig>,
 }
 
 impl EnrichArgs {
     /// The enrichers these options ask for; fails on an unreadable database or rules file.
     pub fn enricher(&self) -> anyhow::Result<Enricher> {
         let geo = GeoDb::load(self.geoip.as_deref())?;
-        let rules = match &self.rules {
+        let mut rules = match &self.rules {
             Some(path) => Rules::load(path)?,
             None => Rules::default(),
         };
+        if let Some(config) = &self.config_rules {
+            rules
+                .extend(config.clone())
+                .map_err(|e| anyhow::anyhow!("invalid [verdict] in the configuration: {e}"))?;
+        }
         Ok(Enricher::new(
             geo,
             self.home.clone().unwrap_or_default(),
@@ -126,9 +246,68 @@ pub struct LogArgs {
     #[arg(long, value_name = "SECS", value_parser = parse_seconds)]
     pub duration: Option<Duration>,
 
-    /// Write to this file (appended to), or `-` for standard output.
+    /// Write to this file (appended to), or `-` for standard output. SIGHUP reopens
+    /// the file (for logrotate's rename).
     #[arg(short, long, value_name = "PATH|-", default_value = "-")]
     pub output: String,
+
+    /// Rotate the file when the next interval would take it past this size (e.g. 100M,
+    /// 1G): flowmeter.jsonl becomes flowmeter.jsonl.1, and so on.
+    #[arg(long, value_name = "BYTES", value_parser = output::parse_size)]
+    pub rotate_size: Option<u64>,
+
+    /// Rotated files to keep besides the live one.
+    #[arg(long, value_name = "N", default_value_t = output::DEFAULT_KEEP)]
+    pub rotate_keep: usize,
+
+    /// Seconds between `summary` records (rate percentiles per interface, and
+    /// flowmeter's own cycle time); one more is written on stop.
+    #[arg(long, value_name = "SECS", default_value = "60", value_parser = parse_seconds)]
+    pub summary: Duration,
+
+    /// Alert when one remote host outside the --home countries moves more than this
+    /// many bytes in an interval (e.g. 1MiB, 500K). Needs --home.
+    #[arg(long, value_name = "BYTES", default_value = "1MiB", value_parser = alerts::parse_bytes)]
+    pub alert_foreign: u64,
+
+    /// Alert when an interface's receive or send rate goes over this: bits per second
+    /// (e.g. 800M, 1G), or a percentage of the link speed (e.g. 90%).
+    #[arg(long, value_name = "BPS|PCT%")]
+    pub alert_rate: Option<RateLimit>,
+
+    /// While an alert's condition lasts, remind at most this often (seconds).
+    #[arg(long, value_name = "SECS", default_value = "300", value_parser = parse_seconds)]
+    pub alert_repeat: Duration,
+
+    /// How long (seconds) an alert's condition must be absent before its end alert:
+    /// keeps a process that sends in bursts one episode.
+    #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_seconds)]
+    pub alert_clear: Duration,
+
+    /// Run this shell command for every alert, with the alert as JSON on its standard
+    /// input (at most 10 s each; metering never waits for it).
+    #[arg(long, value_name = "CMD")]
+    pub alert_exec: Option<String>,
+}
+
+impl LogArgs {
+    pub fn destination(&self) -> Destination {
+        let rotate = self.rotate_size.map(|max_bytes| Rotation {
+            max_bytes,
+            keep: self.rotate_keep,
+        });
+        Destination::parse(&self.output, rotate)
+    }
+
+    pub fn alert_config(&self) -> AlertConfig {
+        AlertConfig {
+            home: self.enrich.home.clone().unwrap_or_default(),
+            foreign_bytes: self.alert_foreign,
+            rate: self.alert_rate,
+            repeat: self.alert_repeat,
+            clear: self.alert_clear,
+        }
+    }
 }
 
 /// A positive number of seconds, at least a millisecond.

@@ -3,8 +3,10 @@
 //! Data flows one way: `datapath` (load, attach, read maps) → `sinks` (log), wired
 //! together per subcommand in `commands`.
 
+pub mod audit;
 pub mod cli;
 pub mod commands;
+pub mod config;
 pub mod datapath;
 pub mod enrich;
 pub mod flow;

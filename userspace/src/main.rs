@@ -1,20 +1,29 @@
 use std::process::ExitCode;
 
-use clap::{CommandFactory, Parser};
 use flowmeter::{
     cli::{Cli, Command},
-    commands,
+    commands, config,
     datapath::Error as DatapathError,
 };
 
 /// Exit statuses: each means one thing.
 const EXIT_FAILURE: u8 = 1;
-const EXIT_USAGE: u8 = 2;
+// Usage errors exit with 2, through clap.
 /// Lines of the verifier's log shown under `-v`.
 const VERIFIER_LINES: usize = 30;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let applied = match config::apply(std::env::args_os().collect()) {
+        Ok(applied) => applied,
+        Err(error) => {
+            eprintln!("flowmeter: {error}");
+            return ExitCode::from(EXIT_FAILURE);
+        }
+    };
+    let mut cli = Cli::parse_checked(applied.args);
+    if let Some(enrich) = cli.enrich_mut() {
+        enrich.config_rules = applied.rules;
+    }
     env_logger::Builder::new()
         .filter_level(log::LevelFilter::Warn)
         .filter_module(
@@ -30,13 +39,12 @@ fn main() -> ExitCode {
 
     let result = match &cli.command {
         Some(Command::Log(args)) => commands::log::run(args, cli.verbose),
-        None => {
-            let _ = Cli::command().print_help();
-            eprintln!(
-                "\nflowmeter: name a command; the console (`flowmeter top`) is not built yet"
-            );
-            return ExitCode::from(EXIT_USAGE);
-        }
+        Some(Command::Audit(args)) => match commands::audit::run(args, cli.verbose) {
+            Ok(status) => return ExitCode::from(status),
+            Err(error) => Err(error),
+        },
+        Some(Command::Top(args)) => commands::top::run(args, cli.verbose),
+        None => commands::top::run(&cli.top, cli.verbose),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

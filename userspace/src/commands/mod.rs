@@ -1,3 +1,5 @@
 //! One module per subcommand: each wires the stages together for its job.
 
+pub mod audit;
 pub mod log;
+pub mod top;

@@ -10,12 +10,12 @@
 //! a remote in any other country is "foreign", a risk mark and not a verdict.
 
 use std::{
-    sync::Arc,
     borrow::Cow,
     fmt,
     net::{IpAddr, Ipv4Addr, Ipv6Addr},
     path::{Path, PathBuf},
     str::FromStr,
+    sync::Arc,
 };
 
 use maxminddb::{MaxMindDbError, Reader, WithinOptions};

@@ -1,62 +1,41 @@
-//! The JSON-lines log: one object per line, each interval written whole and flushed.
+//! The JSON-lines log: one object per line. Records are gathered into a batch and each
+//! batch (one interval's lines) is written whole and flushed by [`LogOutput`], which
+//! also rotates, reopens on SIGHUP and survives a full disk.
 
 use std::{
-    fs::{File, OpenOptions},
-    io::{self, BufWriter, Write},
-    path::{Path, PathBuf},
+    io,
     time::{Duration, SystemTime},
 };
 
 use serde::Serialize;
 
-use super::schema::{self, Line, SCHEMA_VERSION};
+use super::{
+    output::{BatchOutcome, Destination, LogOutput},
+    schema::{self, Line, SCHEMA_VERSION},
+    summary::SummaryRecord,
+};
 use crate::{
     datapath::{Attachment, Snapshot},
     enrich::Facts,
 };
 
-/// Where the log goes.
-pub enum Output {
-    Stdout,
-    File(PathBuf),
-}
-
-impl Output {
-    /// `-` is standard output; anything else a file path.
-    pub fn parse(text: &str) -> Self {
-        if text == "-" {
-            Self::Stdout
-        } else {
-            Self::File(PathBuf::from(text))
-        }
-    }
-}
-
 pub struct LogSink {
-    out: Box<dyn Write + Send>,
-    /// One interval's lines, written with a single write and flush.
+    output: LogOutput,
+    /// The batch being gathered: whole lines, written with one write and flush.
     buffer: Vec<u8>,
 }
 
 impl LogSink {
-    /// Opens the output; a file is created if needed and appended to.
-    pub fn open(output: &Output) -> io::Result<Self> {
-        let out: Box<dyn Write + Send> = match output {
-            Output::Stdout => Box::new(io::stdout()),
-            Output::File(path) => Box::new(BufWriter::new(open_append(path)?)),
-        };
-        Ok(Self::new(out))
-    }
-
-    pub fn new(out: Box<dyn Write + Send>) -> Self {
-        Self {
-            out,
+    /// Opens the destination; a file is created if needed and appended to.
+    pub fn open(destination: &Destination) -> io::Result<Self> {
+        Ok(Self {
+            output: LogOutput::open(destination)?,
             buffer: Vec::with_capacity(64 * 1024),
-        }
+        })
     }
 
     /// The `start` record: what is attached where, and how the log will be written.
-    pub fn write_start(
+    pub fn push_start(
         &mut self,
         at: SystemTime,
         attachments: &[Attachment],
@@ -75,13 +54,12 @@ impl LogSink {
                 .map(schema::StartInterface::from_attachment)
                 .collect(),
         };
-        self.push("start", &ts, start)?;
-        self.flush_lines()
+        self.push("start", &ts, start)
     }
 
     /// One `flow` line per flow that moved (with what the enrichers know of it, in
     /// `facts`, one per flow), then one `totals` line per interface.
-    pub fn write_snapshot(&mut self, snapshot: &Snapshot, facts: &[Facts]) -> io::Result<()> {
+    pub fn push_snapshot(&mut self, snapshot: &Snapshot, facts: &[Facts]) -> io::Result<()> {
         let ts = schema::timestamp(snapshot.at);
         for (flow, facts) in snapshot.flows.iter().zip(facts) {
             self.push(
@@ -97,7 +75,72 @@ impl LogSink {
                 schema::Totals::new(totals, snapshot.interval),
             )?;
         }
-        self.flush_lines()
+        Ok(())
+    }
+
+    /// One `summary` line per record.
+    pub fn push_summaries(&mut self, at: SystemTime, records: &[SummaryRecord]) -> io::Result<()> {
+        let ts = schema::timestamp(at);
+        for record in records {
+            self.push("summary", &ts, record.wire())?;
+        }
+        Ok(())
+    }
+
+    /// Any record of the schema (alerts, for one).
+    pub fn push_record<T: Serialize>(
+        &mut self,
+        kind: &'static str,
+        at: SystemTime,
+        record: T,
+    ) -> io::Result<()> {
+        self.push(kind, &schema::timestamp(at), record)
+    }
+
+    /// Writes the batch. `Ok(Some(notice))` carries one line for stderr: the first
+    /// failure of an outage (metering goes on, lines are counted as lost), or the
+    /// recovery, whose `gap` record (what was lost) is written into the log too. An
+    /// error means the output is gone for good (standard output closed).
+    pub fn commit(&mut self) -> io::Result<Option<String>> {
+        let outcome = self.output.write_batch(&self.buffer);
+        self.buffer.clear();
+        match outcome {
+            BatchOutcome::Written | BatchOutcome::StillFailing => Ok(None),
+            BatchOutcome::Failed(error) => Ok(Some(format!(
+                "cannot write the log ({error}); metering goes on and lost lines are counted"
+            ))),
+            BatchOutcome::Recovered(gap) => {
+                self.push("gap", &schema::timestamp(gap.until), gap.record())?;
+                let notice = format!(
+                    "the log is written again; {} lines ({} bytes) were lost since {}",
+                    gap.lost_lines,
+                    gap.lost_bytes,
+                    schema::timestamp(gap.since)
+                );
+                // The gap line goes out now; if that fails the next outage says so.
+                let _ = self.output.write_batch(&self.buffer);
+                self.buffer.clear();
+                Ok(Some(notice))
+            }
+            BatchOutcome::Closed(error) => Err(error),
+        }
+    }
+
+    /// Closes and opens the file again (SIGHUP, after logrotate renamed it).
+    pub fn reopen(&mut self) -> io::Result<()> {
+        self.output.reopen()
+    }
+
+    /// What is lost so far, if the output is failing now (for a last word at exit).
+    pub fn outage(&self) -> Option<String> {
+        self.output.outage().map(|gap| {
+            format!(
+                "the log could not be written since {}: {} lines ({} bytes) lost",
+                schema::timestamp(gap.since),
+                gap.lost_lines,
+                gap.lost_bytes
+            )
+        })
     }
 
     fn push<T: Serialize>(&mut self, kind: &'static str, ts: &str, record: T) -> io::Result<()> {
@@ -111,19 +154,6 @@ impl LogSink {
         self.buffer.push(b'\n');
         Ok(())
     }
-
-    fn flush_lines(&mut self) -> io::Result<()> {
-        let result = self
-            .out
-            .write_all(&self.buffer)
-            .and_then(|()| self.out.flush());
-        self.buffer.clear();
-        result
-    }
-}
-
-fn open_append(path: &Path) -> io::Result<File> {
-    OpenOptions::new().create(true).append(true).open(path)
 }
 
 #[cfg(test)]
@@ -136,21 +166,7 @@ mod tests {
         verdict::{Judgement, Reason, Verdict},
     };
     use serde_json::Value;
-    use std::sync::{Arc, Mutex};
-
-    /// A writer whose bytes the test can read back.
-    #[derive(Clone, Default)]
-    struct Shared(Arc<Mutex<Vec<u8>>>);
-
-    impl Write for Shared {
-        fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(bytes);
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
+    use std::sync::Arc;
 
     fn flow(proto: u8, remote: &str) -> FlowDelta {
         FlowDelta {
@@ -172,8 +188,13 @@ mod tests {
 
     #[test]
     fn every_line_is_a_versioned_object_with_typed_fields() {
-        let out = Shared::default();
-        let mut sink = LogSink::new(Box::new(out.clone()));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("flowmeter.jsonl");
+        let mut sink = LogSink::open(&Destination::File {
+            path: path.clone(),
+            rotate: None,
+        })
+        .unwrap();
         let snapshot = Snapshot {
             at: SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
             interval: Duration::from_millis(1000),
@@ -218,9 +239,10 @@ mod tests {
                 },
             },
         ];
-        sink.write_snapshot(&snapshot, &facts).unwrap();
+        sink.push_snapshot(&snapshot, &facts).unwrap();
+        assert_eq!(sink.commit().unwrap(), None);
 
-        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
         let lines: Vec<Value> = text
             .lines()
             .map(|line| serde_json::from_str(line).unwrap())

@@ -26,6 +26,7 @@ mod fixture;
 
 use std::{
     collections::{HashMap, HashSet},
+    net::SocketAddr,
     path::PathBuf,
     sync::Arc,
     time::{Duration, Instant},
@@ -34,7 +35,7 @@ use std::{
 use flowmeter_common::{PROTO_TCP, PROTO_UDP};
 use rustc_hash::FxHashMap;
 
-use crate::datapath::FlowId;
+use crate::datapath::{FlowId, Protocol};
 
 use processes::UserNames;
 use tables::{Lookup, SocketIndex};
@@ -78,6 +79,41 @@ pub struct ProcessInfo {
     pub user: String,
     /// Arguments joined by spaces; empty for kernel threads and zombies.
     pub cmdline: String,
+}
+
+/// A socket waiting for peers: a listening TCP socket, or an unconnected UDP one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Listener {
+    pub proto: Protocol,
+    /// The address it is bound to; the unspecified address means all of the host's.
+    pub local: SocketAddr,
+    /// The process holding it (the lowest pid if several do); `None` if none was found.
+    pub owner: Option<Arc<ProcessInfo>>,
+}
+
+/// Every listening TCP and unconnected UDP socket in the tables of `paths` (for
+/// [`ProcPaths::system`], the reading thread's network namespace), with its holder,
+/// sorted by protocol and address. One read of the tables and one scan of `/proc/*/fd`;
+/// `audit` uses it to find exposed services.
+pub fn listeners(paths: &ProcPaths) -> Vec<Listener> {
+    let index = SocketIndex::read(&paths.net_dir);
+    let mut bound: Vec<(Protocol, SocketAddr, u64)> = index.bound().collect();
+    bound.sort_unstable_by_key(|&(proto, local, _)| (proto.0, local));
+    let wanted: HashSet<u64> = bound.iter().map(|&(_, _, inode)| inode).collect();
+    let holders = processes::find_holders(
+        &paths.proc_root,
+        &wanted,
+        |inode| index.is_live(inode),
+        &mut UserNames::default(),
+    );
+    bound
+        .into_iter()
+        .map(|(proto, local, inode)| Listener {
+            proto,
+            local,
+            owner: holders.get(&inode).cloned(),
+        })
+        .collect()
 }
 
 /// Where `/proc` is read: the seam for tests (a fixture tree) and for namespaces.
@@ -342,6 +378,24 @@ mod tests {
 
     fn pid(table: &SocketTable, flow: &FlowId) -> Option<u32> {
         table.owner(flow)?.process().map(|process| process.pid)
+    }
+
+    #[test]
+    fn listeners_are_the_bound_sockets_with_their_holders() {
+        let fake = host();
+        fake.tcp("127.0.0.1:6379", "0.0.0.0:0", LISTEN, 103);
+        let found: Vec<(u8, String, Option<u32>)> = listeners(&fake.paths())
+            .into_iter()
+            .map(|l| (l.proto.0, l.local.to_string(), l.owner.map(|p| p.pid)))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                (TCP, "0.0.0.0:22".to_owned(), Some(700)),
+                (TCP, "127.0.0.1:6379".to_owned(), None),
+                (UDP, "[::]:53".to_owned(), Some(53)),
+            ]
+        );
     }
 
     #[test]

@@ -75,6 +75,14 @@ impl SocketIndex {
         index
     }
 
+    /// The listening TCP and unconnected UDP sockets: protocol, local address (maybe the
+    /// wildcard) and inode, one per address and port.
+    pub(super) fn bound(&self) -> impl Iterator<Item = (Protocol, SocketAddr, u64)> + '_ {
+        self.bound
+            .iter()
+            .map(|(&(proto, ip, port), &inode)| (proto, SocketAddr::new(ip, port), inode))
+    }
+
     /// Whether `inode` is still in the tables.
     pub(super) fn is_live(&self, inode: u64) -> bool {
         self.live.contains(&inode)

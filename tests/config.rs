@@ -1,0 +1,91 @@
+//! The configuration file, as the real binary reads it: its options apply, the command
+//! line wins over them, and an unknown key or a bad value is a clear error naming it.
+//! Every case fails before touching the kernel (unknown interfaces), so no root needed.
+
+use std::{
+    path::PathBuf,
+    process::{Command, Output},
+};
+
+const FLOWMETER: &str = env!("CARGO_BIN_EXE_flowmeter");
+
+fn config_file(name: &str, text: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("config");
+    std::fs::create_dir_all(&dir).expect("scratch directory");
+    let path = dir.join(format!("{}-{name}.toml", std::process::id()));
+    std::fs::write(&path, text).expect("write the configuration");
+    path
+}
+
+fn flowmeter(args: &[&str]) -> Output {
+    Command::new(FLOWMETER)
+        .args(args)
+        .output()
+        .expect("run flowmeter")
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn the_files_options_apply_and_the_command_line_wins() {
+    let path = config_file(
+        "precedence",
+        "[log]\niface = [\"fmnocfg1\"]\nduration = 1\n",
+    );
+    let path = path.to_str().unwrap();
+
+    let from_file = flowmeter(&["log", "--config", path]);
+    assert_eq!(from_file.status.code(), Some(1), "{}", stderr(&from_file));
+    assert!(
+        stderr(&from_file).contains("fmnocfg1"),
+        "{}",
+        stderr(&from_file)
+    );
+
+    let from_flag = flowmeter(&["log", "--config", path, "--iface", "fmnocfg2"]);
+    assert_eq!(from_flag.status.code(), Some(1), "{}", stderr(&from_flag));
+    let text = stderr(&from_flag);
+    assert!(
+        text.contains("fmnocfg2") && !text.contains("fmnocfg1"),
+        "{text}"
+    );
+}
+
+#[test]
+fn an_unknown_key_is_named_with_its_table_and_file() {
+    let path = config_file("unknown", "[log]\nintervall = 2\n");
+    let output = flowmeter(&["log", "--config", path.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1));
+    let text = stderr(&output);
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(
+        text.contains("intervall") && text.contains("[log]"),
+        "{text}"
+    );
+    assert!(text.contains(path.to_str().unwrap()), "{text}");
+}
+
+#[test]
+fn a_bad_value_is_a_usage_error_naming_the_option() {
+    let path = config_file(
+        "bad-value",
+        "[log]\ninterval = \"soon\"\niface = [\"fmnocfg3\"]\n",
+    );
+    let output = flowmeter(&["log", "--config", path.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2));
+    let text = stderr(&output);
+    assert!(
+        text.contains("--interval") && text.contains("soon"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_missing_config_file_is_an_error() {
+    let output = flowmeter(&["log", "--config", "/nonexistent/flowmeter.toml"]);
+    assert_eq!(output.status.code(), Some(1));
+    let text = stderr(&output);
+    assert!(text.contains("/nonexistent/flowmeter.toml"), "{text}");
+}

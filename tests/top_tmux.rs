@@ -1,0 +1,255 @@
+//! `flowmeter top` as a person sees it: the real binary in tmux at 80x24, metering real
+//! traffic between two test namespaces. The screen must name the remote address, the
+//! sending process and the remote's country; `q` must end it, restore nothing attached
+//! to the interface, and exit 0.
+//!
+//! Needs root (the test fails without it) and tmux. tmux runs on a server socket of the
+//! test's own, which the guard kills on every way out. Traffic never leaves the test's
+//! namespaces.
+
+mod common;
+
+use std::{
+    net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket},
+    path::PathBuf,
+    process::{Command, Output},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    thread,
+    time::{Duration, Instant},
+};
+
+use aya::programs::{SchedClassifier, tc::TcAttachType};
+use common::{
+    FLOWMETER,
+    geo::write_country_db,
+    netns::{VethPair, require_root, unique_name},
+};
+
+/// Longest wait for the screen to show what the test looks for (loading and verifying
+/// the programs included; the first numbers come within a second of attaching).
+const SCREEN_TIMEOUT: Duration = Duration::from_secs(20);
+/// Longest wait for the console to end after `q`.
+const QUIT_TIMEOUT: Duration = Duration::from_secs(5);
+/// The sender stops by itself after this long, whatever happens to the test.
+const SEND_FOR: Duration = Duration::from_secs(40);
+
+/// A tmux server of the test's own, with one session; killed when dropped.
+struct Tmux {
+    socket: String,
+    session: String,
+}
+
+impl Tmux {
+    /// Starts `command` (a shell command line) in a detached session of that size.
+    fn start(width: u16, height: u16, command: &str) -> Self {
+        let name = unique_name();
+        let tmux = Self {
+            socket: format!("{name}-tmux"),
+            session: name,
+        };
+        let output = tmux.run(&[
+            "new-session",
+            "-d",
+            "-s",
+            &tmux.session,
+            "-x",
+            &width.to_string(),
+            "-y",
+            &height.to_string(),
+            command,
+        ]);
+        assert!(output.status.success(), "tmux new-session: {output:?}");
+        tmux
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new("tmux")
+            .args(["-L", &self.socket])
+            .args(args)
+            .output()
+            .expect("running tmux (install it: apt-get install tmux)")
+    }
+
+    /// The screen's text, one line per row.
+    fn capture(&self) -> String {
+        let output = self.run(&["capture-pane", "-p", "-t", &self.session]);
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    fn send_keys(&self, keys: &str) {
+        let output = self.run(&["send-keys", "-t", &self.session, keys]);
+        assert!(output.status.success(), "tmux send-keys: {output:?}");
+    }
+
+    /// True while the session (so the console in it) runs.
+    fn alive(&self) -> bool {
+        self.run(&["has-session", "-t", &self.session])
+            .status
+            .success()
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.run(&["kill-server"]);
+    }
+}
+
+/// The test's own short name, as the kernel keeps it (at most 15 bytes).
+fn own_comm() -> String {
+    std::fs::read_to_string("/proc/self/comm")
+        .expect("read /proc/self/comm")
+        .trim()
+        .to_owned()
+}
+
+/// What the kernel has attached to the interface: XDP (ip link) and TCX programs
+/// (asked from a thread inside the namespace, as `ip` does not list TCX links).
+fn attached(pair: &VethPair) -> (bool, usize) {
+    let link = pair.a.ip(&format!("-d link show dev {}", pair.a_if));
+    let xdp = String::from_utf8_lossy(&link.stdout).contains("xdp");
+    let iface = pair.a_if.clone();
+    let tcx = pair.a.run(move || {
+        [TcAttachType::Ingress, TcAttachType::Egress]
+            .into_iter()
+            .map(|direction| {
+                SchedClassifier::query_tcx(&iface, direction)
+                    .map(|(_, programs)| programs.len())
+                    .unwrap_or_else(|e| panic!("querying TCX {direction:?} on {iface}: {e}"))
+            })
+            .sum()
+    });
+    (xdp, tcx)
+}
+
+/// Waits until `done` holds for the screen, or fails with the last screen.
+fn wait_for_screen(tmux: &Tmux, what: &str, done: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + SCREEN_TIMEOUT;
+    loop {
+        let screen = tmux.capture();
+        if done(&screen) {
+            return screen;
+        }
+        assert!(
+            tmux.alive(),
+            "the console ended before showing {what}; last screen:\n{screen}"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "no {what} on screen after {SCREEN_TIMEOUT:?}:\n{screen}"
+        );
+        thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn the_console_shows_host_process_and_country_and_q_detaches() {
+    require_root();
+    let local_ip = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
+    let remote_ip = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 2));
+    let db = write_country_db(&[("192.0.2.0/24", "DE"), ("198.51.100.0/24", "NL")]);
+    let pair = VethPair::with_ips(local_ip, remote_ip);
+
+    let receiver = pair
+        .b
+        .run(|| UdpSocket::bind((remote_ip, 9000)).expect("bind in b"));
+    let sender = pair
+        .a
+        .run(|| UdpSocket::bind((local_ip, 0)).expect("bind in a"));
+    let remote = SocketAddr::new(remote_ip, 9000);
+    // A steady stream (about 800 kb/s), for a bounded time.
+    let sending = Arc::new(AtomicBool::new(true));
+    let sender_thread = {
+        let sending = sending.clone();
+        thread::spawn(move || {
+            let started = Instant::now();
+            while sending.load(Ordering::Relaxed) && started.elapsed() < SEND_FOR {
+                let _ = sender.send_to(&[7; 1000], remote);
+                thread::sleep(Duration::from_millis(10));
+            }
+        })
+    };
+
+    let scratch = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(unique_name());
+    std::fs::create_dir_all(&scratch).expect("scratch directory");
+    let stderr = scratch.join("stderr");
+    let status = scratch.join("status");
+    let command = format!(
+        "ip netns exec '{}' '{FLOWMETER}' top --iface '{}' --geoip '{}' --home DE 2>'{}'; \
+         echo $? >'{}'",
+        pair.a.name(),
+        pair.a_if,
+        db.display(),
+        stderr.display(),
+        status.display(),
+    );
+    let tmux = Tmux::start(80, 24, &command);
+
+    let comm = own_comm();
+    let address = remote_ip.to_string();
+    let screen = wait_for_screen(&tmux, "host, process and country", |screen| {
+        screen.contains(&address) && screen.contains(&comm) && screen.contains(" NL ")
+    });
+    println!("{screen}");
+    let line = screen
+        .lines()
+        .find(|line| line.contains(&address))
+        .expect("the host's line");
+    assert!(line.contains("=>"), "sent traffic on the first row: {line}");
+    assert!(
+        line.contains(" F"),
+        "NL is outside --home DE: foreign: {line}"
+    );
+    let process_row = screen
+        .lines()
+        .skip_while(|line| !line.contains(&address))
+        .nth(1)
+        .expect("the host's second row");
+    assert!(
+        process_row.contains(&format!("{} {comm}", std::process::id())),
+        "pid and name of the sender on the second row: {process_row}"
+    );
+    assert!(
+        screen.contains("q:quit") || screen.contains("q quit"),
+        "the keys are on screen:\n{screen}"
+    );
+    assert_ne!(
+        attached(&pair),
+        (false, 0),
+        "metering while the console runs"
+    );
+
+    tmux.send_keys("q");
+    let deadline = Instant::now() + QUIT_TIMEOUT;
+    while tmux.alive() {
+        assert!(
+            Instant::now() < deadline,
+            "still running {QUIT_TIMEOUT:?} after q:\n{}",
+            tmux.capture()
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+    let status = std::fs::read_to_string(&status).unwrap_or_default();
+    let stderr = std::fs::read_to_string(&stderr).unwrap_or_default();
+    assert_eq!(status.trim(), "0", "exit status; stderr: {stderr}");
+    assert!(stderr.trim().is_empty(), "nothing on stderr: {stderr}");
+
+    // Links close with the process; give the kernel a moment to let go.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while attached(&pair) != (false, 0) {
+        assert!(
+            Instant::now() < deadline,
+            "still attached after the console ended: {:?}",
+            attached(&pair)
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+
+    sending.store(false, Ordering::Relaxed);
+    sender_thread.join().expect("sender thread");
+    drop(receiver);
+    let _ = std::fs::remove_dir_all(&scratch);
+}

@@ -1,0 +1,202 @@
+//! `flowmeter top` (and `flowmeter` with no command): the console.
+//!
+//! Data flows one way, through two threads. The metering thread reads the kernel's maps,
+//! enriches the flows (process, country, verdict) and sends each interval over a bounded
+//! channel; the screen thread (this one) aggregates, draws and answers keys. The first
+//! numbers arrive half a second after the programs attach, then one interval every
+//! `--interval`.
+//!
+//! Everything that can fail at start (interfaces, database, privileges, the verifier)
+//! fails before the terminal is touched, as one line on stderr. Once the screen is up,
+//! every way out (q, Ctrl-C, SIGINT/SIGTERM, an error, a panic) restores the terminal,
+//! stops the metering thread and detaches the programs.
+
+use std::{
+    thread::{self, JoinHandle},
+    time::{Duration, Instant, SystemTime},
+};
+
+use anyhow::{Context as _, Result, anyhow};
+use crossbeam_channel::{Receiver, Sender, after, bounded, select};
+use signal_hook::{
+    consts::{SIGINT, SIGTERM},
+    iterator::Signals,
+};
+
+use crate::{
+    cli::TopArgs,
+    datapath::{Attachment, Datapath, Interface, Options, Reader, interfaces},
+    enrich::Enricher,
+    sinks::console::{
+        Console, Inputs, Setup, State, Units, Update, app,
+        resolver::{self, Resolver},
+        terminal::{InputThread, TerminalGuard},
+    },
+};
+
+/// When the first numbers are read after the programs attach: soon enough that the
+/// screen has them within a second of starting.
+const FIRST_READ: Duration = Duration::from_millis(500);
+
+pub fn run(args: &TopArgs, verbose: bool) -> Result<()> {
+    let stop = stop_signals()?;
+    let interfaces = interfaces::resolve(&args.datapath.ifaces)?;
+    let enricher = args.enrich.enricher()?;
+    let geo = enricher.geo().description();
+    let attribution = enricher.geo().attribution();
+    let home = enricher.home().clone();
+    let options = Options {
+        // The programs' debug lines would scribble over the screen.
+        kernel_log: false,
+        ..args.datapath.options(verbose)
+    };
+    let metering = Metering::start(interfaces, options, enricher, args.interval)?;
+
+    let setup = Setup {
+        interfaces: metering
+            .attachments
+            .iter()
+            .map(|a| format!("{} {}", a.interface.name, a.ingress))
+            .collect(),
+        geo,
+        attribution,
+        home,
+    };
+    let units = if args.bytes {
+        Units::Bytes
+    } else {
+        Units::Bits
+    };
+    let resolver = args.resolve.then(|| Resolver::start(resolver::system()));
+    let mut console = Console::new(setup, State::new(units), resolver);
+
+    let result = TerminalGuard::enter()
+        .context("cannot set up the terminal for the console (run it in a terminal)")
+        .and_then(|mut guard| {
+            let (keys, terminal) = InputThread::start().context("reading the keyboard")?;
+            let inputs = Inputs {
+                updates: metering.updates.clone(),
+                terminal,
+                stop,
+            };
+            let result = app::run(guard.terminal(), &mut console, &inputs);
+            // The screen back first, so that whatever is said next can be read.
+            drop(guard);
+            keys.stop();
+            result
+        });
+    let stopped = metering.stop();
+    result.and(stopped)
+}
+
+/// The metering thread: datapath, reader, enricher.
+struct Metering {
+    attachments: Vec<Attachment>,
+    updates: Receiver<Update>,
+    stop: Sender<()>,
+    handle: JoinHandle<()>,
+}
+
+impl Metering {
+    /// Attaches the programs (on the thread that will read them) and returns once they
+    /// are attached, or with the reason they could not be.
+    fn start(
+        interfaces: Vec<Interface>,
+        options: Options,
+        enricher: Enricher,
+        interval: Duration,
+    ) -> Result<Self> {
+        let (started, attached) = bounded(1);
+        // Two intervals of slack: a slow screen delays reads instead of piling them up.
+        let (updates_out, updates) = bounded(2);
+        let (stop, stopped) = bounded(1);
+        let handle = thread::Builder::new()
+            .name("metering".into())
+            .spawn(move || {
+                let (mut datapath, maps) = match Datapath::start(&interfaces, &options) {
+                    Ok(running) => running,
+                    Err(error) => {
+                        let _ = started.send(Err(error));
+                        return;
+                    }
+                };
+                let _ = started.send(Ok(datapath.attachments().to_vec()));
+                let reader = Reader::new(maps, &interfaces, Instant::now());
+                meter(reader, enricher, interval, &updates_out, &stopped);
+                datapath.detach();
+            })
+            .context("starting the metering thread")?;
+        let attachments = match attached.recv() {
+            Ok(result) => result?,
+            Err(_) => {
+                let _ = handle.join();
+                return Err(anyhow!("the metering thread ended while attaching"));
+            }
+        };
+        Ok(Self {
+            attachments,
+            updates,
+            stop,
+            handle,
+        })
+    }
+
+    /// Stops reading and detaches the programs.
+    fn stop(self) -> Result<()> {
+        let _ = self.stop.try_send(());
+        self.handle
+            .join()
+            .map_err(|_| anyhow!("the metering thread panicked"))
+    }
+}
+
+/// Reads, enriches and sends one interval at a time until told to stop, the screen
+/// is gone, or a read fails (the error is sent on).
+fn meter<S: crate::datapath::FlowSource>(
+    mut reader: Reader<S>,
+    mut enricher: Enricher,
+    interval: Duration,
+    updates: &Sender<Update>,
+    stop: &Receiver<()>,
+) {
+    let mut next = Instant::now() + FIRST_READ.min(interval);
+    loop {
+        let wait = after(next.saturating_duration_since(Instant::now()));
+        select! {
+            recv(wait) -> _ => {}
+            recv(stop) -> _ => return,
+        }
+        // Keep the cadence, but after a stall start again from now rather than in a burst.
+        next = (next + interval).max(Instant::now());
+        let update = match reader.read(SystemTime::now(), Instant::now()) {
+            Ok(snapshot) => {
+                let facts = enricher.enrich(&snapshot.flows, Instant::now());
+                Update::Interval(snapshot, facts)
+            }
+            Err(error) => Update::Failed(anyhow::Error::new(error).context("reading the counters")),
+        };
+        let failed = matches!(update, Update::Failed(_));
+        select! {
+            send(updates, update) -> sent => if sent.is_err() { return },
+            recv(stop) -> _ => return,
+        }
+        if failed {
+            return;
+        }
+    }
+}
+
+/// A channel that receives once SIGINT or SIGTERM arrives.
+fn stop_signals() -> Result<Receiver<()>> {
+    let mut signals = Signals::new([SIGINT, SIGTERM]).context("installing signal handlers")?;
+    let (sender, receiver) = bounded(1);
+    thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            if signals.forever().next().is_some() {
+                let _ = sender.send(());
+            }
+        })
+        .context("starting the signal thread")?;
+    Ok(receiver)
+}

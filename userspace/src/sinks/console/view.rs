@@ -1,0 +1,572 @@
+//! The view model: what one screen shows, built from the aggregator's numbers and the
+//! flows' facts, already grouped, sorted, filtered and worded, so that rendering only
+//! lays it out.
+//!
+//! A line of many flows (a host with several connections, a process talking to many
+//! hosts) shows the process and country that carry the most bytes, the worst verdict of
+//! its flows, and the foreign mark if any flow has it; the details screen lists them all.
+
+use std::{
+    collections::{HashMap, HashSet},
+    net::IpAddr,
+    sync::Arc,
+    time::Duration,
+};
+
+use flowmeter_common::{PROTO_TCP, PROTO_UDP};
+
+use super::{
+    facts::{FactsCache, Known},
+    state::{RowKey, State},
+};
+use crate::{
+    datapath::FlowId,
+    enrich::{
+        geo::{HomeCountries, Location},
+        sockets::{Owner, ProcessInfo},
+        verdict::{Reason, Verdict},
+    },
+    flow::{Aggregator, GroupBy, GroupKey, Port, Rates, Row, Totals},
+};
+
+/// Lines kept per refresh: more than any screen shows; the rest are counted.
+pub const MAX_ROWS: usize = 200;
+/// Flows listed on a details screen.
+pub const DETAIL_FLOWS: usize = 100;
+
+/// What does not change while the console runs: where it meters and with what.
+#[derive(Clone, Debug, Default)]
+pub struct Setup {
+    /// Each metered interface with its ingress hook: "eth0 xdp".
+    pub interfaces: Vec<String>,
+    /// The GeoIP database, in words.
+    pub geo: String,
+    /// The credit its licence asks for, shown on the help screen.
+    pub attribution: Option<&'static str>,
+    pub home: HomeCountries,
+}
+
+/// Resolved host names (`--resolve`), by address.
+pub type Names = HashMap<IpAddr, String>;
+
+/// One screen's worth of content.
+#[derive(Clone, Debug, Default)]
+pub struct View {
+    pub setup: Arc<Setup>,
+    /// At least one interval has been read.
+    pub started: bool,
+    /// Time metered so far.
+    pub elapsed: Duration,
+    pub group_by: GroupBy,
+    /// The lines, in order (at most [`MAX_ROWS`]).
+    pub rows: Vec<Entry>,
+    /// Lines there are in all (before the filter and the cut).
+    pub lines: usize,
+    /// With a filter in force: how many lines match it.
+    pub matching: Option<usize>,
+    /// All interfaces together, exact.
+    pub totals: Totals,
+    /// The details of the selected line, when that screen is open.
+    pub details: Option<Details>,
+}
+
+impl View {
+    pub fn keys(&self) -> Vec<RowKey> {
+        self.rows.iter().map(|row| row.key.clone()).collect()
+    }
+}
+
+/// One line of the main screen (two rows on screen: `=>` sent, `<=` received).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Entry {
+    pub key: RowKey,
+    /// The first row's text: the remote host (or pair, port, process).
+    pub label: String,
+    /// The second row's text: the process behind it ("4242 xmrig", "+1" when several),
+    /// or, for a process line, the remote host it sends the most to.
+    pub second: String,
+    /// Whose user goes beside which text on a narrow screen: the process line's label,
+    /// else the second row.
+    pub user_on_label: bool,
+    pub flows: usize,
+    pub tx: Rates,
+    pub rx: Rates,
+    /// "NL", "--" (local), "??" (unknown), or empty when nothing is known yet.
+    pub place: String,
+    /// The worst verdict of its flows.
+    pub verdict: Option<Verdict>,
+    pub foreign: bool,
+    pub user: String,
+    pub exe: String,
+    pub cmdline: String,
+}
+
+/// Everything about one line, for the details screen.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Details {
+    pub label: String,
+    pub group_by: GroupBy,
+    /// The line's numbers, sent and received (when it is among the lines kept).
+    pub traffic: Option<(Rates, Rates)>,
+    /// Its processes, most bytes first.
+    pub processes: Vec<Arc<ProcessInfo>>,
+    /// Sentences for flows that have no process (forwarded, raw, closed).
+    pub without_process: Vec<&'static str>,
+    /// Where its remotes are, most bytes first: ("NL", flows).
+    pub places: Vec<(String, usize)>,
+    pub foreign: bool,
+    pub verdict: Option<Verdict>,
+    /// Every distinct reason of its flows: signs of compromise, the agent, then context.
+    pub reasons: Vec<Reason>,
+    /// Its flows, sorted like the main screen.
+    pub flows: Vec<FlowLine>,
+    /// Flows in the line (more than `flows` holds when cut).
+    pub flows_total: usize,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct FlowLine {
+    pub id: FlowId,
+    pub tx: Rates,
+    pub rx: Rates,
+    pub place: String,
+    /// "4242 xmrig", or a note when no process owns it.
+    pub owner: String,
+}
+
+/// Two letters for a place: the country code, "--" for local ranges, "??" unknown.
+pub fn place(location: Location) -> String {
+    match location {
+        Location::Country(code) => code.as_str().to_owned(),
+        Location::Local => "--".to_owned(),
+        Location::Unknown => "??".to_owned(),
+    }
+}
+
+/// Builds the view of `state` (what the person chose) from the aggregator and facts.
+pub fn build(
+    aggregator: &Aggregator,
+    cache: &FactsCache,
+    state: &State,
+    names: &Names,
+    setup: &Arc<Setup>,
+) -> View {
+    let group_by = state.group_by;
+    let process_of = |flow: &FlowId| cache.process_of(flow);
+    let needle = state.filter.to_lowercase();
+    let (rows, lines, matching) = if needle.is_empty() {
+        let top = aggregator.top(group_by, state.sort, MAX_ROWS, process_of);
+        (top.rows, top.total, None)
+    } else {
+        // Every line, then only those with a flow (or a name) that matches.
+        let matched: HashSet<RowKey> = cache
+            .iter()
+            .filter(|(flow, known)| flow_matches(flow, known, &needle, names))
+            .map(|(flow, known)| row_key(group_by, flow, known))
+            .collect();
+        let top = aggregator.top(group_by, state.sort, usize::MAX, process_of);
+        let mut rows: Vec<_> = top
+            .rows
+            .into_iter()
+            .filter(|row| {
+                matched.contains(&row.key) || key_text(&row.key).to_lowercase().contains(&needle)
+            })
+            .collect();
+        let matching = rows.len();
+        rows.truncate(MAX_ROWS);
+        (rows, top.total, Some(matching))
+    };
+
+    let details_key = if state.details {
+        state
+            .selected
+            .clone()
+            .or_else(|| rows.first().map(|row| row.key.clone()))
+    } else {
+        None
+    };
+    let mut summaries: HashMap<RowKey, Summary> = rows
+        .iter()
+        .map(|row| (row.key.clone(), Summary::default()))
+        .collect();
+    if let Some(key) = &details_key {
+        summaries.entry(key.clone()).or_default().with_reasons = true;
+    }
+    for (flow, known) in cache.iter() {
+        if let Some(summary) = summaries.get_mut(&row_key(group_by, flow, known)) {
+            summary.add(flow, known);
+        }
+    }
+    for summary in summaries.values_mut() {
+        summary.finish();
+    }
+
+    let entries = rows
+        .iter()
+        .map(|row| entry(row, &summaries[&row.key], state.show_ports, names))
+        .collect();
+    let details = details_key.map(|key| {
+        let flows = aggregator.flows_of(&key, state.sort, DETAIL_FLOWS, process_of);
+        let mut details = details(
+            &key,
+            &summaries[&key],
+            flows,
+            cache,
+            state.show_ports,
+            names,
+        );
+        details.traffic = rows
+            .iter()
+            .find(|row| row.key == key)
+            .map(|row| (row.tx, row.rx));
+        details
+    });
+    View {
+        setup: setup.clone(),
+        started: aggregator.at().is_some(),
+        elapsed: aggregator.elapsed(),
+        group_by,
+        rows: entries,
+        lines,
+        matching,
+        totals: aggregator.totals(),
+        details,
+    }
+}
+
+/// The line `flow` belongs to under `group_by` (as the aggregator groups it).
+fn row_key(group_by: GroupBy, flow: &FlowId, known: &Known) -> RowKey {
+    match group_by {
+        GroupBy::RemoteHost => GroupKey::RemoteHost(flow.remote_ip),
+        GroupBy::HostPair => GroupKey::HostPair {
+            local: flow.local_ip,
+            remote: flow.remote_ip,
+        },
+        GroupBy::RemotePort => GroupKey::RemotePort(Port {
+            proto: flow.proto,
+            port: flow.remote_port,
+        }),
+        GroupBy::LocalPort => GroupKey::LocalPort(Port {
+            proto: flow.proto,
+            port: flow.local_port,
+        }),
+        GroupBy::Process => GroupKey::Process(known.process.clone()),
+    }
+}
+
+/// Whether the filter (lowercase) is in the flow's remote host, process or country.
+fn flow_matches(flow: &FlowId, known: &Known, needle: &str, names: &Names) -> bool {
+    let contains = |text: &str| text.to_lowercase().contains(needle);
+    if flow.remote_ip.to_string().contains(needle)
+        || names
+            .get(&flow.remote_ip)
+            .is_some_and(|name| contains(name))
+        || contains(&place(known.facts.location))
+        || contains(&known.facts.location.to_string())
+    {
+        return true;
+    }
+    known.facts.owner.process().is_some_and(|process| {
+        contains(&process.comm)
+            || process.pid.to_string() == needle
+            || contains(&process.user)
+            || process
+                .exe
+                .as_ref()
+                .is_some_and(|exe| contains(&exe.to_string_lossy()))
+    })
+}
+
+/// A line's key in words, without what its flows add (ports, names).
+fn key_text(key: &RowKey) -> String {
+    match key {
+        GroupKey::RemoteHost(ip) => ip.to_string(),
+        GroupKey::HostPair { local, remote } => format!("{local} <-> {remote}"),
+        GroupKey::RemotePort(port) | GroupKey::LocalPort(port) => port.to_string(),
+        GroupKey::Process(Some(process)) => format!("{} {}", process.pid, process.comm),
+        GroupKey::Process(None) => NO_PROCESS_LINE.to_owned(),
+    }
+}
+
+const NO_PROCESS_LINE: &str = "no process (forwarded, closed)";
+const NO_LOCAL_SOCKET: &str = "no local process";
+const UNRESOLVED: &str = "process unknown";
+
+/// What the flows of one line have in common, summed in one pass over the facts.
+#[derive(Debug, Default)]
+struct Summary {
+    /// Each process with its bytes, heaviest first once finished.
+    processes: Vec<(Arc<ProcessInfo>, u64)>,
+    /// Bytes of flows with no local socket, and of flows whose process is unknown.
+    no_socket: u64,
+    unresolved: u64,
+    places: Vec<(Location, u64, usize)>,
+    remotes: HashMap<IpAddr, u64>,
+    remote_ports: Vec<u16>,
+    local_ports: Vec<u16>,
+    verdict: Option<Verdict>,
+    foreign: bool,
+    /// Gathered for the details screen only.
+    with_reasons: bool,
+    reasons: Vec<Reason>,
+}
+
+impl Summary {
+    fn add(&mut self, flow: &FlowId, known: &Known) {
+        let facts = &known.facts;
+        match &facts.owner {
+            Owner::Process(process) => {
+                match self
+                    .processes
+                    .iter_mut()
+                    .find(|(p, _)| p.pid == process.pid)
+                {
+                    Some((_, bytes)) => *bytes += known.bytes,
+                    None => self.processes.push((process.clone(), known.bytes)),
+                }
+            }
+            Owner::NoLocalSocket => self.no_socket += known.bytes.max(1),
+            Owner::Unresolved => self.unresolved += known.bytes.max(1),
+        }
+        match self.places.iter_mut().find(|(l, ..)| *l == facts.location) {
+            Some((_, bytes, flows)) => {
+                *bytes += known.bytes;
+                *flows += 1;
+            }
+            None => self.places.push((facts.location, known.bytes, 1)),
+        }
+        *self.remotes.entry(flow.remote_ip).or_default() += known.bytes;
+        // Two distinct ports are enough to say "several". Only TCP and UDP have ports.
+        let has_ports = matches!(flow.proto.0, PROTO_TCP | PROTO_UDP);
+        for (ports, port) in [
+            (&mut self.remote_ports, flow.remote_port),
+            (&mut self.local_ports, flow.local_port),
+        ] {
+            if has_ports && ports.len() < 2 && !ports.contains(&port) {
+                ports.push(port);
+            }
+        }
+        self.verdict = self.verdict.max(Some(facts.judgement.verdict));
+        self.foreign |= facts.judgement.foreign;
+        if self.with_reasons {
+            for reason in &facts.judgement.reasons {
+                if !self.reasons.contains(reason) {
+                    self.reasons.push(reason.clone());
+                }
+            }
+        }
+    }
+
+    fn finish(&mut self) {
+        // Heaviest first; ties in a stable order, so equal lines do not flicker.
+        self.processes
+            .sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.pid.cmp(&b.0.pid)));
+        self.places
+            .sort_by(|a, b| b.1.cmp(&a.1).then_with(|| place(a.0).cmp(&place(b.0))));
+        // Signs of compromise first, then the agent, then context, as one flow's are.
+        self.reasons.sort_by_key(|reason| match reason.supports() {
+            Some(Verdict::Suspicious) => 0,
+            Some(_) => 1,
+            None => 2,
+        });
+    }
+
+    /// The process text of a line: "4242 xmrig", "+N" for more, or what owns it instead.
+    fn process_text(&self) -> String {
+        match self.processes.as_slice() {
+            [] if self.no_socket >= self.unresolved && self.no_socket > 0 => {
+                NO_LOCAL_SOCKET.to_owned()
+            }
+            [] if self.unresolved > 0 => UNRESOLVED.to_owned(),
+            [] => String::new(),
+            [(process, _), rest @ ..] => {
+                let mut text = format!("{} {}", process.pid, process.comm);
+                let others = rest.len() + usize::from(self.no_socket + self.unresolved > 0);
+                if others > 0 {
+                    text.push_str(&format!(" +{others}"));
+                }
+                text
+            }
+        }
+    }
+
+    /// The remote host with the most bytes (lowest address on a tie).
+    fn heaviest_remote(&self) -> Option<IpAddr> {
+        self.remotes
+            .iter()
+            .max_by(|a, b| a.1.cmp(b.1).then_with(|| b.0.cmp(a.0)))
+            .map(|(ip, _)| *ip)
+    }
+
+    fn ports_text(ports: &[u16]) -> String {
+        match ports {
+            [port] => format!(":{port}"),
+            [] => String::new(),
+            _ => ":*".to_owned(),
+        }
+    }
+}
+
+fn host(ip: IpAddr, names: &Names) -> String {
+    names.get(&ip).cloned().unwrap_or_else(|| ip.to_string())
+}
+
+/// A host with a port: `198.51.100.2:443`, `[2001:db8::1]:443`.
+fn host_port(ip: IpAddr, names: &Names, port: &str) -> String {
+    match (ip, port.is_empty(), names.contains_key(&ip)) {
+        (IpAddr::V6(_), false, false) => format!("[{ip}]{port}"),
+        _ => format!("{}{port}", host(ip, names)),
+    }
+}
+
+fn entry(row: &Row<RowKey>, summary: &Summary, show_ports: bool, names: &Names) -> Entry {
+    let (label, second, user_on_label) = texts(&row.key, summary, show_ports, names);
+    let heaviest = summary.processes.first().map(|(process, _)| process);
+    Entry {
+        key: row.key.clone(),
+        label,
+        second,
+        user_on_label,
+        flows: row.flows,
+        tx: row.tx,
+        rx: row.rx,
+        place: summary
+            .places
+            .first()
+            .map(|(location, ..)| place(*location))
+            .unwrap_or_default(),
+        verdict: summary.verdict,
+        foreign: summary.foreign,
+        user: heaviest.map(|p| p.user.clone()).unwrap_or_default(),
+        exe: heaviest.map(|p| exe_text(p)).unwrap_or_default(),
+        cmdline: heaviest.map(|p| p.cmdline.clone()).unwrap_or_default(),
+    }
+}
+
+/// A line's two texts, and whether the user goes beside the first.
+fn texts(
+    key: &RowKey,
+    summary: &Summary,
+    show_ports: bool,
+    names: &Names,
+) -> (String, String, bool) {
+    let ports = |ports: &[u16]| {
+        if show_ports {
+            Summary::ports_text(ports)
+        } else {
+            String::new()
+        }
+    };
+    let remote_ports = ports(&summary.remote_ports);
+    match key {
+        GroupKey::RemoteHost(ip) => (
+            host_port(*ip, names, &remote_ports),
+            summary.process_text(),
+            false,
+        ),
+        GroupKey::HostPair { local, remote } => (
+            format!(
+                "{} <-> {}",
+                host_port(*local, &Names::new(), &ports(&summary.local_ports)),
+                host_port(*remote, names, &remote_ports)
+            ),
+            summary.process_text(),
+            false,
+        ),
+        GroupKey::RemotePort(port) | GroupKey::LocalPort(port) => {
+            (port.to_string(), summary.process_text(), false)
+        }
+        GroupKey::Process(process) => {
+            let label = match process {
+                Some(process) => format!("{} {}", process.pid, process.comm),
+                // Says which when it is one kind: no local socket, or a socket whose
+                // process is gone.
+                None if summary.no_socket == 0 || summary.unresolved == 0 => {
+                    Some(summary.process_text())
+                        .filter(|text| !text.is_empty())
+                        .unwrap_or_else(|| NO_PROCESS_LINE.to_owned())
+                }
+                None => NO_PROCESS_LINE.to_owned(),
+            };
+            let second = match (summary.heaviest_remote(), summary.remotes.len()) {
+                (None, _) => String::new(),
+                (Some(ip), 1) => format!("-> {}", host(ip, names)),
+                (Some(ip), n) => format!("-> {} +{}", host(ip, names), n - 1),
+            };
+            (label, second, true)
+        }
+    }
+}
+
+/// The executable's path, marked when deleted.
+pub fn exe_text(process: &ProcessInfo) -> String {
+    match &process.exe {
+        Some(exe) if process.exe_deleted => format!("{} (deleted)", exe.display()),
+        Some(exe) => exe.display().to_string(),
+        None => "?".to_owned(),
+    }
+}
+
+fn details(
+    key: &RowKey,
+    summary: &Summary,
+    flows: crate::flow::Top<Row<FlowId>>,
+    cache: &FactsCache,
+    show_ports: bool,
+    names: &Names,
+) -> Details {
+    let (label, ..) = texts(key, summary, show_ports, names);
+    let mut without_process = Vec::new();
+    if summary.no_socket > 0 {
+        without_process.push(
+            "no local process: no socket on this host carries it (forwarded or routed, \
+             raw socket, or ICMP)",
+        );
+    }
+    if summary.unresolved > 0 {
+        without_process.push(
+            "process unknown: a local socket carries it, but no process holds it now \
+             (closed, or the process exited)",
+        );
+    }
+    let flow_lines = flows
+        .rows
+        .into_iter()
+        .map(|row| {
+            let known = cache.get(&row.key);
+            let owner = match known.map(|k| &k.facts.owner) {
+                Some(Owner::Process(process)) => format!("{} {}", process.pid, process.comm),
+                Some(Owner::NoLocalSocket) => NO_LOCAL_SOCKET.to_owned(),
+                Some(Owner::Unresolved) | None => UNRESOLVED.to_owned(),
+            };
+            FlowLine {
+                place: known.map(|k| place(k.facts.location)).unwrap_or_default(),
+                owner,
+                tx: row.tx,
+                rx: row.rx,
+                id: row.key,
+            }
+        })
+        .collect();
+    Details {
+        label,
+        group_by: key.group_by(),
+        traffic: None,
+        processes: summary
+            .processes
+            .iter()
+            .map(|(process, _)| process.clone())
+            .collect(),
+        without_process,
+        places: summary
+            .places
+            .iter()
+            .map(|(location, _, flows)| (place(*location), *flows))
+            .collect(),
+        foreign: summary.foreign,
+        verdict: summary.verdict,
+        reasons: summary.reasons.clone(),
+        flows: flow_lines,
+        flows_total: flows.total,
+    }
+}

@@ -64,6 +64,7 @@ impl Cli {
             Some(Command::Top(args)) => Some(&mut args.enrich),
             Some(Command::Log(args)) => Some(&mut args.enrich),
             Some(Command::Audit(args)) => Some(&mut args.enrich),
+            Some(Command::Bench(_)) => None,
         }
     }
 
@@ -109,6 +110,23 @@ pub enum Command {
     /// startup scripts, cron, preloaded libraries, huge pages, sshd, accounts, exposed
     /// database ports. Exit status 3 when anything of medium severity or worse is found.
     Audit(AuditArgs),
+    /// Measure an interface while you run your own load: per-second packets/s and
+    /// bits/s with p50/p95/p99/max, the exact totals, and what metering cost in CPU.
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    #[command(flatten)]
+    pub datapath: DatapathArgs,
+
+    /// How long to measure, in seconds (SIGINT stops it early, with the report).
+    #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_seconds)]
+    pub duration: Duration,
+
+    /// Print one JSON object instead of the per-second lines and the table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

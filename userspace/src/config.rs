@@ -36,7 +36,7 @@ use crate::{cli::Cli, enrich::verdict::RulesConfig};
 pub const DEFAULT_PATH: &str = "/etc/flowmeter/flowmeter.toml";
 
 /// Tables that name a command; `flowmeter` alone is `top`.
-const COMMANDS: [&str; 3] = ["top", "log", "audit"];
+const COMMANDS: [&str; 4] = ["top", "log", "audit", "bench"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -97,7 +97,7 @@ pub fn apply_with_default(args: Vec<OsString>, default: &Path) -> Result<Applied
         .map_err(|e| invalid(format!("[verdict]: {e}")))?;
     if let Some(unknown) = table.keys().find(|key| !COMMANDS.contains(&key.as_str())) {
         return Err(invalid(format!(
-            "unknown table [{unknown}]; the tables are [top], [log], [audit] and [verdict]"
+            "unknown table [{unknown}]; the tables are [top], [log], [audit], [bench] and [verdict]"
         )));
     }
     let (command, position) = command_of(&args);

@@ -44,6 +44,7 @@ fn main() -> ExitCode {
             Err(error) => Err(error),
         },
         Some(Command::Top(args)) => commands::top::run(args, cli.verbose),
+        Some(Command::Bench(args)) => commands::bench::run(args, cli.verbose),
         None => commands::top::run(&cli.top, cli.verbose),
     };
     match result {

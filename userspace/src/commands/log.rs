@@ -167,7 +167,7 @@ fn commit(sink: &mut LogSink) -> Result<()> {
 }
 
 /// A channel that receives once SIGINT or SIGTERM arrives.
-fn stop_signals() -> Result<Receiver<()>> {
+pub(crate) fn stop_signals() -> Result<Receiver<()>> {
     let mut signals = Signals::new([SIGINT, SIGTERM]).context("installing signal handlers")?;
     let (sender, receiver) = bounded(1);
     thread::Builder::new()

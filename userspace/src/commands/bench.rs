@@ -1,0 +1,301 @@
+//! `flowmeter bench`: meter an interface while the user runs their own load, and report
+//! per-second packets/s and bits/s, their percentiles, the exact totals, and what the
+//! metering itself cost in CPU.
+
+use std::{
+    collections::BTreeMap,
+    sync::Arc,
+    time::{Duration, Instant, SystemTime},
+};
+
+use anyhow::{Context as _, Result};
+use crossbeam_channel::{after, select, tick};
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+use crate::{
+    cli::BenchArgs,
+    datapath::{Datapath, DirectionTotals, Reader, Snapshot, interfaces},
+    sinks::schema::SCHEMA_VERSION,
+};
+
+use super::log::stop_signals;
+
+pub fn run(args: &BenchArgs, verbose: bool) -> Result<()> {
+    let stop = stop_signals()?;
+    let interfaces = interfaces::resolve(&args.datapath.ifaces)?;
+    let (mut datapath, maps) = Datapath::start(&interfaces, &args.datapath.options(verbose))?;
+    for attachment in datapath.attachments() {
+        eprintln!(
+            "flowmeter: {}: ingress {} ({}), egress tc; run your load now",
+            attachment.interface.name, attachment.ingress, attachment.reason
+        );
+    }
+    let started = Instant::now();
+    let cpu_before = own_cpu_time();
+    let mut reader = Reader::new(maps, &interfaces, started);
+    let mut stats: BTreeMap<Arc<str>, InterfaceStats> = BTreeMap::new();
+    let ticks = tick(Duration::from_secs(1));
+    let deadline = after(args.duration);
+    loop {
+        select! {
+            recv(ticks) -> _ => {
+                let snapshot = reader.read(SystemTime::now(), Instant::now())?;
+                record(&mut stats, &snapshot, true);
+                if !args.json {
+                    print_second(&snapshot, started.elapsed());
+                }
+            }
+            recv(stop) -> _ => break,
+            recv(deadline) -> _ => break,
+        }
+    }
+    datapath.detach();
+    // The last partial second still counts in the totals, not in the per-second rates.
+    let last = reader.read(SystemTime::now(), Instant::now())?;
+    record(&mut stats, &last, false);
+    let wall = started.elapsed();
+    let cpu_percent = 100.0 * (own_cpu_time() - cpu_before).as_secs_f64() / wall.as_secs_f64();
+
+    let report = Report {
+        v: SCHEMA_VERSION,
+        kind: "bench",
+        duration_s: wall.as_secs_f64(),
+        cpu_percent,
+        interfaces: stats.iter().map(|(iface, s)| s.report(iface)).collect(),
+    };
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string(&report).context("encoding the report")?
+        );
+    } else {
+        print_report(&report);
+    }
+    Ok(())
+}
+
+/// Adds one interval: to the totals always, to the per-second rates if it is whole.
+fn record(stats: &mut BTreeMap<Arc<str>, InterfaceStats>, snapshot: &Snapshot, rates: bool) {
+    let seconds = snapshot.interval.as_secs_f64();
+    for interface in &snapshot.interfaces {
+        let entry = stats.entry(interface.iface.clone()).or_default();
+        entry.rx.add(&interface.rx, seconds, rates);
+        entry.tx.add(&interface.tx, seconds, rates);
+    }
+}
+
+#[derive(Default)]
+struct InterfaceStats {
+    rx: DirectionStats,
+    tx: DirectionStats,
+}
+
+struct DirectionStats {
+    pps: Histogram<u64>,
+    bps: Histogram<u64>,
+    packets: u64,
+    bytes: u64,
+}
+
+impl Default for DirectionStats {
+    fn default() -> Self {
+        // Three significant figures, auto-resizing: any rate a NIC can carry.
+        let histogram = || Histogram::new(3).expect("3 significant figures is valid");
+        Self {
+            pps: histogram(),
+            bps: histogram(),
+            packets: 0,
+            bytes: 0,
+        }
+    }
+}
+
+impl DirectionStats {
+    fn add(&mut self, totals: &DirectionTotals, seconds: f64, rates: bool) {
+        self.packets += totals.packets;
+        self.bytes += totals.bytes;
+        if rates && seconds > 0.0 {
+            let _ = self.pps.record((totals.packets as f64 / seconds) as u64);
+            let _ = self
+                .bps
+                .record((totals.bytes as f64 * 8.0 / seconds) as u64);
+        }
+    }
+
+    fn report(&self) -> DirectionReport {
+        DirectionReport {
+            pps: Percentiles::of(&self.pps),
+            bps: Percentiles::of(&self.bps),
+            packets: self.packets,
+            bytes: self.bytes,
+        }
+    }
+}
+
+impl InterfaceStats {
+    fn report(&self, iface: &str) -> InterfaceReport {
+        InterfaceReport {
+            iface: iface.to_owned(),
+            seconds: self.rx.pps.len(),
+            rx: self.rx.report(),
+            tx: self.tx.report(),
+        }
+    }
+}
+
+/// `flowmeter bench --json`: one object.
+#[derive(Serialize)]
+struct Report {
+    v: u32,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    duration_s: f64,
+    /// flowmeter's own user + system CPU over the run, in % of one core.
+    cpu_percent: f64,
+    interfaces: Vec<InterfaceReport>,
+}
+
+#[derive(Serialize)]
+struct InterfaceReport {
+    iface: String,
+    /// Whole seconds that went into the rates.
+    seconds: u64,
+    rx: DirectionReport,
+    tx: DirectionReport,
+}
+
+#[derive(Serialize)]
+struct DirectionReport {
+    pps: Percentiles,
+    bps: Percentiles,
+    /// Every frame the kernel program saw over the run: exact.
+    packets: u64,
+    bytes: u64,
+}
+
+#[derive(Serialize)]
+struct Percentiles {
+    p50: u64,
+    p95: u64,
+    p99: u64,
+    max: u64,
+}
+
+impl Percentiles {
+    fn of(histogram: &Histogram<u64>) -> Self {
+        Self {
+            p50: histogram.value_at_quantile(0.50),
+            p95: histogram.value_at_quantile(0.95),
+            p99: histogram.value_at_quantile(0.99),
+            max: histogram.max(),
+        }
+    }
+}
+
+fn print_second(snapshot: &Snapshot, elapsed: Duration) {
+    let seconds = snapshot.interval.as_secs_f64().max(f64::EPSILON);
+    for interface in &snapshot.interfaces {
+        let rate = |d: &DirectionTotals| {
+            format!(
+                "{:>10} pkt/s {:>12}",
+                si(d.packets as f64 / seconds, ""),
+                si(d.bytes as f64 * 8.0 / seconds, "bit/s")
+            )
+        };
+        println!(
+            "{:>6.1}s {:<12} rx {}   tx {}",
+            elapsed.as_secs_f64(),
+            interface.iface,
+            rate(&interface.rx),
+            rate(&interface.tx)
+        );
+    }
+}
+
+fn print_report(report: &Report) {
+    println!();
+    for interface in &report.interfaces {
+        println!(
+            "{} over {:.1} s ({} whole seconds):",
+            interface.iface, report.duration_s, interface.seconds
+        );
+        println!(
+            "      {:>10} {:>10} {:>10} {:>10}   {:>12} {:>12} {:>12} {:>12}",
+            "pkt/s p50", "p95", "p99", "max", "bit/s p50", "p95", "p99", "max"
+        );
+        for (name, d) in [("rx", &interface.rx), ("tx", &interface.tx)] {
+            println!(
+                "  {name}  {:>10} {:>10} {:>10} {:>10}   {:>12} {:>12} {:>12} {:>12}",
+                si(d.pps.p50 as f64, ""),
+                si(d.pps.p95 as f64, ""),
+                si(d.pps.p99 as f64, ""),
+                si(d.pps.max as f64, ""),
+                si(d.bps.p50 as f64, "bit/s"),
+                si(d.bps.p95 as f64, "bit/s"),
+                si(d.bps.p99 as f64, "bit/s"),
+                si(d.bps.max as f64, "bit/s"),
+            );
+        }
+        println!(
+            "  totals (exact): rx {} packets, {} bytes; tx {} packets, {} bytes",
+            interface.rx.packets, interface.rx.bytes, interface.tx.packets, interface.tx.bytes
+        );
+    }
+    println!(
+        "flowmeter's own CPU: {:.2}% of one core (user + system, over the run)",
+        report.cpu_percent
+    );
+}
+
+/// `1.23 M` style, for rates.
+fn si(value: f64, unit: &str) -> String {
+    let (scaled, prefix) = match value {
+        v if v >= 1e9 => (v / 1e9, "G"),
+        v if v >= 1e6 => (v / 1e6, "M"),
+        v if v >= 1e3 => (v / 1e3, "k"),
+        v => (v, ""),
+    };
+    format!("{scaled:.2} {prefix}{unit}").trim_end().to_owned()
+}
+
+/// This process's user + system CPU time so far.
+fn own_cpu_time() -> Duration {
+    // SAFETY: getrusage only writes into the struct it is given.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        usage
+    };
+    let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    time(usage.ru_utime) + time(usage.ru_stime)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_read_like_a_person_writes_them() {
+        assert_eq!(si(950.0, ""), "950.00");
+        assert_eq!(si(1_234_567.0, "bit/s"), "1.23 Mbit/s");
+        assert_eq!(si(2.5e9, "bit/s"), "2.50 Gbit/s");
+    }
+
+    #[test]
+    fn partial_intervals_count_in_totals_but_not_in_rates() {
+        let mut stats = DirectionStats::default();
+        let second = DirectionTotals {
+            packets: 1000,
+            bytes: 64_000,
+            ..Default::default()
+        };
+        stats.add(&second, 1.0, true);
+        stats.add(&second, 0.2, false);
+        let report = stats.report();
+        assert_eq!((report.packets, report.bytes), (2000, 128_000));
+        assert_eq!(report.pps.max, 1000);
+        assert_eq!(report.bps.p50, 512_000);
+        assert_eq!(stats.pps.len(), 1);
+    }
+}

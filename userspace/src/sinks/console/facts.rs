@@ -5,7 +5,9 @@
 //! [`FORGET_AFTER`] (or, past its flow limit, the flows idle longest first), and this
 //! cache forgets it by the same rules, so its size follows the aggregator's.
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
+
+use rustc_hash::FxHashMap;
 
 use super::state::ProcessKey;
 use crate::{
@@ -29,7 +31,8 @@ pub struct Known {
 
 #[derive(Debug, Default)]
 pub struct FactsCache {
-    flows: HashMap<FlowId, Known>,
+    /// Fx hashing: probed for every flow of every interval.
+    flows: FxHashMap<FlowId, Known>,
 }
 
 impl FactsCache {
@@ -37,7 +40,7 @@ impl FactsCache {
     /// aggregator's elapsed time after ingesting the snapshot, `live` its flow count.
     pub fn update(&mut self, snapshot: &Snapshot, facts: Vec<Facts>, now: Duration, live: usize) {
         // One key per process and update, shared by its flows.
-        let mut keys: HashMap<u32, ProcessKey> = HashMap::new();
+        let mut keys: FxHashMap<u32, ProcessKey> = FxHashMap::default();
         for (delta, facts) in snapshot.flows.iter().zip(facts) {
             let process = facts.owner.process().map(|process| {
                 let key = keys.entry(process.pid).or_insert_with(|| ProcessKey {

@@ -19,7 +19,7 @@ use crate::{
     sinks::schema::SCHEMA_VERSION,
 };
 
-use super::log::stop_signals;
+use super::stop_signals;
 
 pub fn run(args: &BenchArgs, verbose: bool) -> Result<()> {
     let stop = stop_signals()?;

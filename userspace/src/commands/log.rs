@@ -8,17 +8,14 @@ use std::{
         Arc,
         atomic::{AtomicBool, Ordering},
     },
-    thread,
     time::{Duration, Instant, SystemTime},
 };
 
 use anyhow::{Context as _, Result, anyhow};
-use crossbeam_channel::{Receiver, after, bounded, never, select, tick};
-use signal_hook::{
-    consts::{SIGHUP, SIGINT, SIGTERM},
-    iterator::Signals,
-};
+use crossbeam_channel::{after, never, select, tick};
+use signal_hook::consts::SIGHUP;
 
+use super::stop_signals;
 use crate::{
     cli::LogArgs,
     datapath::{Datapath, KernelMaps, Reader, interfaces},
@@ -164,19 +161,4 @@ fn commit(sink: &mut LogSink) -> Result<()> {
         eprintln!("flowmeter: {notice}");
     }
     Ok(())
-}
-
-/// A channel that receives once SIGINT or SIGTERM arrives.
-pub(crate) fn stop_signals() -> Result<Receiver<()>> {
-    let mut signals = Signals::new([SIGINT, SIGTERM]).context("installing signal handlers")?;
-    let (sender, receiver) = bounded(1);
-    thread::Builder::new()
-        .name("signals".into())
-        .spawn(move || {
-            if signals.forever().next().is_some() {
-                let _ = sender.send(());
-            }
-        })
-        .context("starting the signal thread")?;
-    Ok(receiver)
 }

@@ -18,11 +18,8 @@ use std::{
 
 use anyhow::{Context as _, Result, anyhow};
 use crossbeam_channel::{Receiver, Sender, after, bounded, select};
-use signal_hook::{
-    consts::{SIGINT, SIGTERM},
-    iterator::Signals,
-};
 
+use super::stop_signals;
 use crate::{
     cli::TopArgs,
     datapath::{Attachment, Datapath, Interface, Options, Reader, interfaces},
@@ -184,19 +181,4 @@ fn meter<S: crate::datapath::FlowSource>(
             return;
         }
     }
-}
-
-/// A channel that receives once SIGINT or SIGTERM arrives.
-fn stop_signals() -> Result<Receiver<()>> {
-    let mut signals = Signals::new([SIGINT, SIGTERM]).context("installing signal handlers")?;
-    let (sender, receiver) = bounded(1);
-    thread::Builder::new()
-        .name("signals".into())
-        .spawn(move || {
-            if signals.forever().next().is_some() {
-                let _ = sender.send(());
-            }
-        })
-        .context("starting the signal thread")?;
-    Ok(receiver)
 }

@@ -1,4 +1,4 @@
-//! One enrichment cycle at 1k, 10k and 100k flows that all moved: socket attribution
+//! One enrichment cycle at 1k, 10k, 100k and 1M flows that all moved: socket attribution
 //! (answered from the cache after the first interval, as on a steady host), a GeoIP
 //! lookup in the embedded database and a verdict for every flow.
 //!
@@ -50,7 +50,13 @@ fn flows(count: u32) -> Vec<FlowDelta> {
 fn enrichment_cycle(c: &mut Criterion) {
     let mut group = c.benchmark_group("enrichment_cycle");
     group.measurement_time(Duration::from_secs(5));
-    for count in [1_000, 10_000, 100_000] {
+    for count in [1_000, 10_000, 100_000, 1_000_000] {
+        if count >= 1_000_000 {
+            // A cycle takes most of a second: fewer, longer samples.
+            group
+                .sample_size(10)
+                .measurement_time(Duration::from_secs(20));
+        }
         let flows = flows(count);
         let home: HomeCountries = "DE".parse().expect("home");
         let geo = GeoDb::embedded().expect("embedded GeoIP database");

@@ -54,10 +54,10 @@ fn the_files_options_apply_and_the_command_line_wins() {
 }
 
 #[test]
-fn an_unknown_key_is_named_with_its_table_and_file() {
+fn an_unknown_key_is_a_usage_error_naming_its_table_and_file() {
     let path = config_file("unknown", "[log]\nintervall = 2\n");
     let output = flowmeter(&["log", "--config", path.to_str().unwrap()]);
-    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(output.status.code(), Some(2));
     let text = stderr(&output);
     assert_eq!(text.lines().count(), 1, "{text}");
     assert!(
@@ -85,7 +85,7 @@ fn a_bad_value_is_a_usage_error_naming_the_option() {
 #[test]
 fn a_missing_config_file_is_an_error() {
     let output = flowmeter(&["log", "--config", "/nonexistent/flowmeter.toml"]);
-    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(output.status.code(), Some(2));
     let text = stderr(&output);
     assert!(text.contains("/nonexistent/flowmeter.toml"), "{text}");
 }

@@ -64,7 +64,7 @@ impl Cli {
             Some(Command::Top(args)) => Some(&mut args.enrich),
             Some(Command::Log(args)) => Some(&mut args.enrich),
             Some(Command::Audit(args)) => Some(&mut args.enrich),
-            Some(Command::Bench(_)) => None,
+            Some(Command::Bench(_) | Command::Man) => None,
         }
     }
 
@@ -113,6 +113,9 @@ pub enum Command {
     /// Measure an interface while you run your own load: per-second packets/s and
     /// bits/s with p50/p95/p99/max, the exact totals, and what metering cost in CPU.
     Bench(BenchArgs),
+    /// Print the manual page (roff) on standard output: `flowmeter man | man -l -`.
+    #[command(hide = true)]
+    Man,
 }
 
 #[derive(Debug, Args)]

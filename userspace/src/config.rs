@@ -101,6 +101,13 @@ pub fn apply_with_default(args: Vec<OsString>, default: &Path) -> Result<Applied
         )));
     }
     let (command, position) = command_of(&args);
+    if command.is_empty() {
+        return Ok(Applied {
+            args,
+            rules,
+            path: Some(path),
+        });
+    }
     let options = match table.remove(command) {
         Some(Value::Table(options)) => options,
         Some(_) => return Err(invalid(format!("[{command}] must be a table"))),
@@ -142,7 +149,8 @@ fn command_of(args: &[OsString]) -> (&'static str, usize) {
         } else if !word.starts_with('-') {
             return match COMMANDS.iter().find(|command| **command == word) {
                 Some(command) => (command, index + 1),
-                None => ("top", 1),
+                // `man`, `help` or a typo: nothing of the file applies.
+                None => ("", index),
             };
         }
     }
@@ -315,6 +323,15 @@ mod tests {
     fn the_verdict_table_extends_the_rules() {
         let applied = apply_text("[verdict]\nmining_ports = [3334]\n", &["flowmeter"]).unwrap();
         assert_eq!(applied.rules.unwrap().mining_ports, vec![3334]);
+    }
+
+    #[test]
+    fn commands_without_options_get_none() {
+        let text = "[top]\nbytes = true\n";
+        for words in [["flowmeter", "man"], ["flowmeter", "help"]] {
+            let applied = apply_text(text, &words).unwrap();
+            assert_eq!(self::words(&applied), words);
+        }
     }
 
     #[test]

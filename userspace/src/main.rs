@@ -8,7 +8,8 @@ use flowmeter::{
 
 /// Exit statuses: each means one thing.
 const EXIT_FAILURE: u8 = 1;
-// Usage errors exit with 2, through clap.
+/// Usage errors: clap's, and an unreadable or invalid configuration file.
+const EXIT_USAGE: u8 = 2;
 /// Lines of the verifier's log shown under `-v`.
 const VERIFIER_LINES: usize = 30;
 
@@ -16,8 +17,9 @@ fn main() -> ExitCode {
     let applied = match config::apply(std::env::args_os().collect()) {
         Ok(applied) => applied,
         Err(error) => {
+            // Like a usage error: running again will not help (and systemd stops trying).
             eprintln!("flowmeter: {error}");
-            return ExitCode::from(EXIT_FAILURE);
+            return ExitCode::from(EXIT_USAGE);
         }
     };
     let mut cli = Cli::parse_checked(applied.args);
@@ -45,6 +47,7 @@ fn main() -> ExitCode {
         },
         Some(Command::Top(args)) => commands::top::run(args, cli.verbose),
         Some(Command::Bench(args)) => commands::bench::run(args, cli.verbose),
+        Some(Command::Man) => commands::man::run(),
         None => commands::top::run(&cli.top, cli.verbose),
     };
     match result {

@@ -2,6 +2,7 @@
 
 mod cache;
 mod cmd;
+mod install;
 mod setup;
 
 use std::{
@@ -58,6 +59,9 @@ enum Task {
         #[arg(last = true, value_name = "ARGS")]
         args: Vec<OsString>,
     },
+    /// Build in release mode, then install the binary, man page, default config, systemd
+    /// unit and logrotate file (see docs/service.md)
+    Install(install::InstallArgs),
 }
 
 fn main() -> ExitCode {
@@ -120,6 +124,7 @@ impl Project {
                 }
                 Ok(())
             }
+            Task::Install(args) => install::run(self, &args),
         }
     }
 

@@ -194,7 +194,8 @@ fn after_help(text: &str, macro_name: &str) -> Roff {
                     "SH" => heading.to_uppercase(),
                     _ => title_case(heading),
                 };
-                roff.control(macro_name, [heading.as_str()]).control("nf", []);
+                roff.control(macro_name, [heading.as_str()])
+                    .control("nf", []);
                 for line in lines {
                     roff.text([roman(line.strip_prefix("  ").unwrap_or(line))]);
                 }
@@ -238,7 +239,9 @@ mod tests {
         assert!(page.starts_with(".ie \\n(.g .ds Aq"), "{page}");
         assert_eq!(page.matches(".ds Aq").count(), 2, "one preamble");
         assert!(page.contains("\n.TH flowmeter 1 "), "{page}");
-        for section in ["NAME", "SYNOPSIS", "OPTIONS", "COMMANDS", "FILES", "EXAMPLES"] {
+        for section in [
+            "NAME", "SYNOPSIS", "OPTIONS", "COMMANDS", "FILES", "EXAMPLES",
+        ] {
             assert!(page.contains(&format!("\n.SH {section}\n")), "{section}");
         }
         // The log command: its own section, its options, and `--iface` (roff escapes `-`).

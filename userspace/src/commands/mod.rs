@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod bench;
 pub mod log;
+pub mod man;
 pub mod top;
 
 use std::thread;

@@ -83,11 +83,21 @@ struct Workload {
     flow: fn(u16) -> Vec<u8>,
 }
 
-const WORKLOADS: [Workload; 3] = [
+const WORKLOADS: [Workload; 4] = [
     Workload {
         name: "IPv4/UDP 64 B",
         flow: |n| {
             Frame::ipv4([10, 1, (n >> 8) as u8, n as u8], [10, 0, 0, 1])
+                .udp(1024 + n, 53)
+                .frame_len(64)
+                .build()
+        },
+    },
+    Workload {
+        name: "802.1Q IPv4/UDP 64 B",
+        flow: |n| {
+            Frame::ipv4([10, 1, (n >> 8) as u8, n as u8], [10, 0, 0, 1])
+                .dot1q(100)
                 .udp(1024 + n, 53)
                 .frame_len(64)
                 .build()

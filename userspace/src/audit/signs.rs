@@ -5,13 +5,12 @@
 //! [`Rules::judge`](crate::enrich::verdict::Rules::judge) rather than keeping lists of
 //! its own. The rules judge flows; here they judge a flow that carries no sign of its
 //! own (no transport, no addresses, no country), so every reason they give comes from the
-//! process and the context. Temporary directories and interpreters are asked the same
-//! way, through a process that would show the sign.
+//! process and the context. Temporary directories and interpreters are the rules' lists.
 
 use std::{
     net::{IpAddr, Ipv4Addr},
     path::{Path, PathBuf},
-    sync::{Arc, LazyLock},
+    sync::Arc,
 };
 
 use crate::{
@@ -19,12 +18,9 @@ use crate::{
     enrich::{
         geo::{HomeCountries, Location},
         sockets::ProcessInfo,
-        verdict::{FlowContext, Persistence, Reason, Rules},
+        verdict::{self, FlowContext, Persistence, Reason, Rules},
     },
 };
-
-/// The built-in rules, for the questions that do not depend on `--rules`.
-static BUILT_IN: LazyLock<Rules> = LazyLock::new(Rules::default);
 
 /// The reasons the verdict rules give against `process`: executable deleted or under a
 /// temporary directory, a kernel thread's name, launched from a persistence point, huge
@@ -45,33 +41,17 @@ pub fn process_reasons(
 }
 
 /// The temporary directory (`/tmp`, `/var/tmp`, `/dev/shm`) that `path` lies under, if
-/// any.
+/// any: the verdict rules' list.
 pub fn temp_dir(path: &Path) -> Option<PathBuf> {
-    let probe = probe(path.to_owned(), String::new());
-    process_reasons(&BUILT_IN, &probe, &Persistence::new(), None)
-        .into_iter()
-        .find_map(|reason| match reason {
-            Reason::ExeInTempDir { dir } => Some(dir),
-            _ => None,
-        })
+    verdict::temp_dir(path).map(PathBuf::from)
 }
 
-/// Whether the program called `name` (sh, bash, python3, perl, ...) runs scripts.
-pub fn is_interpreter(name: &str) -> bool {
-    if name.is_empty() || name.contains('/') {
-        return false;
-    }
-    // The rules look at an interpreter's script: one run from /tmp is a reason.
-    let probe = probe(
-        Path::new("/usr/bin").join(name),
-        format!("{name} /tmp/script"),
-    );
-    process_reasons(&BUILT_IN, &probe, &Persistence::new(), None)
-        .iter()
-        .any(|reason| matches!(reason, Reason::ScriptInTempDir { .. }))
-}
+/// Whether the program called `name` (sh, bash, python3, perl, ...) runs scripts: the
+/// verdict rules' list.
+pub use verdict::is_interpreter;
 
 /// A process running `exe` with `cmdline`, and nothing else known.
+#[cfg(test)]
 fn probe(exe: PathBuf, cmdline: String) -> ProcessInfo {
     ProcessInfo {
         pid: 0,

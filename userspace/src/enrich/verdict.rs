@@ -773,8 +773,8 @@ pub fn hugetlb_kb(proc_root: &Path, pid: u32) -> Option<u64> {
         .and_then(|kb| kb.trim().parse().ok())
 }
 
-/// The temporary directory `path` lies under, if any.
-fn temp_dir(path: &Path) -> Option<&'static str> {
+/// The temporary directory (`/tmp`, `/var/tmp`, `/dev/shm`) `path` lies under, if any.
+pub fn temp_dir(path: &Path) -> Option<&'static str> {
     TEMP_DIRS.iter().copied().find(|dir| path.starts_with(dir))
 }
 
@@ -794,7 +794,7 @@ fn script_of(process: &ProcessInfo) -> Option<&str> {
 }
 
 /// "python3", "python3.11", "perl5.36" and "bash" are interpreters; "shred" is not.
-fn is_interpreter(name: &str) -> bool {
+pub fn is_interpreter(name: &str) -> bool {
     INTERPRETERS.iter().any(|base| {
         name.strip_prefix(base)
             .is_some_and(|version| version.chars().all(|c| c.is_ascii_digit() || c == '.'))

@@ -114,7 +114,8 @@ impl Cycle {
         let began = Instant::now();
         let snapshot = self.reader.read(SystemTime::now(), began)?;
         let facts = self.enricher.enrich(&snapshot.flows, Instant::now());
-        self.sink.push_snapshot(&snapshot, &facts)?;
+        // The interval's lines: flows, alerts, then the totals that close it.
+        self.sink.push_flows(&snapshot, &facts)?;
         for alert in self.alerts.observe(&snapshot, &facts) {
             eprintln!("flowmeter: {alert}");
             self.sink
@@ -131,6 +132,7 @@ impl Cycle {
                 eprintln!("flowmeter: --alert-exec: {report}");
             }
         }
+        self.sink.push_totals(&snapshot)?;
         self.summaries.record_interval(&snapshot);
         commit(&mut self.sink)?;
         self.summaries.record_cycle(began.elapsed());

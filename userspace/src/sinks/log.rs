@@ -57,9 +57,9 @@ impl LogSink {
         self.push("start", &ts, start)
     }
 
-    /// One `flow` line per flow that moved (with what the enrichers know of it, in
-    /// `facts`, one per flow), then one `totals` line per interface.
-    pub fn push_snapshot(&mut self, snapshot: &Snapshot, facts: &[Facts]) -> io::Result<()> {
+    /// One `flow` line per flow that moved, with what the enrichers know of it (`facts`,
+    /// one per flow).
+    pub fn push_flows(&mut self, snapshot: &Snapshot, facts: &[Facts]) -> io::Result<()> {
         let ts = schema::timestamp(snapshot.at);
         for (flow, facts) in snapshot.flows.iter().zip(facts) {
             self.push(
@@ -68,6 +68,12 @@ impl LogSink {
                 schema::Flow::new(flow, facts, snapshot.interval),
             )?;
         }
+        Ok(())
+    }
+
+    /// One `totals` line per interface: it closes the interval's lines.
+    pub fn push_totals(&mut self, snapshot: &Snapshot) -> io::Result<()> {
+        let ts = schema::timestamp(snapshot.at);
         for totals in &snapshot.interfaces {
             self.push(
                 "totals",
@@ -239,7 +245,8 @@ mod tests {
                 },
             },
         ];
-        sink.push_snapshot(&snapshot, &facts).unwrap();
+        sink.push_flows(&snapshot, &facts).unwrap();
+        sink.push_totals(&snapshot).unwrap();
         assert_eq!(sink.commit().unwrap(), None);
 
         let text = std::fs::read_to_string(&path).unwrap();

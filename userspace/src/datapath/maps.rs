@@ -2,15 +2,22 @@
 
 use std::collections::HashMap;
 
+use rustc_hash::FxHashMap;
+
 use aya::maps::{MapData, MapError, PerCpuArray, PerCpuHashMap};
 use flowmeter_common::{FlowCounters, FlowKey, Totals, totals_index};
 
 use super::Error;
 
+/// Every flow's counters, summed over CPUs. Fx hashing: the reader probes it for every
+/// flow of every interval, and the keys come from the kernel, not from an attacker who
+/// could choose them to collide (they are the host's own flows).
+pub type FlowTable = FxHashMap<FlowKey, FlowCounters>;
+
 /// Where the reader gets cumulative counters from: the kernel maps, or a fake.
 pub trait FlowSource {
     /// Every flow in the table with its counters summed over CPUs.
-    fn flows(&mut self) -> Result<HashMap<FlowKey, FlowCounters>, Error>;
+    fn flows(&mut self) -> Result<FlowTable, Error>;
     /// An interface's totals in one direction (`DIR_RX`/`DIR_TX`), summed over CPUs.
     fn totals(&mut self, ifindex: u32, direction: u32) -> Result<Totals, Error>;
     /// Forgets a flow, so the table keeps room for new ones.
@@ -33,8 +40,8 @@ fn map_error(what: &str, error: MapError) -> Error {
 }
 
 impl FlowSource for KernelMaps {
-    fn flows(&mut self) -> Result<HashMap<FlowKey, FlowCounters>, Error> {
-        let mut flows = HashMap::new();
+    fn flows(&mut self) -> Result<FlowTable, Error> {
+        let mut flows = FlowTable::default();
         // aya 0.14 has no batch lookups. A key evicted while we walk makes the kernel
         // restart the walk, so bound it and let later reads of a key win.
         let bound = 2 * self.flow_capacity as usize;

@@ -3,13 +3,13 @@
 
 use std::collections::HashMap;
 
-use flowmeter_common::{FlowCounters, FlowKey, Totals};
+use flowmeter_common::{FlowKey, Totals};
 
-use super::{Error, FlowSource};
+use super::{Error, FlowSource, FlowTable};
 
 #[derive(Clone, Debug, Default)]
 pub struct MemorySource {
-    pub flows: HashMap<FlowKey, FlowCounters>,
+    pub flows: FlowTable,
     /// Keyed by (ifindex, direction).
     pub totals: HashMap<(u32, u32), Totals>,
     /// The kernel clock as the reader will see it.
@@ -17,7 +17,7 @@ pub struct MemorySource {
 }
 
 impl FlowSource for MemorySource {
-    fn flows(&mut self) -> Result<HashMap<FlowKey, FlowCounters>, Error> {
+    fn flows(&mut self) -> Result<FlowTable, Error> {
         Ok(self.flows.clone())
     }
 

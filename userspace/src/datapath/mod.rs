@@ -19,7 +19,7 @@ use std::io;
 pub use hook::{HookChoice, IngressHook};
 pub use interfaces::{Interface, LinkLayer};
 pub use loader::{Attachment, Datapath, Options};
-pub use maps::{FlowSource, KernelMaps, sum_flow_counters, sum_totals};
+pub use maps::{FlowSource, FlowTable, KernelMaps, sum_flow_counters, sum_totals};
 pub use reader::{IDLE_FLOW_TIMEOUT, Reader};
 pub use snapshot::{DirectionTotals, FlowDelta, FlowId, InterfaceTotals, Protocol, Snapshot};
 

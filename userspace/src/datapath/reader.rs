@@ -15,7 +15,8 @@ use std::{
 use flowmeter_common::{DIR_RX, DIR_TX, FlowCounters, FlowKey, Totals};
 
 use super::{
-    DirectionTotals, Error, FlowDelta, FlowId, FlowSource, Interface, InterfaceTotals, Snapshot,
+    DirectionTotals, Error, FlowDelta, FlowId, FlowSource, FlowTable, Interface, InterfaceTotals,
+    Snapshot,
 };
 
 /// Flows idle this long are removed from the kernel table, so it keeps room.
@@ -26,7 +27,7 @@ pub struct Reader<S> {
     source: S,
     interfaces: Vec<(u32, Arc<str>)>,
     /// Each flow's cumulative counters at the previous read.
-    previous: HashMap<FlowKey, FlowCounters>,
+    previous: FlowTable,
     /// Per (ifindex, direction): what the previous reads established.
     directions: HashMap<(u32, u32), DirectionState>,
     last_read: Instant,
@@ -51,7 +52,7 @@ impl<S: FlowSource> Reader<S> {
                 .iter()
                 .map(|i| (i.ifindex, Arc::from(i.name.as_str())))
                 .collect(),
-            previous: HashMap::new(),
+            previous: FlowTable::default(),
             directions: HashMap::new(),
             last_read: started,
             idle_timeout_ns: IDLE_FLOW_TIMEOUT.as_nanos() as u64,
@@ -146,10 +147,7 @@ impl<S: FlowSource> Reader<S> {
 
     /// Keeps `current` as the previous read, minus flows idle for too long, which are
     /// also removed from the kernel table.
-    fn forget_idle_flows(
-        &mut self,
-        mut current: HashMap<FlowKey, FlowCounters>,
-    ) -> Result<(), Error> {
+    fn forget_idle_flows(&mut self, mut current: FlowTable) -> Result<(), Error> {
         let now_ns = self.source.now_ns();
         let idle: Vec<FlowKey> = current
             .iter()

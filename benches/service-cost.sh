@@ -23,7 +23,8 @@ measure() { # $1 label, $2 seconds
   HWM=$(awk '/VmHWM/{print $2}' /proc/$P/status)
   kill -TERM $P; wait $P
   TCK=$(getconf CLK_TCK)
-  echo "$1: cpu $(echo "scale=2; 100*($T1-$T0)/$TCK/($S1-$S0)" | bc)% of one core, peak RSS $((HWM/1024)) MiB"
+  CPU=$(awk -v t="$((T1-T0))" -v k="$TCK" -v a="$S0" -v b="$S1" 'BEGIN {printf "%.2f", 100*t/k/(b-a)}')
+  echo "$1: cpu $CPU% of one core, peak RSS $((HWM/1024)) MiB"
 }
 measure "idle" 10 ":"
 ip netns exec $B iperf3 -s -1 >/dev/null 2>&1 &

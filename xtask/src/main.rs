@@ -1,5 +1,6 @@
 //! `cargo xtask`: flowmeter's developer tasks (see `cargo xtask --help`).
 
+mod bench;
 mod cache;
 mod cmd;
 mod install;
@@ -53,11 +54,16 @@ enum Task {
         #[arg(last = true, value_name = "ARGS")]
         args: Vec<OsString>,
     },
-    /// Full setup, then `cargo bench --bench B [ARGS]` for reader, aggregate, enrich and kernel
+    /// Full setup, then every bench: criterion (reader, aggregate, enrich), kernel, and
+    /// throughput, accuracy and CPU on a veth pair next to iftop, nethogs and bandwhich
+    ///
+    /// Writes target/bench/results.json and the generated tables in docs/benchmarks.md
+    /// (needs root: network namespaces of its own, eBPF). Takes about 15 minutes.
     Bench {
-        /// Extra arguments for `cargo bench`, after `--` (e.g. `-- -- --quick` for criterion)
-        #[arg(last = true, value_name = "ARGS")]
-        args: Vec<OsString>,
+        /// A short version of each part, in under 5 minutes: one run, shorter windows,
+        /// criterion's --quick
+        #[arg(long)]
+        quick: bool,
     },
     /// Build in release mode, then install the binary, man page, default config, systemd
     /// unit and logrotate file (see docs/service.md)
@@ -117,13 +123,7 @@ impl Project {
                 }
                 cmd::run(self.cargo(["test", "--workspace"]).args(&args))
             }
-            Task::Bench { args } => {
-                self.setup(true)?;
-                for bench in ["reader", "aggregate", "enrich", "kernel"] {
-                    cmd::run(self.cargo(["bench", "--bench", bench]).args(&args))?;
-                }
-                Ok(())
-            }
+            Task::Bench { quick } => bench::run(self, quick),
             Task::Install(args) => install::run(self, &args),
         }
     }

@@ -21,6 +21,7 @@ const DEBIAN_PACKAGES: &[&str] = &[
     "iputils-ping",
     "iproute2",
     "iftop",
+    "nethogs",
     "file",
 ];
 

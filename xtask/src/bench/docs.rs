@@ -258,7 +258,10 @@ fn accuracy(records: &[Record], meter: Meter) -> String {
             if all.is_empty() {
                 "n/a".into()
             } else if all.iter().all(|r| exact(r)) {
-                format!("exact: every packet and byte, {runs} runs")
+                format!(
+                    "exact: every packet and byte, in all {runs} measurement{}",
+                    if runs == 1 { "" } else { "s" }
+                )
             } else {
                 let part = |kind: Kind| {
                     let p = rec("accuracy-packets", kind)

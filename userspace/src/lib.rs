@@ -11,3 +11,4 @@ pub mod datapath;
 pub mod enrich;
 pub mod flow;
 pub mod sinks;
+pub mod units;

@@ -180,6 +180,21 @@ pub fn bits_per_second(bps: u64) -> String {
     )
 }
 
+/// `512 B`, `1.2 kB`, `3.0 MB`, `5.6 GB`: powers of 1000, always one decimal past 1 kB.
+pub fn bytes_decimal(count: u64) -> String {
+    const UNITS: [&str; 4] = ["kB", "MB", "GB", "TB"];
+    if count < 1000 {
+        return format!("{count} B");
+    }
+    let mut value = count as f64 / 1000.0;
+    let mut unit = 0;
+    while value >= 1000.0 && unit + 1 < UNITS.len() {
+        value /= 1000.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
 fn scaled(value: u64, base: f64, units: &[&str]) -> String {
     let mut scaled = value as f64;
     let mut unit = 0;
@@ -358,6 +373,9 @@ mod tests {
         assert_eq!(bytes(512), "512 B");
         assert_eq!(bytes(1 << 20), "1 MiB");
         assert_eq!(bytes(4_404_019), "4.2 MiB");
+        assert_eq!(bytes_decimal(512), "512 B");
+        assert_eq!(bytes_decimal(1_234), "1.2 kB");
+        assert_eq!(bytes_decimal(3_000_000), "3.0 MB");
         assert_eq!(bits_per_second(800_000_000), "800 Mbit/s");
         assert_eq!(bits_per_second(1_200_000_000), "1.2 Gbit/s");
         assert_eq!(decimal(1_234_567.0, "pkt/s"), "1.23 Mpkt/s");

@@ -3,6 +3,7 @@
 //!
 //! [`Enricher`] runs the three once per interval over a snapshot's flows.
 
+mod enriched;
 pub mod geo;
 pub mod sockets;
 pub mod verdict;
@@ -13,6 +14,8 @@ use std::{
     path::PathBuf,
     time::Instant,
 };
+
+pub use enriched::EnrichedSnapshot;
 
 use crate::datapath::FlowDelta;
 use geo::{GeoDb, HomeCountries, Location};

@@ -4,41 +4,26 @@
 
 mod common;
 
-use std::{
-    net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket},
-    thread,
-    time::Duration,
-};
+use std::{thread, time::Duration};
 
-use common::{Flowmeter, geo::write_country_db, netns::VethPair};
+use common::{
+    Flowmeter,
+    scene::{CountryScene, own_comm},
+};
 
 const DATAGRAMS: u64 = 12;
 const PAYLOAD: usize = 64;
 
-/// The test's own short name, as the kernel keeps it (at most 15 bytes).
-fn own_comm() -> String {
-    std::fs::read_to_string("/proc/self/comm")
-        .expect("read /proc/self/comm")
-        .trim()
-        .to_owned()
-}
-
 #[test]
 fn a_flow_names_its_process_country_and_foreign_mark() {
-    // Documentation ranges, which the test database maps to countries.
-    let local_ip = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
-    let remote_ip = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 2));
-    let db = write_country_db(&[("192.0.2.0/24", "DE"), ("198.51.100.0/24", "NL")]);
-    let pair = VethPair::with_ips(local_ip, remote_ip);
-
-    let receiver = pair
-        .b
-        .run(|| UdpSocket::bind((remote_ip, 9000)).expect("bind in b"));
-    let sender = pair
-        .a
-        .run(|| UdpSocket::bind((local_ip, 0)).expect("bind in a"));
+    let CountryScene {
+        pair,
+        db,
+        receiver,
+        sender,
+        remote,
+    } = CountryScene::new();
     let local = sender.local_addr().expect("sender address");
-    let remote = SocketAddr::new(remote_ip, 9000);
 
     let args = format!(
         "--iface {} --interval 0.2 --geoip {} --home de",
@@ -80,7 +65,7 @@ fn a_flow_names_its_process_country_and_foreign_mark() {
         .sum();
     assert_eq!(sent, DATAGRAMS);
     for flow in records {
-        assert_eq!(flow["remote_ip"], remote_ip.to_string(), "{flow}");
+        assert_eq!(flow["remote_ip"], remote.ip().to_string(), "{flow}");
         assert_eq!(flow["country"], "NL", "{flow}");
         assert_eq!(flow["foreign"], true, "{flow}");
         assert_eq!(flow["owner"], "process", "{flow}");

@@ -10,7 +10,6 @@
 mod common;
 
 use std::{
-    net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket},
     path::PathBuf,
     process::{Command, Output},
     sync::{
@@ -24,8 +23,8 @@ use std::{
 use aya::programs::{SchedClassifier, tc::TcAttachType};
 use common::{
     FLOWMETER,
-    geo::write_country_db,
     netns::{VethPair, require_root, unique_name},
+    scene::{CountryScene, own_comm},
 };
 
 /// Longest wait for the screen to show what the test looks for (loading and verifying
@@ -98,14 +97,6 @@ impl Drop for Tmux {
     }
 }
 
-/// The test's own short name, as the kernel keeps it (at most 15 bytes).
-fn own_comm() -> String {
-    std::fs::read_to_string("/proc/self/comm")
-        .expect("read /proc/self/comm")
-        .trim()
-        .to_owned()
-}
-
 /// What the kernel has attached to the interface: XDP (ip link) and TCX programs
 /// (asked from a thread inside the namespace, as `ip` does not list TCX links).
 fn attached(pair: &VethPair) -> (bool, usize) {
@@ -148,18 +139,13 @@ fn wait_for_screen(tmux: &Tmux, what: &str, done: impl Fn(&str) -> bool) -> Stri
 #[test]
 fn the_console_shows_host_process_and_country_and_q_detaches() {
     require_root();
-    let local_ip = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
-    let remote_ip = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 2));
-    let db = write_country_db(&[("192.0.2.0/24", "DE"), ("198.51.100.0/24", "NL")]);
-    let pair = VethPair::with_ips(local_ip, remote_ip);
-
-    let receiver = pair
-        .b
-        .run(|| UdpSocket::bind((remote_ip, 9000)).expect("bind in b"));
-    let sender = pair
-        .a
-        .run(|| UdpSocket::bind((local_ip, 0)).expect("bind in a"));
-    let remote = SocketAddr::new(remote_ip, 9000);
+    let CountryScene {
+        pair,
+        db,
+        receiver,
+        sender,
+        remote,
+    } = CountryScene::new();
     // A steady stream (about 800 kb/s), for a bounded time.
     let sending = Arc::new(AtomicBool::new(true));
     let sender_thread = {
@@ -189,7 +175,7 @@ fn the_console_shows_host_process_and_country_and_q_detaches() {
     let tmux = Tmux::start(80, 24, &command);
 
     let comm = own_comm();
-    let address = remote_ip.to_string();
+    let address = remote.ip().to_string();
     let screen = wait_for_screen(&tmux, "host, process and country", |screen| {
         screen.contains(&address) && screen.contains(&comm) && screen.contains(" NL ")
     });

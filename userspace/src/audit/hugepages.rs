@@ -145,7 +145,7 @@ fn read_count(root: &Root, file: &str, out: &mut Findings) -> u64 {
 mod tests {
     use std::fs;
 
-    use crate::enrich::sockets::ProcessInfo;
+    use crate::proc::ProcessInfo;
 
     use super::*;
 

@@ -58,7 +58,7 @@ fn extra_root(users: &Users, out: &mut Findings) {
             "account-extra-uid0",
             Severity::Critical,
             format!("{} has uid 0: a second root account", account.name),
-            format!("{}:{}: {}", Users::PASSWD, account.line, account.shown()),
+            account.evidence(),
             advice::EXTRA_ROOT,
         ));
     }
@@ -190,7 +190,7 @@ fn never_used(root: &Root, people: &[&Account], out: &mut Findings) {
                 "account-never-used",
                 Severity::Low,
                 format!("{} can log in but never has", account.name),
-                format!("{}:{}: {}", Users::PASSWD, account.line, account.shown()),
+                account.evidence(),
                 advice::UNUSED_USER,
             ));
         }

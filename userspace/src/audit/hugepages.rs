@@ -143,32 +143,25 @@ fn read_count(root: &Root, file: &str, out: &mut Findings) -> u64 {
 
 #[cfg(test)]
 mod tests {
-    use std::fs;
-
-    use crate::enrich::sockets::ProcessInfo;
+    use crate::proc::ProcessInfo;
 
     use super::*;
+    use crate::audit::fixture;
 
     fn tree(nr: &str) -> (tempfile::TempDir, Root) {
-        let dir = tempfile::tempdir().unwrap();
-        let write = |path: &str, text: &str| {
-            let path = dir.path().join(path);
-            fs::create_dir_all(path.parent().unwrap()).unwrap();
-            fs::write(path, text).unwrap();
-        };
-        write("proc/sys/vm/nr_hugepages", nr);
-        write("sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages", nr);
-        write(
-            "sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages",
-            "0\n",
-        );
-        write(
-            "etc/sysctl.conf",
-            "# vm.nr_hugepages = 64\nvm.swappiness=10\n",
-        );
-        write("etc/sysctl.d/99-x.conf", "vm.nr_hugepages = 128\n");
-        let root = Root::open(dir.path()).unwrap();
-        (dir, root)
+        fixture::tree(&[
+            ("/proc/sys/vm/nr_hugepages", nr),
+            ("/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages", nr),
+            (
+                "/sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages",
+                "0\n",
+            ),
+            (
+                "/etc/sysctl.conf",
+                "# vm.nr_hugepages = 64\nvm.swappiness=10\n",
+            ),
+            ("/etc/sysctl.d/99-x.conf", "vm.nr_hugepages = 128\n"),
+        ])
     }
 
     fn mapper(comm: &str, reasons: Vec<Reason>) -> Running {

@@ -21,6 +21,8 @@ mod accounts;
 mod advice;
 mod cron;
 pub mod finding;
+#[cfg(test)]
+mod fixture;
 mod hugepages;
 mod persistence;
 mod preload;

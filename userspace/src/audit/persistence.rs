@@ -45,24 +45,19 @@ impl Point {
     }
 }
 
-/// What a launch does that makes it a finding; the worst sign decides.
+/// What a launch does that makes it a finding: its worst sign, unless it fetches code
+/// and runs it, which only a reverse shell outranks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
-    ReverseShell,
     /// Downloads or decodes, and runs, writes to a temporary or hidden place, or makes
     /// executable.
     FetchAndRun,
-    Download,
-    Decode,
-    PipeToShell,
-    TempPath,
-    HiddenPath,
-    MakeExecutable,
-    Background,
+    Sign(Sign),
 }
 
 impl Kind {
     fn of(signs: &Signs) -> Option<Kind> {
+        let worst = signs.worst()?;
         let fetches = signs.has(Sign::Download) || signs.has(Sign::Decode);
         let runs = [
             Sign::PipeToShell,
@@ -72,64 +67,49 @@ impl Kind {
         ]
         .iter()
         .any(|&sign| signs.has(sign));
-        let kind = if signs.has(Sign::ReverseShell) {
-            Kind::ReverseShell
-        } else if fetches && runs {
+        Some(if worst != Sign::ReverseShell && fetches && runs {
             Kind::FetchAndRun
-        } else if signs.has(Sign::Download) {
-            Kind::Download
-        } else if signs.has(Sign::Decode) {
-            Kind::Decode
-        } else if signs.has(Sign::PipeToShell) {
-            Kind::PipeToShell
-        } else if signs.has(Sign::TempPath) {
-            Kind::TempPath
-        } else if signs.has(Sign::HiddenPath) {
-            Kind::HiddenPath
-        } else if signs.has(Sign::MakeExecutable) {
-            Kind::MakeExecutable
-        } else if signs.has(Sign::Background) {
-            Kind::Background
         } else {
-            return None;
-        };
-        Some(kind)
+            Kind::Sign(worst)
+        })
     }
 
     fn suffix(self) -> &'static str {
         match self {
-            Kind::ReverseShell => "reverse-shell",
+            Kind::Sign(Sign::ReverseShell) => "reverse-shell",
             Kind::FetchAndRun => "download-exec",
-            Kind::Download => "download",
-            Kind::Decode => "decode",
-            Kind::PipeToShell => "pipe-shell",
-            Kind::TempPath => "temp-exec",
-            Kind::HiddenPath => "hidden-exec",
-            Kind::MakeExecutable => "chmod-exec",
-            Kind::Background => "background",
+            Kind::Sign(Sign::Download) => "download",
+            Kind::Sign(Sign::Decode) => "decode",
+            Kind::Sign(Sign::PipeToShell) => "pipe-shell",
+            Kind::Sign(Sign::TempPath) => "temp-exec",
+            Kind::Sign(Sign::HiddenPath) => "hidden-exec",
+            Kind::Sign(Sign::MakeExecutable) => "chmod-exec",
+            Kind::Sign(Sign::Background) => "background",
         }
     }
 
     fn severity(self) -> Severity {
         match self {
-            Kind::ReverseShell | Kind::FetchAndRun => Severity::Critical,
-            Kind::Download | Kind::Decode | Kind::PipeToShell | Kind::TempPath => Severity::High,
-            Kind::HiddenPath | Kind::MakeExecutable => Severity::Medium,
-            Kind::Background => Severity::Low,
+            Kind::Sign(Sign::ReverseShell) | Kind::FetchAndRun => Severity::Critical,
+            Kind::Sign(Sign::Download | Sign::Decode | Sign::PipeToShell | Sign::TempPath) => {
+                Severity::High
+            }
+            Kind::Sign(Sign::HiddenPath | Sign::MakeExecutable) => Severity::Medium,
+            Kind::Sign(Sign::Background) => Severity::Low,
         }
     }
 
     fn phrase(self) -> &'static str {
         match self {
-            Kind::ReverseShell => "opens a shell to a remote host",
+            Kind::Sign(Sign::ReverseShell) => "opens a shell to a remote host",
             Kind::FetchAndRun => "downloads or decodes code and runs it",
-            Kind::Download => "downloads from the network",
-            Kind::Decode => "decodes base64-hidden text",
-            Kind::PipeToShell => "feeds text to a shell",
-            Kind::TempPath => "runs or drops a program in a temporary directory",
-            Kind::HiddenPath => "runs or drops a program in a hidden place",
-            Kind::MakeExecutable => "makes a file executable",
-            Kind::Background => "starts a program in the background",
+            Kind::Sign(Sign::Download) => "downloads from the network",
+            Kind::Sign(Sign::Decode) => "decodes base64-hidden text",
+            Kind::Sign(Sign::PipeToShell) => "feeds text to a shell",
+            Kind::Sign(Sign::TempPath) => "runs or drops a program in a temporary directory",
+            Kind::Sign(Sign::HiddenPath) => "runs or drops a program in a hidden place",
+            Kind::Sign(Sign::MakeExecutable) => "makes a file executable",
+            Kind::Sign(Sign::Background) => "starts a program in the background",
         }
     }
 }
@@ -179,14 +159,14 @@ impl Launch {
         let (suffix, severity) = match (self.point, kind) {
             // Health checks ping URLs from cron: a download alone is worth a look, one
             // every minute more so.
-            (Point::Cron, Kind::Download) if self.every_minute => {
+            (Point::Cron, Kind::Sign(Sign::Download)) if self.every_minute => {
                 ("minutely-download", Severity::High)
             }
-            (Point::Cron, Kind::Download) => ("download", Severity::Medium),
+            (Point::Cron, Kind::Sign(Sign::Download)) => ("download", Severity::Medium),
             _ => (kind.suffix(), kind.severity()),
         };
         let mut title = format!("{} {}", self.point.subject(), kind.phrase());
-        if self.every_minute && kind != Kind::Background {
+        if self.every_minute && kind != Kind::Sign(Sign::Background) {
             title.push_str(", every minute");
         }
         let details: Vec<&str> = self

@@ -103,37 +103,26 @@ fn preload_finding(root: &Root, entry: &str, evidence: String) -> Finding {
 
 #[cfg(test)]
 mod tests {
-    use std::fs;
-
     use super::*;
+    use crate::audit::fixture::{found, tree};
 
     #[test]
     fn every_entry_is_high_and_odd_or_missing_ones_critical() {
-        let tree = tempfile::tempdir().unwrap();
-        let dir = tree.path();
-        fs::create_dir_all(dir.join("etc")).unwrap();
-        fs::create_dir_all(dir.join("usr/local/lib")).unwrap();
-        fs::write(dir.join("usr/local/lib/libfast.so"), "").unwrap();
-        fs::write(
-            dir.join("etc/ld.so.preload"),
-            "# comment\n/usr/local/lib/libfast.so\n/usr/lib/libgone.so /dev/shm/.x/l.so\n/usr/$LIB/libx.so\n",
-        )
-        .unwrap();
-        fs::write(
-            dir.join("etc/environment"),
-            "PATH=\"/usr/bin:/bin\"\nLD_PRELOAD=\"/usr/local/lib/libfast.so\"\nLD_PRELOAD=\n",
-        )
-        .unwrap();
-        let root = Root::open(dir).unwrap();
+        let (_dir, root) = tree(&[
+            ("/usr/local/lib/libfast.so", ""),
+            (
+                "/etc/ld.so.preload",
+                "# comment\n/usr/local/lib/libfast.so\n/usr/lib/libgone.so /dev/shm/.x/l.so\n/usr/$LIB/libx.so\n",
+            ),
+            (
+                "/etc/environment",
+                "PATH=\"/usr/bin:/bin\"\nLD_PRELOAD=\"/usr/local/lib/libfast.so\"\nLD_PRELOAD=\n",
+            ),
+        ]);
         let mut out = Findings::default();
         check(&root, &mut out);
-        let found: Vec<(&str, Severity, &str)> = out
-            .found
-            .iter()
-            .map(|f| (f.id.as_str(), f.severity, f.evidence.as_str()))
-            .collect();
         assert_eq!(
-            found,
+            found(&out),
             [
                 (
                     "ld-preload-entry",

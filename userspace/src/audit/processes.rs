@@ -2,21 +2,15 @@
 //! (executable deleted or in a temporary directory, a kernel thread's name, launched
 //! from a flagged persistence point, huge pages without being a known user), and the
 //! miner's profile: busy for a long time, no terminal, a program from outside the
-//! system's directories.
+//! system's directories. What each process is, the shared `/proc` reader says
+//! ([`crate::proc`]); its signs are judged here and in `signs`.
 
-use std::{
-    collections::HashMap,
-    ffi::OsStr,
-    fs,
-    os::unix::ffi::OsStrExt,
-    path::{Path, PathBuf},
-};
+use std::{fs, path::Path};
 
-use procfs::process::Process;
-
-use crate::enrich::{
-    sockets::ProcessInfo,
-    verdict::{self, Persistence, Reason, Rules},
+use crate::{
+    enrich::verdict::{self, Persistence, Reason, Rules},
+    proc::{self, ProcessInfo, UserNames},
+    units,
 };
 
 use super::{
@@ -74,42 +68,19 @@ pub fn scan(proc_root: &Path, rules: &Rules, persistence: &Persistence) -> Vec<R
         .and_then(|text| text.split_whitespace().next()?.parse::<f64>().ok())
         .unwrap_or(0.0);
     let ticks = procfs::ticks_per_second() as f64;
-    let mut users: HashMap<u32, String> = HashMap::new();
+    let mut users = UserNames::default();
     let mut running = Vec::new();
-    for pid in pids(proc_root) {
-        let Ok(process) = Process::new_with_root(proc_root.join(pid.to_string())) else {
-            continue;
-        };
+    for process in proc::processes(proc_root) {
         let Ok(stat) = process.stat() else {
             continue;
         };
         if stat.flags & PF_KTHREAD != 0 || stat.state == 'Z' {
             continue;
         }
-        let (exe, exe_deleted) = match process.exe() {
-            Ok(path) => strip_deleted(path),
-            Err(_) => (None, false),
-        };
-        let Ok(uid) = process.status().map(|s| s.euid).or_else(|_| process.uid()) else {
+        let Some(info) = proc::describe(&process, &mut users) else {
             continue;
         };
-        let user = users
-            .entry(uid)
-            .or_insert_with(|| match uzers::get_user_by_uid(uid) {
-                Some(user) => user.name().to_string_lossy().into_owned(),
-                None => uid.to_string(),
-            })
-            .clone();
-        let info = ProcessInfo {
-            pid,
-            comm: stat.comm.clone(),
-            exe,
-            exe_deleted,
-            uid,
-            user,
-            cmdline: process.cmdline().map(|a| a.join(" ")).unwrap_or_default(),
-        };
-        let hugetlb_kb = verdict::hugetlb_kb(proc_root, pid);
+        let hugetlb_kb = verdict::hugetlb_kb(proc_root, info.pid);
         let reasons = signs::process_reasons(rules, &info, persistence, hugetlb_kb);
         let age = (uptime - stat.starttime as f64 / ticks).max(0.0);
         let cpu = (stat.utime + stat.stime) as f64 / ticks;
@@ -143,7 +114,7 @@ pub fn check(running: &[Running], out: &mut Findings) {
                          outside the system's directories",
                         process.info.comm,
                         process.cpu_share * 100.0,
-                        duration(process.age)
+                        units::age(process.age)
                     ),
                     evidence(&process.info),
                     advice::BUSY_PROCESS,
@@ -239,36 +210,6 @@ pub fn evidence(info: &ProcessInfo) -> String {
         text.push_str(&format!(", cmdline: {shown}{cut}"));
     }
     text
-}
-
-/// `45 s`, `12 min`, `3 h`, `2 days`.
-fn duration(seconds: f64) -> String {
-    match seconds {
-        s if s < 120.0 => format!("{s:.0} s"),
-        s if s < 7200.0 => format!("{:.0} min", s / 60.0),
-        s if s < 172_800.0 => format!("{:.0} h", s / 3600.0),
-        s => format!("{:.0} days", s / 86_400.0),
-    }
-}
-
-/// The pids under `proc_root`, ascending.
-fn pids(proc_root: &Path) -> Vec<u32> {
-    let mut pids: Vec<u32> = fs::read_dir(proc_root)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|entry| entry.file_name().to_str()?.parse().ok())
-        .collect();
-    pids.sort_unstable();
-    pids
-}
-
-/// The kernel marks the exe link of a deleted program with " (deleted)".
-fn strip_deleted(path: PathBuf) -> (Option<PathBuf>, bool) {
-    match path.as_os_str().as_bytes().strip_suffix(b" (deleted)") {
-        Some(kept) => (Some(PathBuf::from(OsStr::from_bytes(kept))), true),
-        None => (Some(path), false),
-    }
 }
 
 #[cfg(test)]

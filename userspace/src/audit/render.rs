@@ -6,6 +6,7 @@ use super::{
     finding::{Finding, Severity, Traffic},
     report::Report,
 };
+use crate::units;
 
 /// Where the text of a labelled line starts.
 const LABEL_WIDTH: usize = 12;
@@ -131,7 +132,7 @@ fn traffic_text(traffic: &Traffic) -> String {
     }
     let mut text = format!(
         "{} with {} remote host{}: {}",
-        bytes(traffic.bytes),
+        units::bytes_decimal(traffic.bytes),
         traffic.remote_host_count,
         if traffic.remote_host_count == 1 {
             ""
@@ -144,21 +145,6 @@ fn traffic_text(traffic: &Traffic) -> String {
         text.push_str(&format!("; countries: {}", traffic.countries.join(", ")));
     }
     text
-}
-
-/// `512 B`, `1.2 kB`, `3.4 MB`, `5.6 GB` (powers of 1000).
-fn bytes(count: u64) -> String {
-    const UNITS: [&str; 4] = ["kB", "MB", "GB", "TB"];
-    if count < 1000 {
-        return format!("{count} B");
-    }
-    let mut value = count as f64 / 1000.0;
-    let mut unit = 0;
-    while value >= 1000.0 && unit + 1 < UNITS.len() {
-        value /= 1000.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", UNITS[unit])
 }
 
 /// `text` in lines of at most `width` characters: the first starts with `first`, the
@@ -308,8 +294,8 @@ Summary: 1 critical, 0 high, 0 medium, 1 low, 0 info: needs action (exit 3)
         assert_eq!(wrap("a bb ccc", "> ", "  ", 6), ["> a bb", "  ccc"]);
         assert_eq!(wrap("abcdefghij", "", "", 4), ["abcd", "efgh", "ij"]);
         assert_eq!(wrap("", "x", "", 4), ["x"]);
-        assert_eq!(bytes(999), "999 B");
-        assert_eq!(bytes(1_500), "1.5 kB");
-        assert_eq!(bytes(2_000_000_000), "2.0 GB");
+        assert_eq!(units::bytes_decimal(999), "999 B");
+        assert_eq!(units::bytes_decimal(1_500), "1.5 kB");
+        assert_eq!(units::bytes_decimal(2_000_000_000), "2.0 GB");
     }
 }

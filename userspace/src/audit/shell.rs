@@ -15,7 +15,8 @@ use std::{
 
 use super::signs;
 
-/// One thing a command line does.
+/// One thing a command line does. Declared worst first: [`Signs::worst`] is the first
+/// of these a line shows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Sign {
     /// A shell connected to a remote host: `/dev/tcp/...`, `nc -e`, `socat exec:`.
@@ -50,6 +51,11 @@ pub struct Signs {
 impl Signs {
     pub fn has(&self, sign: Sign) -> bool {
         self.signs.contains(&sign)
+    }
+
+    /// The worst sign shown, if any.
+    pub fn worst(&self) -> Option<Sign> {
+        self.signs.first().copied()
     }
 
     fn add(&mut self, sign: Sign) {

@@ -17,9 +17,9 @@ use crate::{
     datapath::{FlowId, Protocol},
     enrich::{
         geo::{HomeCountries, Location},
-        sockets::ProcessInfo,
         verdict::{self, FlowContext, Persistence, Reason, Rules},
     },
+    proc::ProcessInfo,
 };
 
 /// The reasons the verdict rules give against `process`: executable deleted or under a

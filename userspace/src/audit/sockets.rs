@@ -112,7 +112,7 @@ fn reachable(ip: IpAddr) -> bool {
 mod tests {
     use std::sync::Arc;
 
-    use crate::{datapath::Protocol, enrich::sockets::ProcessInfo};
+    use crate::{datapath::Protocol, proc::ProcessInfo};
 
     use super::*;
 

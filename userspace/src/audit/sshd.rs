@@ -232,18 +232,11 @@ fn listen_port(value: &str) -> Option<u16> {
 
 #[cfg(test)]
 mod tests {
-    use std::fs;
-
     use super::*;
+    use crate::audit::fixture::tree;
 
     fn audit(files: &[(&str, &str)]) -> Vec<(String, Severity, String)> {
-        let dir = tempfile::tempdir().unwrap();
-        for (path, text) in files {
-            let path = dir.path().join(path.trim_start_matches('/'));
-            fs::create_dir_all(path.parent().unwrap()).unwrap();
-            fs::write(path, text).unwrap();
-        }
-        let root = Root::open(dir.path()).unwrap();
+        let (_dir, root) = tree(files);
         let mut out = Findings::default();
         check(&root, &mut out);
         out.found

@@ -21,14 +21,17 @@ pub struct Account {
 }
 
 impl Account {
-    /// The passwd line for evidence: a password kept in it (not `x`) is masked.
-    pub fn shown(&self) -> String {
-        if self.password.is_empty() || self.password == "x" {
-            return self.text.clone();
-        }
-        let mut fields: Vec<&str> = self.text.split(':').collect();
-        fields[1] = "(hidden)";
-        fields.join(":")
+    /// `/etc/passwd:LINE: the line`, for evidence: a password kept in it (not `x`) is
+    /// masked.
+    pub fn evidence(&self) -> String {
+        let shown = if self.password.is_empty() || self.password == "x" {
+            self.text.clone()
+        } else {
+            let mut fields: Vec<&str> = self.text.split(':').collect();
+            fields[1] = "(hidden)";
+            fields.join(":")
+        };
+        format!("{}:{}: {shown}", Users::PASSWD, self.line)
     }
 
     /// Whether the shell lets the user log in (an empty shell is `/bin/sh`).
@@ -135,7 +138,10 @@ mod tests {
         );
         assert_eq!(users.get("www-data").unwrap().home, "/var/www");
         let clear = Users::parse("u:secret:1:1::/:/bin/sh\n");
-        assert_eq!(clear.accounts[0].shown(), "u:(hidden):1:1::/:/bin/sh");
+        assert_eq!(
+            clear.accounts[0].evidence(),
+            "/etc/passwd:1: u:(hidden):1:1::/:/bin/sh"
+        );
     }
 
     #[test]

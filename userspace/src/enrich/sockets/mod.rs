@@ -18,7 +18,7 @@
 //! # }
 //! ```
 
-mod processes;
+mod holders;
 mod tables;
 
 #[cfg(test)]
@@ -35,10 +35,14 @@ use std::{
 use flowmeter_common::{PROTO_TCP, PROTO_UDP};
 use rustc_hash::FxHashMap;
 
-use crate::datapath::{FlowId, Protocol};
-
-use processes::UserNames;
+use crate::{
+    datapath::{FlowId, Protocol},
+    proc::UserNames,
+};
 use tables::{Lookup, SocketIndex};
+
+/// The process owning a flow, as the shared `/proc` reader ([`crate::proc`]) describes it.
+pub use crate::proc::ProcessInfo;
 
 /// Who owns a flow on this host.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -63,24 +67,6 @@ impl Owner {
     }
 }
 
-/// A process, as read from `/proc/PID` when it was first seen owning a flow.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ProcessInfo {
-    pub pid: u32,
-    /// The kernel's short name (`/proc/PID/comm`, at most 15 bytes).
-    pub comm: String,
-    /// The executable; `None` if unreadable (kernel threads, or not root).
-    pub exe: Option<PathBuf>,
-    /// The executable's file was deleted after the process started.
-    pub exe_deleted: bool,
-    /// Effective uid.
-    pub uid: u32,
-    /// The uid's user name, or the uid as text if it has none.
-    pub user: String,
-    /// Arguments joined by spaces; empty for kernel threads and zombies.
-    pub cmdline: String,
-}
-
 /// A socket waiting for peers: a listening TCP socket, or an unconnected UDP one.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Listener {
@@ -100,7 +86,7 @@ pub fn listeners(paths: &ProcPaths) -> Vec<Listener> {
     let mut bound: Vec<(Protocol, SocketAddr, u64)> = index.bound().collect();
     bound.sort_unstable_by_key(|&(proto, local, _)| (proto.0, local));
     let wanted: HashSet<u64> = bound.iter().map(|&(_, _, inode)| inode).collect();
-    let holders = processes::find_holders(
+    let holders = holders::find_holders(
         &paths.proc_root,
         &wanted,
         |inode| index.is_live(inode),
@@ -288,7 +274,7 @@ impl SocketTable {
         if !unknown.is_empty() {
             let is_live = |inode| index.is_live(inode);
             let found =
-                processes::find_holders(&self.paths.proc_root, &unknown, is_live, &mut self.users);
+                holders::find_holders(&self.paths.proc_root, &unknown, is_live, &mut self.users);
             for (inode, process) in found {
                 self.holders.entry(inode).or_insert(process);
             }

@@ -1,22 +1,18 @@
-//! Which process holds a socket (`PROC/PID/fd/N -> socket:[INODE]`), and what that
-//! process is (`PROC/PID/{comm,status,cmdline,exe}`).
+//! Which process holds a socket (`PROC/PID/fd/N -> socket:[INODE]`); what that process
+//! is, the shared `/proc` reader says ([`crate::proc::describe`]).
 //!
 //! Processes come and go while we read: any `/proc` entry that vanished or cannot be
 //! read skips that process, never fails the scan.
 
 use std::{
     collections::{HashMap, HashSet},
-    ffi::OsStr,
-    fs,
-    io::Read,
-    os::unix::ffi::OsStrExt,
-    path::{Path, PathBuf},
+    path::Path,
     sync::Arc,
 };
 
 use procfs::process::{FDTarget, Process};
 
-use super::ProcessInfo;
+use crate::proc::{self, ProcessInfo, UserNames};
 
 /// Finds, for each wanted socket inode, the process holding it. A socket shared by
 /// several processes (inherited across fork) goes to the lowest pid, so the answer does
@@ -39,13 +35,10 @@ pub(super) fn find_holders(
     let mut passed = HashSet::new();
     // Lowest pid first, so the first holder found is the one to keep and the scan can
     // stop as soon as every wanted inode has one.
-    for pid in pids(proc_root) {
+    for process in proc::processes(proc_root) {
         if missing.is_empty() {
             break;
         }
-        let Ok(process) = Process::new_with_root(proc_root.join(pid.to_string())) else {
-            continue;
-        };
         let held: Vec<u64> = socket_inodes(&process)
             .filter(|&inode| is_live(inode) && passed.insert(inode))
             .collect();
@@ -54,7 +47,7 @@ pub(super) fn find_holders(
         }
         // Described through the same handle as its fds: if the pid was reused meanwhile,
         // the reads fail instead of describing another process.
-        let Some(info) = describe(&process, pid, users) else {
+        let Some(info) = proc::describe(&process, users) else {
             // It exited: the next holder of its sockets is the lowest living one.
             for inode in &held {
                 passed.remove(inode);
@@ -70,23 +63,6 @@ pub(super) fn find_holders(
     found
 }
 
-/// The pids under `proc_root`, ascending.
-fn pids(proc_root: &Path) -> Vec<u32> {
-    let entries = match fs::read_dir(proc_root) {
-        Ok(entries) => entries,
-        Err(e) => {
-            log::debug!("cannot list {}: {e}", proc_root.display());
-            return Vec::new();
-        }
-    };
-    let mut pids: Vec<u32> = entries
-        .flatten()
-        .filter_map(|entry| entry.file_name().to_str()?.parse().ok())
-        .collect();
-    pids.sort_unstable();
-    pids
-}
-
 /// The inodes of the sockets among the process's open files; none if they cannot be read.
 fn socket_inodes(process: &Process) -> impl Iterator<Item = u64> {
     process
@@ -100,81 +76,9 @@ fn socket_inodes(process: &Process) -> impl Iterator<Item = u64> {
         })
 }
 
-/// What is known of a process; `None` if it exited (its comm can no longer be read).
-fn describe(process: &Process, pid: u32, users: &mut UserNames) -> Option<ProcessInfo> {
-    let comm = read_relative(process, "comm")?
-        .trim_end_matches('\n')
-        .to_owned();
-    // The effective uid, as `ps` shows it; the /proc/PID owner if status does not parse.
-    let uid = process
-        .status()
-        .map(|status| status.euid)
-        .or_else(|_| process.uid())
-        .ok()?;
-    let (exe, exe_deleted) = match process.exe() {
-        Ok(path) => {
-            let (path, deleted) = strip_deleted(path);
-            (Some(path), deleted)
-        }
-        // Kernel threads have none; other users' processes hide it from non-root.
-        Err(_) => (None, false),
-    };
-    // Arguments joined by spaces; empty for kernel threads and zombies.
-    let cmdline = process
-        .cmdline()
-        .map(|args| args.join(" "))
-        .unwrap_or_default();
-    Some(ProcessInfo {
-        pid,
-        comm,
-        exe,
-        exe_deleted,
-        uid,
-        user: users.name(uid),
-        cmdline,
-    })
-}
-
-/// A file under `/proc/PID`, read through the process handle.
-fn read_relative(process: &Process, name: &str) -> Option<String> {
-    let mut text = String::new();
-    process
-        .open_relative(name)
-        .ok()?
-        .read_to_string(&mut text)
-        .ok()?;
-    Some(text)
-}
-
-/// The kernel marks the exe link of a program whose file was deleted (replaced by an
-/// upgrade, or removed by malware covering its tracks) with a " (deleted)" suffix.
-fn strip_deleted(path: PathBuf) -> (PathBuf, bool) {
-    match path.as_os_str().as_bytes().strip_suffix(b" (deleted)") {
-        Some(kept) => (PathBuf::from(OsStr::from_bytes(kept)), true),
-        None => (path, false),
-    }
-}
-
-/// User names by uid, looked up once each (the passwd database, NSS included).
-#[derive(Debug, Default)]
-pub(super) struct UserNames(HashMap<u32, String>);
-
-impl UserNames {
-    /// The user's name, or the uid as text if it has none.
-    pub(super) fn name(&mut self, uid: u32) -> String {
-        self.0
-            .entry(uid)
-            .or_insert_with(|| match uzers::get_user_by_uid(uid) {
-                Some(user) => user.name().to_string_lossy().into_owned(),
-                None => uid.to_string(),
-            })
-            .clone()
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use std::fs;
+    use std::{fs, path::PathBuf};
 
     use super::*;
     use crate::enrich::sockets::fixture::{FakeProc, FakeProcess};

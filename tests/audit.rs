@@ -2,15 +2,16 @@
 //! fixture tree found with its id, severity and evidence line; nothing above low in the
 //! `clean` tree; the report's form and exit statuses; a live run; and, in test network
 //! namespaces (root needed), an exposed database port reported with its process and a
-//! `--watch` run that marks the process talking now.
+//! `--watch` run that marks the process talking now; and the configuration file's
+//! `[verdict]` table applied to the process checks.
 
 mod common;
 
 use std::{
     io::{Read, Write},
     net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream},
-    path::Path,
-    process::{Command, Output},
+    path::{Path, PathBuf},
+    process::{Child, Command, Output},
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
@@ -425,6 +426,110 @@ fn the_compromised_trees_persistence_points_feed_the_verdicts() {
     );
     // An unreadable root gives nothing, not an error.
     assert!(flowmeter::audit::persistence(Path::new("/no/such/tree")).is_empty());
+}
+
+/// A `sleep` that maps huge pages as far as flowmeter can tell: in a mount namespace of
+/// its own, flowmeter reads a copy of the process's /proc status that says 2048 kB of
+/// `HugetlbPages` (reserving real huge pages would change the whole host).
+struct HugePageUser {
+    sleep: Child,
+    status: PathBuf,
+}
+
+impl HugePageUser {
+    fn start() -> Self {
+        let sleep = Command::new("sleep")
+            .arg("60")
+            .spawn()
+            .expect("spawn sleep");
+        let real = std::fs::read_to_string(format!("/proc/{}/status", sleep.id()))
+            .expect("read the status of sleep");
+        assert!(real.contains("HugetlbPages:"), "{real}");
+        let status: String = real
+            .lines()
+            .map(|line| match line.starts_with("HugetlbPages:") {
+                true => "HugetlbPages:\t    2048 kB\n".to_owned(),
+                false => format!("{line}\n"),
+            })
+            .collect();
+        let path =
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("audit-status-{}", sleep.id()));
+        std::fs::write(&path, status).expect("write the status copy");
+        Self {
+            sleep,
+            status: path,
+        }
+    }
+
+    /// `flowmeter audit --json ARGS` in a mount namespace where /proc/PID/status is the copy.
+    fn audit(&self, args: &[&str]) -> Output {
+        let script = r#"mount --bind "$1" "/proc/$2/status" && shift 2 && exec "$@""#;
+        Command::new("unshare")
+            .args([
+                "--mount",
+                "--propagation",
+                "private",
+                "sh",
+                "-c",
+                script,
+                "sh",
+            ])
+            .arg(&self.status)
+            .arg(self.sleep.id().to_string())
+            .args([FLOWMETER, "audit", "--json"])
+            .args(args)
+            .output()
+            .expect("run flowmeter audit under unshare")
+    }
+
+    /// Whether the report holds `process-huge-pages` about this process.
+    fn is_flagged(&self, output: &Output) -> bool {
+        let report = report(&output.stdout);
+        assert_schema(&report);
+        findings(&report)
+            .iter()
+            .any(|f| f["id"] == "process-huge-pages" && f["process"]["pid"] == self.sleep.id())
+    }
+}
+
+impl Drop for HugePageUser {
+    fn drop(&mut self) {
+        let _ = self.sleep.kill();
+        let _ = self.sleep.wait();
+        let _ = std::fs::remove_file(&self.status);
+    }
+}
+
+#[test]
+fn the_configuration_files_verdict_table_applies_to_the_process_checks() {
+    let user = HugePageUser::start();
+    let unknown = user.audit(&[]);
+    assert_eq!(unknown.status.code(), Some(EXIT_FOUND), "{unknown:?}");
+    assert!(
+        user.is_flagged(&unknown),
+        "an unknown huge-page user is flagged"
+    );
+
+    // The same table as a --rules file and in the configuration file: either one makes
+    // `sleep` a known huge-page user, as it does for `top` and `log`.
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let table = "[verdict]\nhuge_page_users = [\"sleep\"]\n";
+    let rules = dir.join(format!("audit-rules-{}.toml", std::process::id()));
+    std::fs::write(&rules, table).expect("write the rules file");
+    let config = dir.join(format!("audit-config-{}.toml", std::process::id()));
+    std::fs::write(&config, table).expect("write the configuration");
+    for flag in ["--rules", "--config"] {
+        let path = if flag == "--rules" { &rules } else { &config };
+        let known = user.audit(&[flag, path.to_str().unwrap()]);
+        assert!(
+            matches!(known.status.code(), Some(EXIT_CLEAN | EXIT_FOUND)),
+            "{known:?}"
+        );
+        assert!(
+            !user.is_flagged(&known),
+            "{flag}: a known user is not flagged"
+        );
+    }
 }
 
 /// A TCP listener on 0.0.0.0:6379 held by this test process, inside `netns`.

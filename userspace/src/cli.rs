@@ -1,24 +1,17 @@
-//! Command-line definition: one place feeds parsing, `--help` and (later) the man page.
+//! Command-line definition: one place feeds parsing, `--help` and the man page
+//! (`commands/man.rs`). Values are parsed here, in the grammar of `crate::units`; the
+//! components they ask for are built in `commands/build.rs`.
 
-use std::time::Duration;
+use std::{path::PathBuf, time::Duration};
 
 use clap::{
     Args, CommandFactory, FromArgMatches, Parser, Subcommand, error::ErrorKind, parser::ValueSource,
 };
 
-use std::path::PathBuf;
-
 use crate::{
-    datapath::{HookChoice, Options},
-    enrich::{
-        Enricher,
-        geo::{GeoDb, HomeCountries},
-        verdict::{Rules, RulesConfig},
-    },
-    sinks::{
-        alerts::{AlertConfig, RateLimit},
-        output::{self, Destination, Rotation},
-    },
+    datapath::HookChoice,
+    enrich::{geo::HomeCountries, verdict::RulesConfig},
+    sinks::{alerts::RateLimit, output},
     units,
 };
 
@@ -203,17 +196,6 @@ pub struct DatapathArgs {
     pub flows: u32,
 }
 
-impl DatapathArgs {
-    /// The datapath options; `verbose` also lets the kernel programs log.
-    pub fn options(&self, verbose: bool) -> Options {
-        Options {
-            hook: self.hook,
-            flow_capacity: self.flows,
-            kernel_log: verbose,
-        }
-    }
-}
-
 /// Options of the enrichers: where a remote is, and how flows are judged.
 #[derive(Debug, Args)]
 pub struct EnrichArgs {
@@ -232,30 +214,10 @@ pub struct EnrichArgs {
     #[arg(long, value_name = "PATH")]
     pub rules: Option<PathBuf>,
 
-    /// The configuration file's [verdict] table, which extends the rules too.
+    /// The configuration file's [verdict] table, which extends the rules too (main.rs
+    /// puts it here from `crate::config`).
     #[arg(skip)]
     pub config_rules: Option<RulesConfig>,
-}
-
-impl EnrichArgs {
-    /// The enrichers these options ask for; fails on an unreadable database or rules file.
-    pub fn enricher(&self) -> anyhow::Result<Enricher> {
-        let geo = GeoDb::load(self.geoip.as_deref())?;
-        let mut rules = match &self.rules {
-            Some(path) => Rules::load(path)?,
-            None => Rules::default(),
-        };
-        if let Some(config) = &self.config_rules {
-            rules
-                .extend(config.clone())
-                .map_err(|e| anyhow::anyhow!("invalid [verdict] in the configuration: {e}"))?;
-        }
-        Ok(Enricher::new(
-            geo,
-            self.home.clone().unwrap_or_default(),
-            rules,
-        ))
-    }
 }
 
 #[derive(Debug, Args)]
@@ -321,26 +283,6 @@ pub struct LogArgs {
     /// input (at most 10 s each; metering never waits for it).
     #[arg(long, value_name = "CMD")]
     pub alert_exec: Option<String>,
-}
-
-impl LogArgs {
-    pub fn destination(&self) -> Destination {
-        let rotate = self.rotate_size.map(|max_bytes| Rotation {
-            max_bytes,
-            keep: self.rotate_keep,
-        });
-        Destination::parse(&self.output, rotate)
-    }
-
-    pub fn alert_config(&self) -> AlertConfig {
-        AlertConfig {
-            home: self.enrich.home.clone().unwrap_or_default(),
-            foreign_bytes: self.alert_foreign,
-            rate: self.alert_rate,
-            repeat: self.alert_repeat,
-            clear: self.alert_clear,
-        }
-    }
 }
 
 #[cfg(test)]

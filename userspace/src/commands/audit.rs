@@ -16,11 +16,11 @@ use anyhow::{Context as _, Result, bail};
 use crossbeam_channel::{after, select, tick};
 use signal_hook::consts::{SIGINT, SIGTERM};
 
+use super::build;
 use crate::{
     audit::{self, Report, Watched},
     cli::AuditArgs,
     datapath::{Datapath, Reader, interfaces},
-    enrich::verdict::Rules,
 };
 
 /// Width the report is laid out for: a VNC console.
@@ -29,10 +29,7 @@ const REPORT_WIDTH: usize = 80;
 const WATCH_INTERVAL: Duration = Duration::from_secs(1);
 
 pub fn run(args: &AuditArgs, verbose: bool) -> Result<u8> {
-    let rules = match &args.enrich.rules {
-        Some(path) => Rules::load(path)?,
-        None => Rules::default(),
-    };
+    let rules = build::rules(&args.enrich)?;
     let mut report = audit::audit(&args.root, &rules)?;
     if let Some(duration) = args.watch {
         if !report.live {
@@ -57,11 +54,12 @@ fn watch(args: &AuditArgs, verbose: bool, duration: Duration) -> Result<Watched>
             .context("installing signal handlers")?;
     }
     let interfaces = interfaces::resolve(&args.datapath.ifaces)?;
-    let mut enricher = args
-        .enrich
-        .enricher()?
-        .with_persistence(audit::persistence(&args.root));
-    let (mut datapath, maps) = Datapath::start(&interfaces, &args.datapath.options(verbose))?;
+    let mut enricher =
+        build::enricher(&args.enrich)?.with_persistence(audit::persistence(&args.root));
+    let (mut datapath, maps) = Datapath::start(
+        &interfaces,
+        &build::datapath_options(&args.datapath, verbose),
+    )?;
     for attachment in datapath.attachments() {
         eprintln!(
             "flowmeter: {}: ingress {} ({}), egress tc",

@@ -19,12 +19,15 @@ use crate::{
     sinks::schema::SCHEMA_VERSION,
 };
 
-use super::stop_signals;
+use super::{build, stop_signals};
 
 pub fn run(args: &BenchArgs, verbose: bool) -> Result<()> {
     let stop = stop_signals()?;
     let interfaces = interfaces::resolve(&args.datapath.ifaces)?;
-    let (mut datapath, maps) = Datapath::start(&interfaces, &args.datapath.options(verbose))?;
+    let (mut datapath, maps) = Datapath::start(
+        &interfaces,
+        &build::datapath_options(&args.datapath, verbose),
+    )?;
     for attachment in datapath.attachments() {
         eprintln!(
             "flowmeter: {}: ingress {} ({}), egress tc; run your load now",

@@ -15,7 +15,7 @@ use anyhow::{Context as _, Result, anyhow};
 use crossbeam_channel::{after, never, select, tick};
 use signal_hook::consts::SIGHUP;
 
-use super::stop_signals;
+use super::{build, stop_signals};
 use crate::{
     cli::LogArgs,
     datapath::{Datapath, KernelMaps, Reader, interfaces},
@@ -32,15 +32,15 @@ pub fn run(args: &LogArgs, verbose: bool) -> Result<()> {
     let hangup = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(SIGHUP, hangup.clone()).context("handling SIGHUP")?;
     let interfaces = interfaces::resolve(&args.datapath.ifaces)?;
-    let mut sink = LogSink::open(&args.destination()).map_err(|e| {
+    let mut sink = LogSink::open(&build::log_destination(args)).map_err(|e| {
         anyhow!(
             "cannot open {} for the log ({e}); choose a writable file with --output, or - \
              for standard output",
             args.output
         )
     })?;
-    let enricher = args.enrich.enricher()?;
-    let mut alerts = AlertEngine::new(args.alert_config());
+    let enricher = build::enricher(&args.enrich)?;
+    let mut alerts = AlertEngine::new(build::alert_config(args));
     let mut summaries = Summaries::new(SystemTime::now());
     for interface in &interfaces {
         let speed = alerts::link_speed_bps(Path::new(alerts::SYSFS_ROOT), &interface.name);
@@ -48,7 +48,7 @@ pub fn run(args: &LogArgs, verbose: bool) -> Result<()> {
         summaries.set_link_speed(&interface.name, speed);
     }
 
-    let options = args.datapath.options(verbose);
+    let options = build::datapath_options(&args.datapath, verbose);
     let (mut datapath, maps) = Datapath::start(&interfaces, &options)?;
     for attachment in datapath.attachments() {
         eprintln!(

@@ -1,7 +1,9 @@
-//! One module per subcommand: each wires the stages together for its job.
+//! One module per subcommand: each wires the stages together for its job; `build` turns
+//! the command-line options into the components they wire.
 
 pub mod audit;
 pub mod bench;
+pub mod build;
 pub mod log;
 pub mod man;
 pub mod top;

@@ -19,7 +19,7 @@ use std::{
 use anyhow::{Context as _, Result, anyhow};
 use crossbeam_channel::{Receiver, Sender, after, bounded, select};
 
-use super::stop_signals;
+use super::{build, stop_signals};
 use crate::{
     cli::TopArgs,
     datapath::{Attachment, Datapath, Interface, Options, Reader, interfaces},
@@ -38,14 +38,14 @@ const FIRST_READ: Duration = Duration::from_millis(500);
 pub fn run(args: &TopArgs, verbose: bool) -> Result<()> {
     let stop = stop_signals()?;
     let interfaces = interfaces::resolve(&args.datapath.ifaces)?;
-    let enricher = args.enrich.enricher()?;
+    let enricher = build::enricher(&args.enrich)?;
     let geo = enricher.geo().description();
     let attribution = enricher.geo().attribution();
     let home = enricher.home().clone();
     let options = Options {
         // The programs' debug lines would scribble over the screen.
         kernel_log: false,
-        ..args.datapath.options(verbose)
+        ..build::datapath_options(&args.datapath, verbose)
     };
     let metering = Metering::start(interfaces, options, enricher, args.interval)?;
 

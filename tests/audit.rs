@@ -1,9 +1,9 @@
 //! `flowmeter audit`, run as the real binary: every planted sign of the `compromised`
 //! fixture tree found with its id, severity and evidence line; nothing above low in the
 //! `clean` tree; the report's form and exit statuses; a live run; and, in test network
-//! namespaces (root needed), an exposed database port reported with its process and a
-//! `--watch` run that marks the process talking now; and the configuration file's
-//! `[verdict]` table applied to the process checks.
+//! namespaces (root needed), an exposed database port reported with its process, a
+//! `--watch` run that marks the process talking now and stops on SIGINT with its report,
+//! and the configuration file's `[verdict]` table applied to the process checks.
 
 mod common;
 
@@ -17,7 +17,7 @@ use std::{
         atomic::{AtomicBool, Ordering},
     },
     thread,
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use common::{
@@ -633,4 +633,35 @@ fn watch_marks_the_process_talking_now() {
             report["findings"]
         );
     }
+}
+
+#[test]
+fn watch_stops_on_sigint_and_still_prints_the_report() {
+    let pair = VethPair::new(Family::V4);
+    // Once it says "watching traffic", the programs are attached and the signals taken.
+    let (child, stderr_reader) = common::spawn_until_stderr(
+        &pair.a,
+        &["audit", "--watch", "60", "--json", "--iface", &pair.a_if],
+        "watching traffic",
+        RUN_TIMEOUT,
+    );
+    let signalled = Instant::now();
+    // SAFETY: kill has no memory preconditions; the pid is our unreaped child.
+    assert_eq!(
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) },
+        0
+    );
+    let output = child.wait_with_output().expect("wait for flowmeter audit");
+    let stderr = stderr_reader.join().expect("stderr reader");
+    assert!(
+        signalled.elapsed() < Duration::from_secs(10),
+        "took {:?} to stop",
+        signalled.elapsed()
+    );
+    assert!(
+        matches!(output.status.code(), Some(EXIT_CLEAN | EXIT_FOUND)),
+        "{:?}: {stderr}",
+        output.status
+    );
+    assert_schema(&report(&output.stdout));
 }

@@ -5,57 +5,39 @@
 use std::{
     collections::BTreeMap,
     sync::Arc,
-    time::{Duration, Instant, SystemTime},
+    time::{Duration, Instant},
 };
 
 use anyhow::{Context as _, Result};
-use crossbeam_channel::{after, select, tick};
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
+use super::session::{Clock, Plan, stop_signals};
 use crate::{
     cli::BenchArgs,
-    datapath::{Datapath, DirectionTotals, Reader, Snapshot, interfaces},
+    datapath::{DirectionTotals, Snapshot},
     sinks::schema::SCHEMA_VERSION,
 };
 
-use super::{build, stop_signals};
+/// Rates are per second.
+const SECOND: Duration = Duration::from_secs(1);
 
 pub fn run(args: &BenchArgs, verbose: bool) -> Result<()> {
     let stop = stop_signals()?;
-    let interfaces = interfaces::resolve(&args.datapath.ifaces)?;
-    let (mut datapath, maps) = Datapath::start(
-        &interfaces,
-        &build::datapath_options(&args.datapath, verbose),
-    )?;
-    for attachment in datapath.attachments() {
-        eprintln!(
-            "flowmeter: {}: ingress {} ({}), egress tc; run your load now",
-            attachment.interface.name, attachment.ingress, attachment.reason
-        );
-    }
+    let mut session = Plan::new(&args.datapath, verbose)?.start("; run your load now")?;
     let started = Instant::now();
     let cpu_before = own_cpu_time();
-    let mut reader = Reader::new(maps, &interfaces, started);
     let mut stats: BTreeMap<Arc<str>, InterfaceStats> = BTreeMap::new();
-    let ticks = tick(Duration::from_secs(1));
-    let deadline = after(args.duration);
-    loop {
-        select! {
-            recv(ticks) -> _ => {
-                let snapshot = reader.read(SystemTime::now(), Instant::now())?;
-                record(&mut stats, &snapshot, true);
-                if !args.json {
-                    print_second(&snapshot, started.elapsed());
-                }
-            }
-            recv(stop) -> _ => break,
-            recv(deadline) -> _ => break,
+    for _ in Clock::new(SECOND, Some(args.duration), &stop) {
+        let snapshot = session.read()?;
+        record(&mut stats, &snapshot, true);
+        if !args.json {
+            print_second(&snapshot, started.elapsed());
         }
     }
-    datapath.detach();
+    session.detach();
     // The last partial second still counts in the totals, not in the per-second rates.
-    let last = reader.read(SystemTime::now(), Instant::now())?;
+    let last = session.read()?;
     record(&mut stats, &last, false);
     let wall = started.elapsed();
     let cpu_percent = 100.0 * (own_cpu_time() - cpu_before).as_secs_f64() / wall.as_secs_f64();

@@ -19,10 +19,13 @@ use std::{
 use anyhow::{Context as _, Result, anyhow};
 use crossbeam_channel::{Receiver, Sender, after, bounded, select};
 
-use super::{build, stop_signals};
+use super::{
+    build,
+    session::{Plan, stop_signals},
+};
 use crate::{
     cli::TopArgs,
-    datapath::{Attachment, Datapath, Interface, Options, Reader, interfaces},
+    datapath::{Attachment, Datapath, Interface, Options, Reader},
     enrich::Enricher,
     sinks::console::{
         Console, Inputs, Setup, State, Units, Update, app,
@@ -37,7 +40,7 @@ const FIRST_READ: Duration = Duration::from_millis(500);
 
 pub fn run(args: &TopArgs, verbose: bool) -> Result<()> {
     let stop = stop_signals()?;
-    let interfaces = interfaces::resolve(&args.datapath.ifaces)?;
+    let plan = Plan::new(&args.datapath, verbose)?;
     let enricher = build::enricher(&args.enrich)?;
     let geo = enricher.geo().description();
     let attribution = enricher.geo().attribution();
@@ -45,9 +48,9 @@ pub fn run(args: &TopArgs, verbose: bool) -> Result<()> {
     let options = Options {
         // The programs' debug lines would scribble over the screen.
         kernel_log: false,
-        ..build::datapath_options(&args.datapath, verbose)
+        ..plan.options
     };
-    let metering = Metering::start(interfaces, options, enricher, args.interval)?;
+    let metering = Metering::start(plan.interfaces, options, enricher, args.interval)?;
 
     let setup = Setup {
         interfaces: metering

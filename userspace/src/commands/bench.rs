@@ -17,6 +17,7 @@ use crate::{
     cli::BenchArgs,
     datapath::{DirectionTotals, Snapshot},
     sinks::schema::SCHEMA_VERSION,
+    units,
 };
 
 /// Rates are per second.
@@ -184,8 +185,8 @@ fn print_second(snapshot: &Snapshot, elapsed: Duration) {
         let rate = |d: &DirectionTotals| {
             format!(
                 "{:>10} pkt/s {:>12}",
-                si(d.packets as f64 / seconds, ""),
-                si(d.bytes as f64 * 8.0 / seconds, "bit/s")
+                units::decimal(d.packets as f64 / seconds, ""),
+                units::decimal(d.bytes as f64 * 8.0 / seconds, "bit/s")
             )
         };
         println!(
@@ -212,14 +213,14 @@ fn print_report(report: &Report) {
         for (name, d) in [("rx", &interface.rx), ("tx", &interface.tx)] {
             println!(
                 "  {name}  {:>10} {:>10} {:>10} {:>10}   {:>12} {:>12} {:>12} {:>12}",
-                si(d.pps.p50 as f64, ""),
-                si(d.pps.p95 as f64, ""),
-                si(d.pps.p99 as f64, ""),
-                si(d.pps.max as f64, ""),
-                si(d.bps.p50 as f64, "bit/s"),
-                si(d.bps.p95 as f64, "bit/s"),
-                si(d.bps.p99 as f64, "bit/s"),
-                si(d.bps.max as f64, "bit/s"),
+                units::decimal(d.pps.p50 as f64, ""),
+                units::decimal(d.pps.p95 as f64, ""),
+                units::decimal(d.pps.p99 as f64, ""),
+                units::decimal(d.pps.max as f64, ""),
+                units::decimal(d.bps.p50 as f64, "bit/s"),
+                units::decimal(d.bps.p95 as f64, "bit/s"),
+                units::decimal(d.bps.p99 as f64, "bit/s"),
+                units::decimal(d.bps.max as f64, "bit/s"),
             );
         }
         println!(
@@ -231,17 +232,6 @@ fn print_report(report: &Report) {
         "flowmeter's own CPU: {:.2}% of one core (user + system, over the run)",
         report.cpu_percent
     );
-}
-
-/// `1.23 M` style, for rates.
-fn si(value: f64, unit: &str) -> String {
-    let (scaled, prefix) = match value {
-        v if v >= 1e9 => (v / 1e9, "G"),
-        v if v >= 1e6 => (v / 1e6, "M"),
-        v if v >= 1e3 => (v / 1e3, "k"),
-        v => (v, ""),
-    };
-    format!("{scaled:.2} {prefix}{unit}").trim_end().to_owned()
 }
 
 /// This process's user + system CPU time so far.
@@ -259,13 +249,6 @@ fn own_cpu_time() -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rates_read_like_a_person_writes_them() {
-        assert_eq!(si(950.0, ""), "950.00");
-        assert_eq!(si(1_234_567.0, "bit/s"), "1.23 Mbit/s");
-        assert_eq!(si(2.5e9, "bit/s"), "2.50 Gbit/s");
-    }
 
     #[test]
     fn partial_intervals_count_in_totals_but_not_in_rates() {

@@ -1,22 +1,23 @@
 //! `flowmeter audit`, run as the real binary: every planted sign of the `compromised`
 //! fixture tree found with its id, severity and evidence line; nothing above low in the
 //! `clean` tree; the report's form and exit statuses; a live run; and, in test network
-//! namespaces (root needed), an exposed database port reported with its process and a
-//! `--watch` run that marks the process talking now.
+//! namespaces (root needed), an exposed database port reported with its process, a
+//! `--watch` run that marks the process talking now and stops on SIGINT with its report,
+//! and the configuration file's `[verdict]` table applied to the process checks.
 
 mod common;
 
 use std::{
     io::{Read, Write},
     net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream},
-    path::Path,
-    process::{Command, Output},
+    path::{Path, PathBuf},
+    process::{Child, Command, Output},
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
     },
     thread,
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use common::{
@@ -427,6 +428,110 @@ fn the_compromised_trees_persistence_points_feed_the_verdicts() {
     assert!(flowmeter::audit::persistence(Path::new("/no/such/tree")).is_empty());
 }
 
+/// A `sleep` that maps huge pages as far as flowmeter can tell: in a mount namespace of
+/// its own, flowmeter reads a copy of the process's /proc status that says 2048 kB of
+/// `HugetlbPages` (reserving real huge pages would change the whole host).
+struct HugePageUser {
+    sleep: Child,
+    status: PathBuf,
+}
+
+impl HugePageUser {
+    fn start() -> Self {
+        let sleep = Command::new("sleep")
+            .arg("60")
+            .spawn()
+            .expect("spawn sleep");
+        let real = std::fs::read_to_string(format!("/proc/{}/status", sleep.id()))
+            .expect("read the status of sleep");
+        assert!(real.contains("HugetlbPages:"), "{real}");
+        let status: String = real
+            .lines()
+            .map(|line| match line.starts_with("HugetlbPages:") {
+                true => "HugetlbPages:\t    2048 kB\n".to_owned(),
+                false => format!("{line}\n"),
+            })
+            .collect();
+        let path =
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("audit-status-{}", sleep.id()));
+        std::fs::write(&path, status).expect("write the status copy");
+        Self {
+            sleep,
+            status: path,
+        }
+    }
+
+    /// `flowmeter audit --json ARGS` in a mount namespace where /proc/PID/status is the copy.
+    fn audit(&self, args: &[&str]) -> Output {
+        let script = r#"mount --bind "$1" "/proc/$2/status" && shift 2 && exec "$@""#;
+        Command::new("unshare")
+            .args([
+                "--mount",
+                "--propagation",
+                "private",
+                "sh",
+                "-c",
+                script,
+                "sh",
+            ])
+            .arg(&self.status)
+            .arg(self.sleep.id().to_string())
+            .args([FLOWMETER, "audit", "--json"])
+            .args(args)
+            .output()
+            .expect("run flowmeter audit under unshare")
+    }
+
+    /// Whether the report holds `process-huge-pages` about this process.
+    fn is_flagged(&self, output: &Output) -> bool {
+        let report = report(&output.stdout);
+        assert_schema(&report);
+        findings(&report)
+            .iter()
+            .any(|f| f["id"] == "process-huge-pages" && f["process"]["pid"] == self.sleep.id())
+    }
+}
+
+impl Drop for HugePageUser {
+    fn drop(&mut self) {
+        let _ = self.sleep.kill();
+        let _ = self.sleep.wait();
+        let _ = std::fs::remove_file(&self.status);
+    }
+}
+
+#[test]
+fn the_configuration_files_verdict_table_applies_to_the_process_checks() {
+    let user = HugePageUser::start();
+    let unknown = user.audit(&[]);
+    assert_eq!(unknown.status.code(), Some(EXIT_FOUND), "{unknown:?}");
+    assert!(
+        user.is_flagged(&unknown),
+        "an unknown huge-page user is flagged"
+    );
+
+    // The same table as a --rules file and in the configuration file: either one makes
+    // `sleep` a known huge-page user, as it does for `top` and `log`.
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let table = "[verdict]\nhuge_page_users = [\"sleep\"]\n";
+    let rules = dir.join(format!("audit-rules-{}.toml", std::process::id()));
+    std::fs::write(&rules, table).expect("write the rules file");
+    let config = dir.join(format!("audit-config-{}.toml", std::process::id()));
+    std::fs::write(&config, table).expect("write the configuration");
+    for flag in ["--rules", "--config"] {
+        let path = if flag == "--rules" { &rules } else { &config };
+        let known = user.audit(&[flag, path.to_str().unwrap()]);
+        assert!(
+            matches!(known.status.code(), Some(EXIT_CLEAN | EXIT_FOUND)),
+            "{known:?}"
+        );
+        assert!(
+            !user.is_flagged(&known),
+            "{flag}: a known user is not flagged"
+        );
+    }
+}
+
 /// A TCP listener on 0.0.0.0:6379 held by this test process, inside `netns`.
 fn listen_like_redis(netns: &Netns) -> TcpListener {
     netns.run(|| TcpListener::bind((Ipv4Addr::UNSPECIFIED, 6379)).expect("bind 0.0.0.0:6379"))
@@ -528,4 +633,35 @@ fn watch_marks_the_process_talking_now() {
             report["findings"]
         );
     }
+}
+
+#[test]
+fn watch_stops_on_sigint_and_still_prints_the_report() {
+    let pair = VethPair::new(Family::V4);
+    // Once it says "watching traffic", the programs are attached and the signals taken.
+    let (child, stderr_reader) = common::spawn_until_stderr(
+        &pair.a,
+        &["audit", "--watch", "60", "--json", "--iface", &pair.a_if],
+        "watching traffic",
+        RUN_TIMEOUT,
+    );
+    let signalled = Instant::now();
+    // SAFETY: kill has no memory preconditions; the pid is our unreaped child.
+    assert_eq!(
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) },
+        0
+    );
+    let output = child.wait_with_output().expect("wait for flowmeter audit");
+    let stderr = stderr_reader.join().expect("stderr reader");
+    assert!(
+        signalled.elapsed() < Duration::from_secs(10),
+        "took {:?} to stop",
+        signalled.elapsed()
+    );
+    assert!(
+        matches!(output.status.code(), Some(EXIT_CLEAN | EXIT_FOUND)),
+        "{:?}: {stderr}",
+        output.status
+    );
+    assert_schema(&report(&output.stdout));
 }

@@ -4,18 +4,11 @@
 mod common;
 
 use std::{
-    io::{BufRead, BufReader},
     net::{SocketAddr, UdpSocket},
-    process::{Command, Stdio},
-    sync::mpsc,
-    thread,
     time::Duration,
 };
 
-use common::{
-    FLOWMETER,
-    netns::{Family, VethPair},
-};
+use common::netns::{Family, VethPair};
 
 const DATAGRAMS: u64 = 300;
 
@@ -23,36 +16,13 @@ const DATAGRAMS: u64 = 300;
 fn bench_reports_rates_and_exact_totals() {
     let pair = VethPair::new(Family::V4);
     let before = pair.wait_quiet();
-    let mut child = Command::new("ip")
-        .args(["netns", "exec", pair.a.name(), FLOWMETER, "bench"])
-        .args(["--iface", &pair.a_if, "--duration", "3", "--json"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn flowmeter bench");
-    // Wait (bounded) for "run your load now": the programs are attached.
-    let stderr = child.stderr.take().expect("piped stderr");
-    let (ready, attached) = mpsc::channel();
-    let stderr_reader = thread::spawn(move || {
-        let mut text = String::new();
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if line.contains("run your load now") {
-                let _ = ready.send(());
-            }
-            text.push_str(&line);
-            text.push('\n');
-        }
-        text
-    });
-    if attached.recv_timeout(Duration::from_secs(30)).is_err() {
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!(
-            "flowmeter bench never attached: {}",
-            stderr_reader.join().unwrap()
-        );
-    }
+    // Once it says "run your load now", the programs are attached.
+    let (child, stderr_reader) = common::spawn_until_stderr(
+        &pair.a,
+        &["bench", "--iface", &pair.a_if, "--duration", "3", "--json"],
+        "run your load now",
+        Duration::from_secs(30),
+    );
 
     let sender = pair
         .a

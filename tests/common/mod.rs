@@ -50,14 +50,7 @@ impl Flowmeter {
     /// pid is flowmeter's) without waiting for anything. `args`: words separated by
     /// spaces, no quoting.
     pub fn spawn(netns: &Netns, args: &str) -> Self {
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", netns.name(), FLOWMETER])
-            .args(args.split_whitespace())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawning {FLOWMETER}: {e}"));
+        let mut child = spawn_piped(netns, args.split_whitespace());
         let stdout = child.stdout.take().expect("piped stdout");
         let mut stderr = child.stderr.take().expect("piped stderr");
         let (sender, lines) = mpsc::channel();
@@ -402,4 +395,53 @@ impl Log {
         );
         totals
     }
+}
+
+/// `ip netns exec NS flowmeter ARGS` with its stderr read line by line: returns once a
+/// line contains `ready` (e.g. "run your load now": the programs are attached), with the
+/// child and the thread that collects all of stderr. Panics, the child killed, if no such
+/// line comes within `timeout`.
+pub fn spawn_until_stderr(
+    netns: &Netns,
+    args: &[&str],
+    ready: &'static str,
+    timeout: Duration,
+) -> (Child, JoinHandle<String>) {
+    let mut child = spawn_piped(netns, args.iter().copied());
+    let stderr = child.stderr.take().expect("piped stderr");
+    let (sender, seen) = mpsc::channel();
+    let reader = thread::spawn(move || {
+        let mut text = String::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains(ready) {
+                let _ = sender.send(());
+            }
+            text.push_str(&line);
+            text.push('\n');
+        }
+        text
+    });
+    if seen.recv_timeout(timeout).is_err() {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!(
+            "`flowmeter {}` never said {ready:?}: {}",
+            args.join(" "),
+            reader.join().unwrap_or_default()
+        );
+    }
+    (child, reader)
+}
+
+/// `ip netns exec NS flowmeter ARGS`, stdout and stderr piped (`ip` execs flowmeter, so
+/// the child's pid is flowmeter's).
+fn spawn_piped<'a>(netns: &Netns, args: impl IntoIterator<Item = &'a str>) -> Child {
+    Command::new("ip")
+        .args(["netns", "exec", netns.name(), FLOWMETER])
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawning {FLOWMETER}: {e}"))
 }

@@ -1,24 +1,18 @@
-//! Command-line definition: one place feeds parsing, `--help` and (later) the man page.
+//! Command-line definition: one place feeds parsing, `--help` and the man page
+//! (`commands/man.rs`). Values are parsed here, in the grammar of `crate::units`; the
+//! components they ask for are built in `commands/build.rs`.
 
-use std::time::Duration;
+use std::{path::PathBuf, time::Duration};
 
 use clap::{
     Args, CommandFactory, FromArgMatches, Parser, Subcommand, error::ErrorKind, parser::ValueSource,
 };
 
-use std::path::PathBuf;
-
 use crate::{
-    datapath::{HookChoice, Options},
-    enrich::{
-        Enricher,
-        geo::{GeoDb, HomeCountries},
-        verdict::{Rules, RulesConfig},
-    },
-    sinks::{
-        alerts::{self, AlertConfig, RateLimit},
-        output::{self, Destination, Rotation},
-    },
+    datapath::HookChoice,
+    enrich::{geo::HomeCountries, verdict::RulesConfig},
+    sinks::{alerts::RateLimit, output},
+    units,
 };
 
 #[derive(Debug, Parser)]
@@ -30,6 +24,10 @@ use crate::{
                   in the kernel (XDP or TC ingress, TC egress), and reads the counts once per \
                   interval. It needs root (or CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN) and a \
                   kernel with BTF.\n\n\
+                  Quantities: in byte counts K, M, G, T are powers of 1000 and Ki, Mi, Gi, Ti \
+                  powers of 1024 (100M is 100,000,000 bytes, 100Mi 104,857,600); rates are \
+                  bits per second, with the same prefixes; durations are seconds, decimals \
+                  allowed.\n\n\
                   Exit status: 0 done, 1 runtime error (one line on stderr says what and what \
                   to do), 2 usage error.",
     after_help = "Examples:\n  flowmeter --iface eth0              the console on eth0\n  \
@@ -123,8 +121,9 @@ pub struct BenchArgs {
     #[command(flatten)]
     pub datapath: DatapathArgs,
 
-    /// How long to measure, in seconds (SIGINT stops it early, with the report).
-    #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_seconds)]
+    /// How long to measure, in seconds, decimals allowed (SIGINT stops it early, with the
+    /// report).
+    #[arg(long, value_name = "SECS", default_value = "10", value_parser = units::parse_seconds)]
     pub duration: Duration,
 
     /// Print one JSON object instead of the per-second lines and the table.
@@ -150,7 +149,7 @@ pub struct TopArgs {
     pub resolve: bool,
 
     /// Seconds between refreshes (decimals allowed).
-    #[arg(long, value_name = "SECS", default_value = "1", value_parser = parse_seconds)]
+    #[arg(long, value_name = "SECS", default_value = "1", value_parser = units::parse_seconds)]
     pub interval: Duration,
 }
 
@@ -165,9 +164,10 @@ pub struct AuditArgs {
     #[arg(long)]
     pub json: bool,
 
-    /// Meter traffic for this many seconds and put the findings whose process is
-    /// talking to the network now at the top, with its remote hosts and countries.
-    #[arg(long, value_name = "SECS", value_parser = parse_seconds)]
+    /// Meter traffic for this many seconds (decimals allowed) and put the findings whose
+    /// process is talking to the network now at the top, with its remote hosts and
+    /// countries.
+    #[arg(long, value_name = "SECS", value_parser = units::parse_seconds)]
     pub watch: Option<Duration>,
 
     #[command(flatten)]
@@ -196,17 +196,6 @@ pub struct DatapathArgs {
     pub flows: u32,
 }
 
-impl DatapathArgs {
-    /// The datapath options; `verbose` also lets the kernel programs log.
-    pub fn options(&self, verbose: bool) -> Options {
-        Options {
-            hook: self.hook,
-            flow_capacity: self.flows,
-            kernel_log: verbose,
-        }
-    }
-}
-
 /// Options of the enrichers: where a remote is, and how flows are judged.
 #[derive(Debug, Args)]
 pub struct EnrichArgs {
@@ -225,30 +214,10 @@ pub struct EnrichArgs {
     #[arg(long, value_name = "PATH")]
     pub rules: Option<PathBuf>,
 
-    /// The configuration file's [verdict] table, which extends the rules too.
+    /// The configuration file's [verdict] table, which extends the rules too (main.rs
+    /// puts it here from `crate::config`).
     #[arg(skip)]
     pub config_rules: Option<RulesConfig>,
-}
-
-impl EnrichArgs {
-    /// The enrichers these options ask for; fails on an unreadable database or rules file.
-    pub fn enricher(&self) -> anyhow::Result<Enricher> {
-        let geo = GeoDb::load(self.geoip.as_deref())?;
-        let mut rules = match &self.rules {
-            Some(path) => Rules::load(path)?,
-            None => Rules::default(),
-        };
-        if let Some(config) = &self.config_rules {
-            rules
-                .extend(config.clone())
-                .map_err(|e| anyhow::anyhow!("invalid [verdict] in the configuration: {e}"))?;
-        }
-        Ok(Enricher::new(
-            geo,
-            self.home.clone().unwrap_or_default(),
-            rules,
-        ))
-    }
 }
 
 #[derive(Debug, Args)]
@@ -260,11 +229,12 @@ pub struct LogArgs {
     pub enrich: EnrichArgs,
 
     /// Seconds between reads of the counters (decimals allowed).
-    #[arg(long, value_name = "SECS", default_value = "1", value_parser = parse_seconds)]
+    #[arg(long, value_name = "SECS", default_value = "1", value_parser = units::parse_seconds)]
     pub interval: Duration,
 
-    /// Stop after this many seconds (default: run until SIGINT or SIGTERM).
-    #[arg(long, value_name = "SECS", value_parser = parse_seconds)]
+    /// Stop after this many seconds, decimals allowed (default: run until SIGINT or
+    /// SIGTERM).
+    #[arg(long, value_name = "SECS", value_parser = units::parse_seconds)]
     pub duration: Option<Duration>,
 
     /// Write to this file (appended to), or `-` for standard output. SIGHUP reopens
@@ -272,9 +242,10 @@ pub struct LogArgs {
     #[arg(short, long, value_name = "PATH|-", default_value = "-")]
     pub output: String,
 
-    /// Rotate the file when the next interval would take it past this size (e.g. 100M,
-    /// 1G): flowmeter.jsonl becomes flowmeter.jsonl.1, and so on.
-    #[arg(long, value_name = "BYTES", value_parser = output::parse_size)]
+    /// Rotate the file when the next interval would take it past this many bytes (e.g.
+    /// 100M, 1Gi; K, M, G, T are powers of 1000; Ki, Mi, Gi, Ti of 1024):
+    /// flowmeter.jsonl becomes flowmeter.jsonl.1, and so on.
+    #[arg(long, value_name = "BYTES", value_parser = units::parse_positive_bytes)]
     pub rotate_size: Option<u64>,
 
     /// Rotated files to keep besides the live one.
@@ -282,64 +253,36 @@ pub struct LogArgs {
     pub rotate_keep: usize,
 
     /// Seconds between `summary` records (rate percentiles per interface, and
-    /// flowmeter's own cycle time); one more is written on stop.
-    #[arg(long, value_name = "SECS", default_value = "60", value_parser = parse_seconds)]
+    /// flowmeter's own cycle time), decimals allowed; one more is written on stop.
+    #[arg(long, value_name = "SECS", default_value = "60", value_parser = units::parse_seconds)]
     pub summary: Duration,
 
     /// Alert when one remote host outside the --home countries moves more than this
-    /// many bytes in an interval (e.g. 1MiB, 500K). Needs --home.
-    #[arg(long, value_name = "BYTES", default_value = "1MiB", value_parser = alerts::parse_bytes)]
+    /// many bytes in an interval (e.g. 1MiB, 500K; K, M, G, T are powers of 1000; Ki,
+    /// Mi, Gi, Ti of 1024). Needs --home.
+    #[arg(long, value_name = "BYTES", default_value = "1MiB", value_parser = units::parse_bytes)]
     pub alert_foreign: u64,
 
     /// Alert when an interface's receive or send rate goes over this: bits per second
-    /// (e.g. 800M, 1G), or a percentage of the link speed (e.g. 90%).
+    /// (e.g. 800M, 1G; k, M, G, T are powers of 1000; bytes are not accepted), or a
+    /// percentage of the link speed (e.g. 90%).
     #[arg(long, value_name = "BPS|PCT%")]
     pub alert_rate: Option<RateLimit>,
 
-    /// While an alert's condition lasts, remind at most this often (seconds).
-    #[arg(long, value_name = "SECS", default_value = "300", value_parser = parse_seconds)]
+    /// While an alert's condition lasts, remind at most this often (seconds, decimals
+    /// allowed).
+    #[arg(long, value_name = "SECS", default_value = "300", value_parser = units::parse_seconds)]
     pub alert_repeat: Duration,
 
-    /// How long (seconds) an alert's condition must be absent before its end alert:
-    /// keeps a process that sends in bursts one episode.
-    #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_seconds)]
+    /// How long (seconds, decimals allowed) an alert's condition must be absent before
+    /// its end alert: keeps a process that sends in bursts one episode.
+    #[arg(long, value_name = "SECS", default_value = "10", value_parser = units::parse_seconds)]
     pub alert_clear: Duration,
 
     /// Run this shell command for every alert, with the alert as JSON on its standard
     /// input (at most 10 s each; metering never waits for it).
     #[arg(long, value_name = "CMD")]
     pub alert_exec: Option<String>,
-}
-
-impl LogArgs {
-    pub fn destination(&self) -> Destination {
-        let rotate = self.rotate_size.map(|max_bytes| Rotation {
-            max_bytes,
-            keep: self.rotate_keep,
-        });
-        Destination::parse(&self.output, rotate)
-    }
-
-    pub fn alert_config(&self) -> AlertConfig {
-        AlertConfig {
-            home: self.enrich.home.clone().unwrap_or_default(),
-            foreign_bytes: self.alert_foreign,
-            rate: self.alert_rate,
-            repeat: self.alert_repeat,
-            clear: self.alert_clear,
-        }
-    }
-}
-
-/// A positive number of seconds, at least a millisecond.
-fn parse_seconds(text: &str) -> Result<Duration, String> {
-    let seconds: f64 = text
-        .parse()
-        .map_err(|_| format!("'{text}' is not a number of seconds"))?;
-    if !seconds.is_finite() || seconds < 0.001 {
-        return Err(format!("'{text}': must be at least 0.001 seconds"));
-    }
-    Duration::try_from_secs_f64(seconds).map_err(|e| format!("'{text}': {e}"))
 }
 
 #[cfg(test)]
@@ -352,13 +295,36 @@ mod tests {
         Cli::command().debug_assert();
     }
 
+    /// Every option taking a quantity says in its help which grammar it is, and the
+    /// description (the man page's too) says it once for all.
     #[test]
-    fn seconds_accept_decimals_and_refuse_nonsense() {
-        assert_eq!(parse_seconds("1").unwrap(), Duration::from_secs(1));
-        assert_eq!(parse_seconds("0.5").unwrap(), Duration::from_millis(500));
-        assert!(parse_seconds("0").is_err());
-        assert!(parse_seconds("-1").is_err());
-        assert!(parse_seconds("soon").is_err());
-        assert!(parse_seconds("inf").is_err());
+    fn every_quantity_says_its_grammar() {
+        let cli = Cli::command();
+        let about = cli.get_long_about().unwrap().to_string();
+        assert!(about.contains("powers of 1000") && about.contains("powers of 1024"));
+        let mut checked = 0;
+        for command in std::iter::once(&cli).chain(cli.get_subcommands()) {
+            for arg in command.get_arguments() {
+                if !arg.get_action().takes_values() {
+                    continue;
+                }
+                let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
+                let name = arg.get_id();
+                let says = match arg.get_value_names().and_then(|names| names.first()) {
+                    Some(value) if value == "SECS" => "decimals allowed",
+                    Some(value) if value == "BYTES" => {
+                        "K, M, G, T are powers of 1000; Ki, Mi, Gi, Ti of 1024"
+                    }
+                    Some(value) if value.starts_with("BPS") => "bits per second",
+                    _ => continue,
+                };
+                assert!(
+                    help.contains(says),
+                    "--{name}: {help:?} does not say {says:?}"
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked >= 10, "{checked} quantities");
     }
 }

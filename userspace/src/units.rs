@@ -380,6 +380,7 @@ mod tests {
         assert_eq!(bits_per_second(1_200_000_000), "1.2 Gbit/s");
         assert_eq!(decimal(1_234_567.0, "pkt/s"), "1.23 Mpkt/s");
         assert_eq!(decimal(12.0, ""), "12.00");
+        assert_eq!(decimal(2.5e9, "bit/s"), "2.50 Gbit/s");
     }
 
     #[test]

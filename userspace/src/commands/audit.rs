@@ -5,22 +5,18 @@
 
 use std::{
     io::{self, Write},
-    sync::{
-        Arc,
-        atomic::{AtomicBool, Ordering},
-    },
-    time::{Duration, Instant, SystemTime},
+    time::{Duration, Instant},
 };
 
 use anyhow::{Context as _, Result, bail};
-use crossbeam_channel::{after, select, tick};
-use signal_hook::consts::{SIGINT, SIGTERM};
 
+use super::{
+    build,
+    session::{Clock, Plan, stop_signals},
+};
 use crate::{
     audit::{self, Report, Watched},
     cli::AuditArgs,
-    datapath::{Datapath, Reader, interfaces},
-    enrich::verdict::Rules,
 };
 
 /// Width the report is laid out for: a VNC console.
@@ -29,10 +25,7 @@ const REPORT_WIDTH: usize = 80;
 const WATCH_INTERVAL: Duration = Duration::from_secs(1);
 
 pub fn run(args: &AuditArgs, verbose: bool) -> Result<u8> {
-    let rules = match &args.enrich.rules {
-        Some(path) => Rules::load(path)?,
-        None => Rules::default(),
-    };
+    let rules = build::rules(&args.enrich)?;
     let mut report = audit::audit(&args.root, &rules)?;
     if let Some(duration) = args.watch {
         if !report.live {
@@ -51,45 +44,26 @@ pub fn run(args: &AuditArgs, verbose: bool) -> Result<u8> {
 /// Meters the host's traffic for `duration` (less if SIGINT or SIGTERM comes) and
 /// attributes it to processes, remote hosts and countries.
 fn watch(args: &AuditArgs, verbose: bool, duration: Duration) -> Result<Watched> {
-    let stop = Arc::new(AtomicBool::new(false));
-    for signal in [SIGINT, SIGTERM] {
-        signal_hook::flag::register(signal, Arc::clone(&stop))
-            .context("installing signal handlers")?;
-    }
-    let interfaces = interfaces::resolve(&args.datapath.ifaces)?;
-    let mut enricher = args
-        .enrich
-        .enricher()?
-        .with_persistence(audit::persistence(&args.root));
-    let (mut datapath, maps) = Datapath::start(&interfaces, &args.datapath.options(verbose))?;
-    for attachment in datapath.attachments() {
-        eprintln!(
-            "flowmeter: {}: ingress {} ({}), egress tc",
-            attachment.interface.name, attachment.ingress, attachment.reason
-        );
-    }
+    let stop = stop_signals()?;
+    let plan = Plan::new(&args.datapath, verbose)?;
+    let mut enricher =
+        build::enricher(&args.enrich)?.with_persistence(audit::persistence(&args.root));
+    let mut session = plan.start("")?;
     eprintln!(
         "flowmeter: watching traffic for {} s",
         duration.as_secs_f64()
     );
-    let mut reader = Reader::new(maps, &interfaces, Instant::now());
     let mut watched = Watched::default();
-    let ticks = tick(WATCH_INTERVAL.min(duration));
-    let deadline = after(duration);
-    while !stop.load(Ordering::Relaxed) {
-        select! {
-            recv(ticks) -> _ => {
-                datapath.flush_kernel_log();
-                let snapshot = reader.read(SystemTime::now(), Instant::now())?;
-                watched.add(&snapshot.flows, &enricher.enrich(&snapshot.flows, Instant::now()));
-            }
-            recv(deadline) -> _ => break,
-        }
+    for _ in Clock::new(WATCH_INTERVAL.min(duration), Some(duration), &stop) {
+        let snapshot = session.read()?;
+        watched.add(
+            &snapshot.flows,
+            &enricher.enrich(&snapshot.flows, Instant::now()),
+        );
     }
     // Detach first, then read what was counted until then.
-    datapath.detach();
-    datapath.flush_kernel_log();
-    let last = reader.read(SystemTime::now(), Instant::now())?;
+    session.detach();
+    let last = session.read()?;
     watched.add(&last.flows, &enricher.enrich(&last.flows, Instant::now()));
     Ok(watched)
 }

@@ -5,54 +5,40 @@
 use std::{
     collections::BTreeMap,
     sync::Arc,
-    time::{Duration, Instant, SystemTime},
+    time::{Duration, Instant},
 };
 
 use anyhow::{Context as _, Result};
-use crossbeam_channel::{after, select, tick};
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
+use super::session::{Clock, Plan, stop_signals};
 use crate::{
     cli::BenchArgs,
-    datapath::{Datapath, DirectionTotals, Reader, Snapshot, interfaces},
+    datapath::{DirectionTotals, Snapshot},
     sinks::schema::SCHEMA_VERSION,
+    units,
 };
 
-use super::stop_signals;
+/// Rates are per second.
+const SECOND: Duration = Duration::from_secs(1);
 
 pub fn run(args: &BenchArgs, verbose: bool) -> Result<()> {
     let stop = stop_signals()?;
-    let interfaces = interfaces::resolve(&args.datapath.ifaces)?;
-    let (mut datapath, maps) = Datapath::start(&interfaces, &args.datapath.options(verbose))?;
-    for attachment in datapath.attachments() {
-        eprintln!(
-            "flowmeter: {}: ingress {} ({}), egress tc; run your load now",
-            attachment.interface.name, attachment.ingress, attachment.reason
-        );
-    }
+    let mut session = Plan::new(&args.datapath, verbose)?.start("; run your load now")?;
     let started = Instant::now();
     let cpu_before = own_cpu_time();
-    let mut reader = Reader::new(maps, &interfaces, started);
     let mut stats: BTreeMap<Arc<str>, InterfaceStats> = BTreeMap::new();
-    let ticks = tick(Duration::from_secs(1));
-    let deadline = after(args.duration);
-    loop {
-        select! {
-            recv(ticks) -> _ => {
-                let snapshot = reader.read(SystemTime::now(), Instant::now())?;
-                record(&mut stats, &snapshot, true);
-                if !args.json {
-                    print_second(&snapshot, started.elapsed());
-                }
-            }
-            recv(stop) -> _ => break,
-            recv(deadline) -> _ => break,
+    for _ in Clock::new(SECOND, Some(args.duration), &stop) {
+        let snapshot = session.read()?;
+        record(&mut stats, &snapshot, true);
+        if !args.json {
+            print_second(&snapshot, started.elapsed());
         }
     }
-    datapath.detach();
+    session.detach();
     // The last partial second still counts in the totals, not in the per-second rates.
-    let last = reader.read(SystemTime::now(), Instant::now())?;
+    let last = session.read()?;
     record(&mut stats, &last, false);
     let wall = started.elapsed();
     let cpu_percent = 100.0 * (own_cpu_time() - cpu_before).as_secs_f64() / wall.as_secs_f64();
@@ -199,8 +185,8 @@ fn print_second(snapshot: &Snapshot, elapsed: Duration) {
         let rate = |d: &DirectionTotals| {
             format!(
                 "{:>10} pkt/s {:>12}",
-                si(d.packets as f64 / seconds, ""),
-                si(d.bytes as f64 * 8.0 / seconds, "bit/s")
+                units::decimal(d.packets as f64 / seconds, ""),
+                units::decimal(d.bytes as f64 * 8.0 / seconds, "bit/s")
             )
         };
         println!(
@@ -227,14 +213,14 @@ fn print_report(report: &Report) {
         for (name, d) in [("rx", &interface.rx), ("tx", &interface.tx)] {
             println!(
                 "  {name}  {:>10} {:>10} {:>10} {:>10}   {:>12} {:>12} {:>12} {:>12}",
-                si(d.pps.p50 as f64, ""),
-                si(d.pps.p95 as f64, ""),
-                si(d.pps.p99 as f64, ""),
-                si(d.pps.max as f64, ""),
-                si(d.bps.p50 as f64, "bit/s"),
-                si(d.bps.p95 as f64, "bit/s"),
-                si(d.bps.p99 as f64, "bit/s"),
-                si(d.bps.max as f64, "bit/s"),
+                units::decimal(d.pps.p50 as f64, ""),
+                units::decimal(d.pps.p95 as f64, ""),
+                units::decimal(d.pps.p99 as f64, ""),
+                units::decimal(d.pps.max as f64, ""),
+                units::decimal(d.bps.p50 as f64, "bit/s"),
+                units::decimal(d.bps.p95 as f64, "bit/s"),
+                units::decimal(d.bps.p99 as f64, "bit/s"),
+                units::decimal(d.bps.max as f64, "bit/s"),
             );
         }
         println!(
@@ -246,17 +232,6 @@ fn print_report(report: &Report) {
         "flowmeter's own CPU: {:.2}% of one core (user + system, over the run)",
         report.cpu_percent
     );
-}
-
-/// `1.23 M` style, for rates.
-fn si(value: f64, unit: &str) -> String {
-    let (scaled, prefix) = match value {
-        v if v >= 1e9 => (v / 1e9, "G"),
-        v if v >= 1e6 => (v / 1e6, "M"),
-        v if v >= 1e3 => (v / 1e3, "k"),
-        v => (v, ""),
-    };
-    format!("{scaled:.2} {prefix}{unit}").trim_end().to_owned()
 }
 
 /// This process's user + system CPU time so far.
@@ -274,13 +249,6 @@ fn own_cpu_time() -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rates_read_like_a_person_writes_them() {
-        assert_eq!(si(950.0, ""), "950.00");
-        assert_eq!(si(1_234_567.0, "bit/s"), "1.23 Mbit/s");
-        assert_eq!(si(2.5e9, "bit/s"), "2.50 Gbit/s");
-    }
 
     #[test]
     fn partial_intervals_count_in_totals_but_not_in_rates() {

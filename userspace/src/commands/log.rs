@@ -1,6 +1,7 @@
-//! `flowmeter log`: datapath → reader → enrichers → alerts → JSON lines, until the
-//! duration ends or a signal asks to stop. On stop the programs are detached first and
-//! the maps read once more, so every packet counted is written, then a last summary.
+//! `flowmeter log`: a metering session (`session.rs`) → enrichers → alerts → JSON lines,
+//! until the duration ends or a signal asks to stop. On stop the programs are detached
+//! first and the maps read once more, so every packet counted is written, then a last
+//! summary.
 
 use std::{
     path::Path,
@@ -12,13 +13,14 @@ use std::{
 };
 
 use anyhow::{Context as _, Result, anyhow};
-use crossbeam_channel::{after, never, select, tick};
 use signal_hook::consts::SIGHUP;
 
-use super::stop_signals;
+use super::{
+    build,
+    session::{Beat, Clock, Plan, Session, stop_signals},
+};
 use crate::{
     cli::LogArgs,
-    datapath::{Datapath, KernelMaps, Reader, interfaces},
     enrich::Enricher,
     sinks::{
         alerts::{self, ALERT_TYPE, AlertEngine, AlertExec},
@@ -31,69 +33,56 @@ pub fn run(args: &LogArgs, verbose: bool) -> Result<()> {
     let stop = stop_signals()?;
     let hangup = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(SIGHUP, hangup.clone()).context("handling SIGHUP")?;
-    let interfaces = interfaces::resolve(&args.datapath.ifaces)?;
-    let mut sink = LogSink::open(&args.destination()).map_err(|e| {
+    let plan = Plan::new(&args.datapath, verbose)?;
+    let mut sink = LogSink::open(&build::log_destination(args)).map_err(|e| {
         anyhow!(
             "cannot open {} for the log ({e}); choose a writable file with --output, or - \
              for standard output",
             args.output
         )
     })?;
-    let enricher = args.enrich.enricher()?;
-    let mut alerts = AlertEngine::new(args.alert_config());
+    let enricher = build::enricher(&args.enrich)?;
+    let mut alerts = AlertEngine::new(build::alert_config(args));
     let mut summaries = Summaries::new(SystemTime::now());
-    for interface in &interfaces {
+    for interface in &plan.interfaces {
         let speed = alerts::link_speed_bps(Path::new(alerts::SYSFS_ROOT), &interface.name);
         alerts.set_link_speed(&interface.name, speed);
         summaries.set_link_speed(&interface.name, speed);
     }
 
-    let options = args.datapath.options(verbose);
-    let (mut datapath, maps) = Datapath::start(&interfaces, &options)?;
-    for attachment in datapath.attachments() {
-        eprintln!(
-            "flowmeter: {}: ingress {} ({}), egress tc",
-            attachment.interface.name, attachment.ingress, attachment.reason
-        );
-    }
+    let flow_capacity = plan.options.flow_capacity;
+    let mut session = plan.start("")?;
     sink.push_start(
         SystemTime::now(),
-        datapath.attachments(),
+        session.attachments(),
         args.interval,
-        options.flow_capacity,
+        flow_capacity,
         &enricher.geo().description(),
     )?;
     commit(&mut sink)?;
 
     let mut cycle = Cycle {
-        reader: Reader::new(maps, &interfaces, Instant::now()),
         enricher,
         alerts,
         exec: args.alert_exec.as_deref().map(AlertExec::new),
         summaries,
         sink,
     };
-    let ticks = tick(args.interval);
-    let summary_ticks = tick(args.summary);
-    let deadline = args.duration.map(after).unwrap_or_else(never);
-    loop {
-        select! {
-            recv(ticks) -> _ => {
-                datapath.flush_kernel_log();
+    let clock = Clock::new(args.interval, args.duration, &stop).with_timer(args.summary);
+    for beat in clock {
+        match beat {
+            Beat::Interval => {
                 if hangup.swap(false, Ordering::Relaxed) {
                     // A failure shows in the next batch's outcome.
                     let _ = cycle.sink.reopen();
                 }
-                cycle.run()?;
+                cycle.run(&mut session)?;
             }
-            recv(summary_ticks) -> _ => cycle.summarise()?,
-            recv(stop) -> _ => break,
-            recv(deadline) -> _ => break,
+            Beat::Timer => cycle.summarise()?,
         }
     }
-    datapath.detach();
-    datapath.flush_kernel_log();
-    cycle.run()?;
+    session.detach();
+    cycle.run(&mut session)?;
     cycle.summarise()?;
     cycle.finish();
     Ok(())
@@ -101,7 +90,6 @@ pub fn run(args: &LogArgs, verbose: bool) -> Result<()> {
 
 /// One interval's work, from the maps to the log, and what it keeps between intervals.
 struct Cycle {
-    reader: Reader<KernelMaps>,
     enricher: Enricher,
     alerts: AlertEngine,
     exec: Option<AlertExec>,
@@ -110,9 +98,9 @@ struct Cycle {
 }
 
 impl Cycle {
-    fn run(&mut self) -> Result<()> {
+    fn run(&mut self, session: &mut Session) -> Result<()> {
         let began = Instant::now();
-        let snapshot = self.reader.read(SystemTime::now(), began)?;
+        let snapshot = session.read()?;
         let facts = self.enricher.enrich(&snapshot.flows, Instant::now());
         // The interval's lines: flows, alerts, then the totals that close it.
         self.sink.push_flows(&snapshot, &facts)?;

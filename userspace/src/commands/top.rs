@@ -19,10 +19,13 @@ use std::{
 use anyhow::{Context as _, Result, anyhow};
 use crossbeam_channel::{Receiver, Sender, after, bounded, select};
 
-use super::stop_signals;
+use super::{
+    build,
+    session::{Plan, stop_signals},
+};
 use crate::{
     cli::TopArgs,
-    datapath::{Attachment, Datapath, Interface, Options, Reader, interfaces},
+    datapath::{Attachment, Datapath, Interface, Options, Reader},
     enrich::Enricher,
     sinks::console::{
         Console, Inputs, Setup, State, Units, Update, app,
@@ -37,17 +40,17 @@ const FIRST_READ: Duration = Duration::from_millis(500);
 
 pub fn run(args: &TopArgs, verbose: bool) -> Result<()> {
     let stop = stop_signals()?;
-    let interfaces = interfaces::resolve(&args.datapath.ifaces)?;
-    let enricher = args.enrich.enricher()?;
+    let plan = Plan::new(&args.datapath, verbose)?;
+    let enricher = build::enricher(&args.enrich)?;
     let geo = enricher.geo().description();
     let attribution = enricher.geo().attribution();
     let home = enricher.home().clone();
     let options = Options {
         // The programs' debug lines would scribble over the screen.
         kernel_log: false,
-        ..args.datapath.options(verbose)
+        ..plan.options
     };
-    let metering = Metering::start(interfaces, options, enricher, args.interval)?;
+    let metering = Metering::start(plan.interfaces, options, enricher, args.interval)?;
 
     let setup = Setup {
         interfaces: metering

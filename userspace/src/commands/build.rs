@@ -1,0 +1,75 @@
+//! From validated command-line options (`crate::cli`) to the components they ask for:
+//! the datapath options, the verdict rules, the enricher, the log's destination and the
+//! alert configuration. Every command builds through here, so a component is put
+//! together one way wherever it is used; the commands then wire the components up.
+
+use anyhow::{Result, anyhow};
+
+use crate::{
+    cli::{DatapathArgs, EnrichArgs, LogArgs},
+    datapath::Options,
+    enrich::{
+        Enricher,
+        geo::{GeoDb, HomeCountries},
+        verdict::Rules,
+    },
+    sinks::{
+        alerts::AlertConfig,
+        output::{Destination, Rotation},
+    },
+};
+
+/// The datapath options; `verbose` also lets the kernel programs log.
+pub fn datapath_options(args: &DatapathArgs, verbose: bool) -> Options {
+    Options {
+        hook: args.hook,
+        flow_capacity: args.flows,
+        kernel_log: verbose,
+    }
+}
+
+/// The verdict rules: the built-in set, extended by the `--rules` file and then by the
+/// configuration file's `[verdict]` table. Fails on an unreadable or invalid file.
+pub fn rules(args: &EnrichArgs) -> Result<Rules> {
+    let mut rules = match &args.rules {
+        Some(path) => Rules::load(path)?,
+        None => Rules::default(),
+    };
+    if let Some(config) = &args.config_rules {
+        rules
+            .extend(config.clone())
+            .map_err(|e| anyhow!("invalid [verdict] in the configuration: {e}"))?;
+    }
+    Ok(rules)
+}
+
+/// The enrichers the options ask for; fails on an unreadable database or rules file.
+pub fn enricher(args: &EnrichArgs) -> Result<Enricher> {
+    let geo = GeoDb::load(args.geoip.as_deref())?;
+    Ok(Enricher::new(geo, home(args), rules(args)?))
+}
+
+/// Where `log` writes, and when it rotates the file.
+pub fn log_destination(args: &LogArgs) -> Destination {
+    let rotate = args.rotate_size.map(|max_bytes| Rotation {
+        max_bytes,
+        keep: args.rotate_keep,
+    });
+    Destination::parse(&args.output, rotate)
+}
+
+/// When `log` raises an alert, and how often it repeats and ends one.
+pub fn alert_config(args: &LogArgs) -> AlertConfig {
+    AlertConfig {
+        home: home(&args.enrich),
+        foreign_bytes: args.alert_foreign,
+        rate: args.alert_rate,
+        repeat: args.alert_repeat,
+        clear: args.alert_clear,
+    }
+}
+
+/// `--home`; none declared means nothing is foreign.
+fn home(args: &EnrichArgs) -> HomeCountries {
+    args.home.clone().unwrap_or_default()
+}

@@ -1,0 +1,183 @@
+//! One metering session, as `log`, `bench` and `audit --watch` run it: resolve the
+//! interfaces ([`Plan`]), attach the datapath and say where ([`Plan::start`]), read the
+//! counters on every beat of a [`Clock`] until a stop signal or the deadline, detach
+//! ([`Session::detach`]) and read once more, so that every packet counted is reported.
+//! The snapshots go on to the command's own stages (enrichers, sinks, reports).
+//!
+//! `top` takes the [`Plan`] and [`stop_signals`] only: it attaches and reads on a
+//! metering thread of its own.
+
+use std::{
+    thread,
+    time::{Duration, Instant, SystemTime},
+};
+
+use anyhow::{Context as _, Result};
+use crossbeam_channel::{Receiver, after, bounded, never, select, tick};
+use signal_hook::{
+    consts::{SIGINT, SIGTERM},
+    iterator::Signals,
+};
+
+use super::build;
+use crate::{
+    cli::DatapathArgs,
+    datapath::{
+        Attachment, Datapath, Interface, KernelMaps, Options, Reader, Snapshot, interfaces,
+    },
+};
+
+/// A channel that receives once SIGINT or SIGTERM arrives.
+pub fn stop_signals() -> Result<Receiver<()>> {
+    let mut signals = Signals::new([SIGINT, SIGTERM]).context("installing signal handlers")?;
+    let (sender, receiver) = bounded(1);
+    thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            if signals.forever().next().is_some() {
+                let _ = sender.send(());
+            }
+        })
+        .context("starting the signal thread")?;
+    Ok(receiver)
+}
+
+/// What a session will attach to, and how: checked before anything is attached, so an
+/// unknown interface fails before a command creates its output.
+pub struct Plan {
+    pub interfaces: Vec<Interface>,
+    pub options: Options,
+}
+
+impl Plan {
+    /// The interfaces `--iface` names (default: every up, non-loopback one) and the
+    /// datapath options; `verbose` also lets the kernel programs log.
+    pub fn new(args: &DatapathArgs, verbose: bool) -> Result<Self> {
+        Ok(Self {
+            interfaces: interfaces::resolve(&args.ifaces)?,
+            options: build::datapath_options(args, verbose),
+        })
+    }
+
+    /// Attaches the programs and says on stderr, one line per interface, which hooks
+    /// and why; `note` ends each line (`bench` asks for the load there).
+    pub fn start(self, note: &str) -> Result<Session> {
+        let (datapath, maps) = Datapath::start(&self.interfaces, &self.options)?;
+        for attachment in datapath.attachments() {
+            eprintln!(
+                "flowmeter: {}: ingress {} ({}), egress tc{note}",
+                attachment.interface.name, attachment.ingress, attachment.reason
+            );
+        }
+        Ok(Session {
+            reader: Reader::new(maps, &self.interfaces, Instant::now()),
+            datapath,
+        })
+    }
+}
+
+/// The attached programs and the reader of their maps. Dropping it detaches.
+pub struct Session {
+    datapath: Datapath,
+    reader: Reader<KernelMaps>,
+}
+
+impl Session {
+    /// What is attached where, and why.
+    pub fn attachments(&self) -> &[Attachment] {
+        self.datapath.attachments()
+    }
+
+    /// What the kernel counted since the previous read (the first: since attaching).
+    /// Passes on what the programs logged first (under `-v`).
+    pub fn read(&mut self) -> Result<Snapshot> {
+        self.datapath.flush_kernel_log();
+        Ok(self.reader.read(SystemTime::now(), Instant::now())?)
+    }
+
+    /// Detaches the programs; the maps stay readable, for the last [`read`](Self::read).
+    pub fn detach(&mut self) {
+        self.datapath.detach();
+        self.datapath.flush_kernel_log();
+    }
+}
+
+/// The beats of a metering loop: one per interval, until SIGINT or SIGTERM (the
+/// [`stop_signals`] channel) or the deadline ends the iteration.
+pub struct Clock {
+    intervals: Receiver<Instant>,
+    timer: Receiver<Instant>,
+    deadline: Receiver<Instant>,
+    stop: Receiver<()>,
+}
+
+/// What a [`Clock`] woke for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Beat {
+    /// An interval ended: time to read.
+    Interval,
+    /// The command's own timer ([`Clock::with_timer`]) fired.
+    Timer,
+}
+
+impl Clock {
+    /// Beats every `interval` from now, for `deadline` if given (else until stopped).
+    pub fn new(interval: Duration, deadline: Option<Duration>, stop: &Receiver<()>) -> Self {
+        Self {
+            intervals: tick(interval),
+            timer: never(),
+            deadline: deadline.map(after).unwrap_or_else(never),
+            stop: stop.clone(),
+        }
+    }
+
+    /// Also beats [`Beat::Timer`] every `period` (`log`'s summaries).
+    pub fn with_timer(mut self, period: Duration) -> Self {
+        self.timer = tick(period);
+        self
+    }
+}
+
+impl Iterator for Clock {
+    type Item = Beat;
+
+    fn next(&mut self) -> Option<Beat> {
+        select! {
+            recv(self.intervals) -> _ => Some(Beat::Interval),
+            recv(self.timer) -> _ => Some(Beat::Timer),
+            recv(self.stop) -> _ => None,
+            recv(self.deadline) -> _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_clock_beats_until_the_deadline() {
+        let (_keep, stop) = bounded::<()>(1);
+        let clock = Clock::new(
+            Duration::from_millis(10),
+            Some(Duration::from_millis(55)),
+            &stop,
+        );
+        let beats = clock.count();
+        assert!((3..=6).contains(&beats), "{beats} beats");
+    }
+
+    #[test]
+    fn a_stop_ends_the_beats_at_once_and_the_timer_beats_on_its_own() {
+        let (stopping, stop) = bounded(1);
+        let mut clock =
+            Clock::new(Duration::from_secs(3600), None, &stop).with_timer(Duration::from_millis(5));
+        assert_eq!(clock.next(), Some(Beat::Timer));
+        stopping.send(()).unwrap();
+        let began = Instant::now();
+        // A timer beat may be ready at the same time; the stop comes within a few.
+        let beats = clock.by_ref().take(10).count();
+        assert!(beats < 10, "still beating after the stop");
+        assert!(began.elapsed() < Duration::from_secs(1));
+    }
+}

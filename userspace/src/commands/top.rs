@@ -22,13 +22,13 @@ use crossbeam_channel::{Receiver, Sender, after, bounded, select};
 use super::stop_signals;
 use crate::{
     cli::TopArgs,
-    datapath::{Attachment, Datapath, Interface, Options, Reader, interfaces},
-    enrich::Enricher,
-    sinks::console::{
+    console::{
         Console, Inputs, Setup, State, Units, Update, app,
         resolver::{self, Resolver},
         terminal::{InputThread, TerminalGuard},
     },
+    datapath::{Attachment, Datapath, Interface, Options, Reader, interfaces},
+    enrich::Enricher,
 };
 
 /// When the first numbers are read after the programs attach: soon enough that the

@@ -1,12 +1,24 @@
 //! flowmeter: who is using the bandwidth, counted per flow in the kernel.
 //!
-//! Data flows one way: `datapath` (load, attach, read maps) → `sinks` (log), wired
-//! together per subcommand in `commands`.
+//! Data flows one way, each interval:
+//!
+//! ```text
+//! datapath ──> enrich ──┬──────────────> sinks     log: JSON lines, alerts, summaries
+//! snapshots    facts    └──> flow ─────> console   top: rates per line, the screen
+//!                            aggregator
+//! ```
+//!
+//! `datapath` loads and attaches the eBPF programs and reads their maps into snapshots;
+//! `enrich` adds each flow's process, country and verdict; `flow` aggregates flows into
+//! iftop's rates per line; `sinks` write what `log` records, `console` is `top`'s user
+//! interface. `commands` wires the stages together, one file per subcommand; `cli`,
+//! `config` and `units` turn what the user typed into options. `audit` reads the host.
 
 pub mod audit;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod console;
 pub mod datapath;
 pub mod enrich;
 pub mod flow;

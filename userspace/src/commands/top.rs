@@ -25,13 +25,13 @@ use super::{
 };
 use crate::{
     cli::TopArgs,
-    datapath::{Attachment, Datapath, Interface, Options, Reader},
-    enrich::Enricher,
-    sinks::console::{
+    console::{
         Console, Inputs, Setup, State, Units, Update, app,
         resolver::{self, Resolver},
         terminal::{InputThread, TerminalGuard},
     },
+    datapath::{Attachment, Datapath, Interface, Options, Reader},
+    enrich::Enricher,
 };
 
 /// When the first numbers are read after the programs attach: soon enough that the

@@ -72,6 +72,19 @@ pub enum GroupKey<P> {
 }
 
 impl<P> GroupKey<P> {
+    /// The line `flow` belongs to under `group_by`, by the rule the aggregator groups
+    /// with; `process_of` is asked only when grouping by process.
+    pub fn of(
+        group_by: GroupBy,
+        flow: &FlowId,
+        process_of: impl FnOnce(&FlowId) -> Option<P>,
+    ) -> Self {
+        match group_by {
+            GroupBy::Process => GroupKey::Process(process_of(flow)),
+            address => AddressKey::of(address, flow).to_group_key(),
+        }
+    }
+
     pub fn group_by(&self) -> GroupBy {
         match self {
             GroupKey::RemoteHost(_) => GroupBy::RemoteHost,
@@ -87,13 +100,7 @@ impl<P> GroupKey<P> {
     where
         P: PartialEq,
     {
-        match self {
-            GroupKey::Process(process) => process_of(flow) == *process,
-            address => {
-                let group_by = address.group_by();
-                AddressKey::of(group_by, flow).to_group_key::<P>() == *address
-            }
-        }
+        GroupKey::of(self.group_by(), flow, process_of) == *self
     }
 }
 

@@ -418,6 +418,10 @@ fn grouping_by_each_key() {
             let mut listed: Vec<_> = detail.rows.iter().map(|row| &row.key).collect();
             listed.sort();
             assert_eq!(listed, members, "{:?}", row.key);
+            // The key a caller computes for a flow (the console's filter) is its line's.
+            for id in members {
+                assert_eq!(GroupKey::of(group_by, id, process_by_port), row.key);
+            }
         }
     }
 }

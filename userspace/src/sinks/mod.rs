@@ -1,7 +1,7 @@
-//! Where snapshots go: the JSON-lines log (and, later, the console and exports).
+//! Where `flowmeter log` sends each enriched snapshot: the JSON-lines log, its alerts and
+//! summaries, in the wire format of `schema`. (`top`'s screen is `crate::console`.)
 
 pub mod alerts;
-pub mod console;
 pub mod log;
 pub mod output;
 pub mod schema;

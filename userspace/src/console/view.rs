@@ -26,7 +26,7 @@ use crate::{
         sockets::{Owner, ProcessInfo},
         verdict::{Reason, Verdict},
     },
-    flow::{Aggregator, GroupBy, GroupKey, Port, Rates, Row, Totals},
+    flow::{Aggregator, GroupBy, GroupKey, Rates, Row, Top, Totals},
 };
 
 /// Lines kept per refresh: more than any screen shows; the rest are counted.
@@ -234,24 +234,10 @@ pub fn build(
     }
 }
 
-/// The line `flow` belongs to under `group_by` (as the aggregator groups it).
+/// The line `flow` belongs to under `group_by`: the aggregator's own key, with the
+/// process the facts give it (as `top` is asked through `FactsCache::process_of`).
 fn row_key(group_by: GroupBy, flow: &FlowId, known: &Known) -> RowKey {
-    match group_by {
-        GroupBy::RemoteHost => GroupKey::RemoteHost(flow.remote_ip),
-        GroupBy::HostPair => GroupKey::HostPair {
-            local: flow.local_ip,
-            remote: flow.remote_ip,
-        },
-        GroupBy::RemotePort => GroupKey::RemotePort(Port {
-            proto: flow.proto,
-            port: flow.remote_port,
-        }),
-        GroupBy::LocalPort => GroupKey::LocalPort(Port {
-            proto: flow.proto,
-            port: flow.local_port,
-        }),
-        GroupBy::Process => GroupKey::Process(known.process.clone()),
-    }
+    RowKey::of(group_by, flow, |_| known.process.clone())
 }
 
 /// Whether the filter (lowercase) is in the flow's remote host, process or country.
@@ -510,7 +496,7 @@ pub fn exe_text(process: &ProcessInfo) -> String {
 fn details(
     key: &RowKey,
     summary: &Summary,
-    flows: crate::flow::Top<Row<FlowId>>,
+    flows: Top<Row<FlowId>>,
     cache: &FactsCache,
     show_ports: bool,
     names: &Names,

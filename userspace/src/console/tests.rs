@@ -309,6 +309,21 @@ fn text(backend: &TestBackend) -> String {
     backend.to_string()
 }
 
+/// Selects the line of remote host `host` with the arrow key (the first press selects
+/// the top line); returns its place.
+fn select_host(console: &mut Console, host: IpAddr) -> usize {
+    let place = console
+        .view()
+        .keys()
+        .iter()
+        .position(|key| *key == GroupKey::RemoteHost(host))
+        .unwrap();
+    for _ in 0..=place {
+        press(console, &[Key::Down]);
+    }
+    place
+}
+
 #[test]
 fn main_screen_80x24() {
     let console = console_after(12, State::new(Units::Bits));
@@ -355,15 +370,7 @@ fn details_80x24() {
 fn details_160x48() {
     let mut console = console_after(12, State::new(Units::Bits));
     // The nginx client: two flows, one process, foreign but business.
-    let client = console
-        .view()
-        .keys()
-        .iter()
-        .position(|key| *key == GroupKey::RemoteHost(WEB_CLIENT))
-        .unwrap();
-    for _ in 0..=client {
-        press(&mut console, &[Key::Down]);
-    }
+    select_host(&mut console, WEB_CLIENT);
     press(&mut console, &[Key::Enter]);
     insta::assert_snapshot!(screen(&console, 160, 48));
 }
@@ -371,15 +378,7 @@ fn details_160x48() {
 #[test]
 fn details_of_traffic_with_no_local_process() {
     let mut console = console_after(12, State::new(Units::Bits));
-    let routed = console
-        .view()
-        .keys()
-        .iter()
-        .position(|key| *key == GroupKey::RemoteHost(ROUTED))
-        .unwrap();
-    for _ in 0..=routed {
-        press(&mut console, &[Key::Down]);
-    }
+    select_host(&mut console, ROUTED);
     press(&mut console, &[Key::Enter]);
     let screen = text(&screen(&console, 80, 24));
     assert!(
@@ -445,16 +444,9 @@ fn selection_follows_its_host_when_the_order_changes() {
         console.ingest(&snapshot, facts);
     }
     // Early on nginx's client is on top; the miner has not ramped up yet.
-    let keys = console.view().keys();
-    assert_eq!(keys[0], GroupKey::RemoteHost(WEB_CLIENT));
-    let miner_at = keys
-        .iter()
-        .position(|key| *key == GroupKey::RemoteHost(MINER_POOL))
-        .unwrap();
+    assert_eq!(console.view().keys()[0], GroupKey::RemoteHost(WEB_CLIENT));
+    let miner_at = select_host(&mut console, MINER_POOL);
     assert!(miner_at > 0);
-    for _ in 0..=miner_at {
-        press(&mut console, &[Key::Down]);
-    }
     assert_eq!(
         console.state().selected,
         Some(GroupKey::RemoteHost(MINER_POOL))

@@ -1,5 +1,9 @@
-//! Numbers as iftop prints them: three significant digits and an SI prefix, at most six
-//! characters ("812b", "12.3kb", "1.23Mb"), so the columns of an 80x24 screen line up.
+//! The console's units: bits or bytes per second (the `B` key), and its numbers as iftop
+//! prints them, in the crate's [`compact`] form: three significant digits and an
+//! SI prefix, at most six characters ("812b", "12.3kb", "1.23Mb"), so the columns of an
+//! 80x24 screen line up.
+
+use crate::units::compact;
 
 /// How rates are shown: bits per second (iftop's default) or bytes (`-B`, the `B` key).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -29,44 +33,14 @@ impl Units {
 /// A rate given in bytes/s, in the chosen units: "1.23Mb" or "157kB".
 pub fn rate(bytes_per_second: f64, units: Units) -> String {
     match units {
-        Units::Bits => si(bytes_per_second * 8.0, "b"),
-        Units::Bytes => si(bytes_per_second, "B"),
+        Units::Bits => compact(bytes_per_second * 8.0, "b"),
+        Units::Bytes => compact(bytes_per_second, "B"),
     }
 }
 
 /// An amount of bytes (cumulative columns are always bytes, as in iftop): "9.80MB".
 pub fn amount(bytes: u64) -> String {
-    si(bytes as f64, "B")
-}
-
-const PREFIXES: [&str; 7] = ["", "k", "M", "G", "T", "P", "E"];
-
-/// Three significant digits with a decimal prefix. Rounding is done before choosing the
-/// prefix, so 999.7 kb prints as "1.00Mb", never "1000kb".
-fn si(value: f64, unit: &str) -> String {
-    let value = if value.is_finite() {
-        value.max(0.0)
-    } else {
-        0.0
-    };
-    if value < 999.5 {
-        return format!("{value:.0}{unit}");
-    }
-    let mut scaled = value;
-    for prefix in &PREFIXES[1..] {
-        scaled /= 1000.0;
-        let text = if scaled < 9.995 {
-            format!("{scaled:.2}")
-        } else if scaled < 99.95 {
-            format!("{scaled:.1}")
-        } else if scaled < 999.5 {
-            format!("{scaled:.0}")
-        } else {
-            continue;
-        };
-        return format!("{text}{prefix}{unit}");
-    }
-    format!("{:.0}{}{unit}", scaled, PREFIXES[PREFIXES.len() - 1])
+    compact(bytes as f64, "B")
 }
 
 #[cfg(test)]

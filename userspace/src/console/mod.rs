@@ -8,7 +8,8 @@
 //! - [`view`]: the view model, built from the aggregator and the flows' latest
 //!   [`facts`] (and names from the [`resolver`] under `--resolve`).
 //! - [`render::render`] lays out `(&State, &View)` on a frame: the main [`screen`],
-//!   [`details`] of one line, [`help`].
+//!   [`details`] of one line, [`help`], each drawn with the [`widgets`] (text fitted to
+//!   a width, rows, the keys line) and the [`units`] of its numbers.
 //! - [`app`]: the [`Console`] that holds them and the event loop over channels;
 //!   [`terminal`]: raw mode, the restore guard and the key-reading thread.
 //!
@@ -26,6 +27,7 @@ pub mod state;
 pub mod terminal;
 pub mod units;
 pub mod view;
+pub mod widgets;
 
 pub use app::{Console, Inputs, Update};
 pub use keys::{Action, Key};

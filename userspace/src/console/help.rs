@@ -9,8 +9,8 @@ use ratatui::{
 };
 
 use super::{
-    render::{keys_line, row, wrap},
     view::View,
+    widgets::{keys_line, row, wrap},
 };
 
 const KEYS: [&str; 1] = ["Esc back  q quit"];

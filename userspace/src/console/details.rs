@@ -14,10 +14,10 @@ use ratatui::{
 };
 
 use super::{
-    render::{fit, foreign_style, keys_line, row, verdict_style, wrap},
     state::{State, group_name, sort_name},
     units,
     view::{Details, FlowLine, View, exe_text},
+    widgets::{fit, foreign_style, keys_line, row, verdict_style, wrap},
 };
 use crate::enrich::verdict::Verdict;
 

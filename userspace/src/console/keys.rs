@@ -220,8 +220,8 @@ mod tests {
 
     use super::*;
     use crate::{
+        console::units::Units,
         flow::{GroupKey, SortBy},
-        sinks::console::units::Units,
     };
 
     fn host(last: u8) -> RowKey {

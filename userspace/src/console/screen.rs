@@ -20,10 +20,10 @@ use ratatui::{
 };
 
 use super::{
-    render::{fit, foreign_style, keys_line, row, verdict_style},
     state::State,
     units::{self, Units},
     view::{Entry, View},
+    widgets::{fit, foreign_style, keys_line, row, verdict_style},
 };
 use crate::flow::{Column, GroupBy, Rates};
 

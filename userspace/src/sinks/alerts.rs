@@ -2230,4 +2230,38 @@ mod tests {
             [ExecReport::Recovered { unreported: 2 }]
         );
     }
+
+    #[test]
+    fn alert_lines_are_pinned_byte_for_byte() {
+        let mut engine = AlertEngine::new(home("DE"));
+        let facts = suspicious(
+            Owner::Process(miner()),
+            Location::Country(cc("CN")),
+            vec![Reason::MiningPort { port: 3333 }],
+        );
+        let alerts = engine.observe(
+            &snapshot(1, vec![flow("203.0.113.7", 3333, 4 * MIB, MIB / 5)]),
+            &[facts],
+        );
+        let mut rates = AlertEngine::new(AlertConfig {
+            rate: Some(RateLimit::PercentOfLink(90.0)),
+            clear: Duration::ZERO,
+            ..AlertConfig::default()
+        });
+        rates.set_link_speed("eth0", Some(1_000_000_000));
+        let rate = rates.observe(&link(1, Duration::from_secs(1), 0, 125_000_000), &[]);
+        let lines = [
+            alerts[0].to_json_line(),
+            alerts[1].to_json_line(),
+            rate[0].to_json_line(),
+        ];
+        assert_eq!(
+            lines,
+            [
+                r#"{"v":1,"type":"alert","ts":"2027-01-15T08:00:01.000Z","kind":"foreign","phase":"start","since":"2027-01-15T08:00:00.000Z","duration_s":1.0,"interval_s":1.0,"iface":"eth0","proto":"tcp","local_ip":"10.0.0.1","local_port":40000,"remote_ip":"203.0.113.7","remote_port":3333,"country":"CN","flows":1,"pid":4242,"comm":"xmrig","exe":"/tmp/.x/xmrig","user":"root","verdict":"suspicious","bytes":4404019,"threshold_bytes":1048576,"reasons":["remote port 3333 is a common mining-pool port"],"message":"ALERT start foreign: 203.0.113.7 (CN) 4.2 MiB this interval > 1 MiB, process 4242 xmrig (root) /tmp/.x/xmrig, suspicious"}"#,
+                r#"{"v":1,"type":"alert","ts":"2027-01-15T08:00:01.000Z","kind":"suspicious","phase":"start","since":"2027-01-15T08:00:00.000Z","duration_s":1.0,"interval_s":1.0,"iface":"eth0","proto":"tcp","local_ip":"10.0.0.1","local_port":40000,"remote_ip":"203.0.113.7","remote_port":3333,"country":"CN","flows":1,"pid":4242,"comm":"xmrig","exe":"/tmp/.x/xmrig","user":"root","verdict":"suspicious","bytes":4404019,"reasons":["remote port 3333 is a common mining-pool port"],"message":"ALERT start suspicious: process 4242 xmrig (root) /tmp/.x/xmrig -> 203.0.113.7:3333 (CN), 4.2 MiB this interval: remote port 3333 is a common mining-pool port"}"#,
+                r#"{"v":1,"type":"alert","ts":"2027-01-15T08:00:01.000Z","kind":"rate","phase":"start","since":"2027-01-15T08:00:00.000Z","duration_s":1.0,"interval_s":1.0,"iface":"eth0","direction":"tx","bytes":125000000,"rate_bps":1000000000,"limit_bps":900000000,"limit_percent":90.0,"link_bps":1000000000,"message":"ALERT start rate: eth0 tx 1 Gbit/s > 900 Mbit/s (90% of 1 Gbit/s link)"}"#,
+            ]
+        );
+    }
 }

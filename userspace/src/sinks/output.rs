@@ -701,4 +701,21 @@ mod tests {
         ));
         assert_eq!(output.outage().unwrap().lost_lines, 2);
     }
+
+    #[test]
+    fn the_gap_record_is_pinned_byte_for_byte() {
+        let at = |seconds| SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(seconds);
+        let gap = Gap {
+            lost_lines: 12,
+            lost_bytes: 3456,
+            lost_batches: 3,
+            since: at(1_800_000_000),
+            until: at(1_800_000_003),
+            error: "No space left on device (os error 28)".into(),
+        };
+        assert_eq!(
+            serde_json::to_string(&gap.record()).unwrap(),
+            r#"{"lost_lines":12,"lost_bytes":3456,"lost_batches":3,"since":"2027-01-15T08:00:00.000Z","until":"2027-01-15T08:00:03.000Z","error":"No space left on device (os error 28)"}"#
+        );
+    }
 }

@@ -661,4 +661,25 @@ mod tests {
         assert_eq!(bits_per_second(1, Duration::ZERO), 0);
         assert_eq!(bits_per_second(u64::MAX, Duration::from_nanos(1)), u64::MAX);
     }
+
+    #[test]
+    fn summary_lines_are_pinned_byte_for_byte() {
+        let mut summaries = Summaries::new(epoch(0));
+        summaries.set_link_speed("eth0", Some(1_000_000_000));
+        summaries.record_interval(&interval(1, SECOND, 1_250_000, 125_000));
+        summaries.record_interval(&interval(2, SECOND, 2_500_000, 0));
+        summaries.record_cycle(Duration::from_micros(250));
+        let records = summaries.take(epoch(2));
+        let lines: Vec<String> = records
+            .iter()
+            .map(|record| serde_json::to_string(&record.wire()).unwrap())
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                r#"{"scope":"interface","iface":"eth0","start":"1970-01-01T00:00:00.000Z","end":"1970-01-01T00:00:02.000Z","period_s":2.0,"intervals":2,"rx_bytes":3750000,"rx_packets":3750,"rx_bps_mean":15000000,"rx_bps_p50":10002431,"rx_bps_p95":20000000,"rx_bps_p99":20000000,"rx_bps_max":20000000,"tx_bytes":125000,"tx_packets":125,"tx_bps_mean":500000,"tx_bps_p50":0,"tx_bps_p95":1000000,"tx_bps_p99":1000000,"tx_bps_max":1000000,"link_bps":1000000000,"rx_p50_pct_of_link":1.0,"rx_p95_pct_of_link":2.0,"rx_p99_pct_of_link":2.0,"rx_max_pct_of_link":2.0,"tx_p50_pct_of_link":0.0,"tx_p95_pct_of_link":0.1,"tx_p99_pct_of_link":0.1,"tx_max_pct_of_link":0.1}"#,
+                r#"{"scope":"cycle","start":"1970-01-01T00:00:00.000Z","end":"1970-01-01T00:00:02.000Z","period_s":2.0,"cycles":1,"cycle_us_p50":250,"cycle_us_p95":250,"cycle_us_p99":250,"cycle_us_max":250}"#,
+            ]
+        );
+    }
 }

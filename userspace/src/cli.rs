@@ -16,7 +16,7 @@ use crate::{
         verdict::{Rules, RulesConfig},
     },
     sinks::{
-        alerts::{self, AlertConfig, RateLimit},
+        alerts::{AlertConfig, RateLimit},
         output::{self, Destination, Rotation},
     },
 };
@@ -288,7 +288,7 @@ pub struct LogArgs {
 
     /// Alert when one remote host outside the --home countries moves more than this
     /// many bytes in an interval (e.g. 1MiB, 500K). Needs --home.
-    #[arg(long, value_name = "BYTES", default_value = "1MiB", value_parser = alerts::parse_bytes)]
+    #[arg(long, value_name = "BYTES", default_value = "1MiB", value_parser = crate::units::parse_bytes)]
     pub alert_foreign: u64,
 
     /// Alert when an interface's receive or send rate goes over this: bits per second

@@ -21,7 +21,7 @@ use crate::{
     datapath::{Datapath, KernelMaps, Reader, interfaces},
     enrich::Enricher,
     sinks::{
-        alerts::{self, ALERT_TYPE, AlertEngine, AlertExec},
+        alerts::{ALERT_TYPE, AlertEngine, AlertExec},
         log::LogSink,
         summary::Summaries,
     },
@@ -43,7 +43,7 @@ pub fn run(args: &LogArgs, verbose: bool) -> Result<()> {
     let mut alerts = AlertEngine::new(args.alert_config());
     let mut summaries = Summaries::new(SystemTime::now());
     for interface in &interfaces {
-        let speed = alerts::link_speed_bps(Path::new(alerts::SYSFS_ROOT), &interface.name);
+        let speed = interfaces::link_speed_bps(Path::new(interfaces::SYSFS_ROOT), &interface.name);
         alerts.set_link_speed(&interface.name, speed);
         summaries.set_link_speed(&interface.name, speed);
     }

@@ -168,9 +168,10 @@ mod tests {
     use crate::datapath::{DirectionTotals, FlowDelta, FlowId, InterfaceTotals, Protocol};
     use crate::enrich::{
         geo::{CountryCode, Location},
-        sockets::{Owner, ProcessInfo},
+        sockets::Owner,
         verdict::{Judgement, Reason, Verdict},
     };
+    use crate::sinks::fixtures::miner;
     use serde_json::Value;
     use std::sync::Arc;
 
@@ -210,18 +211,9 @@ mod tests {
                 tx: DirectionTotals::default(),
             }],
         };
-        let miner = ProcessInfo {
-            pid: 4242,
-            comm: "xmrig".into(),
-            exe: Some("/tmp/.x/xmrig".into()),
-            exe_deleted: false,
-            uid: 0,
-            user: "root".into(),
-            cmdline: "/tmp/.x/xmrig -o pool:3333".into(),
-        };
         let facts = [
             Facts {
-                owner: Owner::Process(Arc::new(miner)),
+                owner: Owner::Process(miner()),
                 location: Location::Country(CountryCode::new("CN").unwrap()),
                 judgement: Judgement {
                     verdict: Verdict::Suspicious,
@@ -242,8 +234,8 @@ mod tests {
         (snapshot, facts)
     }
 
-    #[test]
-    fn every_line_is_a_versioned_object_with_typed_fields() {
+    /// What a file log holds after the sample's flows and totals, committed.
+    fn written_sample() -> String {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("flowmeter.jsonl");
         let mut sink = LogSink::open(&Destination::File {
@@ -255,8 +247,12 @@ mod tests {
         sink.push_flows(&snapshot, &facts).unwrap();
         sink.push_totals(&snapshot).unwrap();
         assert_eq!(sink.commit().unwrap(), None);
+        std::fs::read_to_string(&path).unwrap()
+    }
 
-        let text = std::fs::read_to_string(&path).unwrap();
+    #[test]
+    fn every_line_is_a_versioned_object_with_typed_fields() {
+        let text = written_sample();
         let lines: Vec<Value> = text
             .lines()
             .map(|line| serde_json::from_str(line).unwrap())
@@ -305,18 +301,7 @@ mod tests {
 
     #[test]
     fn flow_and_totals_lines_are_pinned_byte_for_byte() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("flowmeter.jsonl");
-        let mut sink = LogSink::open(&Destination::File {
-            path: path.clone(),
-            rotate: None,
-        })
-        .unwrap();
-        let (snapshot, facts) = sample();
-        sink.push_flows(&snapshot, &facts).unwrap();
-        sink.push_totals(&snapshot).unwrap();
-        assert_eq!(sink.commit().unwrap(), None);
-        let text = std::fs::read_to_string(&path).unwrap();
+        let text = written_sample();
         let expected = [
             r#"{"v":1,"type":"flow","ts":"2027-01-15T08:00:00.000Z","iface":"eth0","interval_s":1.0,"proto":"tcp","local_ip":"10.0.0.1","local_port":443,"remote_ip":"2001:db8::7","remote_port":51000,"rx_packets":3,"rx_bytes":300,"tx_packets":2,"tx_bytes":2900,"tcp_flags":18,"country":"CN","foreign":true,"owner":"process","pid":4242,"comm":"xmrig","exe":"/tmp/.x/xmrig","user":"root","verdict":"suspicious","reasons":["remote port 3333 is a common mining-pool port"]}"#,
             r#"{"v":1,"type":"flow","ts":"2027-01-15T08:00:00.000Z","iface":"eth0","interval_s":1.0,"proto":47,"local_ip":"10.0.0.1","local_port":443,"remote_ip":"192.0.2.1","remote_port":51000,"rx_packets":3,"rx_bytes":300,"tx_packets":2,"tx_bytes":2900,"remote_local":true,"owner":"none","verdict":"business"}"#,

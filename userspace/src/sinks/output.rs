@@ -15,9 +15,7 @@ use std::{
     time::SystemTime,
 };
 
-use serde::Serialize;
-
-use super::schema;
+use super::schema::{self, GapRecord};
 
 /// `--rotate-keep` when not given.
 pub const DEFAULT_KEEP: usize = 5;
@@ -136,19 +134,6 @@ impl Gap {
             error: &self.error,
         }
     }
-}
-
-/// `type: "gap"` (schema version 1): lines that were never written, counted. `since` and
-/// `until` are RFC 3339 times of the first failed write and of the first good one after it;
-/// `error` is the first failure's message.
-#[derive(Serialize)]
-pub struct GapRecord<'a> {
-    pub lost_lines: u64,
-    pub lost_bytes: u64,
-    pub lost_batches: u64,
-    pub since: String,
-    pub until: String,
-    pub error: &'a str,
 }
 
 /// The open log. Single-threaded: the metering loop owns it.

@@ -274,7 +274,7 @@ pub struct LogArgs {
 
     /// Rotate the file when the next interval would take it past this size (e.g. 100M,
     /// 1G): flowmeter.jsonl becomes flowmeter.jsonl.1, and so on.
-    #[arg(long, value_name = "BYTES", value_parser = output::parse_size)]
+    #[arg(long, value_name = "BYTES", value_parser = crate::units::parse_positive_bytes)]
     pub rotate_size: Option<u64>,
 
     /// Rotated files to keep besides the live one.

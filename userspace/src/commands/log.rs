@@ -21,9 +21,10 @@ use super::{
 };
 use crate::{
     cli::LogArgs,
+    datapath::interfaces,
     enrich::Enricher,
     sinks::{
-        alerts::{self, ALERT_TYPE, AlertEngine, AlertExec},
+        alerts::{ALERT_TYPE, AlertEngine, AlertExec},
         log::LogSink,
         summary::Summaries,
     },
@@ -45,7 +46,7 @@ pub fn run(args: &LogArgs, verbose: bool) -> Result<()> {
     let mut alerts = AlertEngine::new(build::alert_config(args));
     let mut summaries = Summaries::new(SystemTime::now());
     for interface in &plan.interfaces {
-        let speed = alerts::link_speed_bps(Path::new(alerts::SYSFS_ROOT), &interface.name);
+        let speed = interfaces::link_speed_bps(Path::new(interfaces::SYSFS_ROOT), &interface.name);
         alerts.set_link_speed(&interface.name, speed);
         summaries.set_link_speed(&interface.name, speed);
     }

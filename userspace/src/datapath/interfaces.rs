@@ -1,4 +1,5 @@
-//! Network interfaces to meter: resolving names, and the default set.
+//! Network interfaces to meter: resolving names, the default set, and what sysfs says
+//! of a link (its speed, for alerts and summaries).
 
 use std::{ffi::CString, fs, path::Path};
 
@@ -34,6 +35,9 @@ impl LinkLayer {
         }
     }
 }
+
+/// Where [`link_speed_bps`] finds `class/net` on this host.
+pub const SYSFS_ROOT: &str = "/sys";
 
 const IFF_UP: u32 = 0x1;
 const IFF_LOOPBACK: u32 = 0x8;
@@ -108,6 +112,24 @@ fn default_names() -> Result<Vec<String>, Error> {
     Ok(names)
 }
 
+/// The link speed of `iface` in bits per second, from `SYSFS/class/net/IF/speed` (Mb/s),
+/// with `sysfs_root` normally [`SYSFS_ROOT`]. `None` when unknown: the file is missing or
+/// unreadable (down interfaces refuse the read), or says -1 or 0, as virtual interfaces
+/// often do.
+pub fn link_speed_bps(sysfs_root: &Path, iface: &str) -> Option<u64> {
+    // An interface name is one path component.
+    if iface.is_empty() || iface == "." || iface == ".." || iface.contains('/') {
+        return None;
+    }
+    let path = sysfs_root.join("class/net").join(iface).join("speed");
+    let mbps: i64 = fs::read_to_string(path).ok()?.trim().parse().ok()?;
+    // Some drivers print SPEED_UNKNOWN (-1) as an unsigned 32-bit number.
+    if mbps <= 0 || mbps >= i64::from(u32::MAX) {
+        return None;
+    }
+    u64::try_from(mbps).ok()?.checked_mul(1_000_000)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,5 +143,23 @@ mod tests {
         // InfiniBand and CAN frames are neither.
         assert_eq!(LinkLayer::from_arphrd(32), None);
         assert_eq!(LinkLayer::from_arphrd(280), None);
+    }
+
+    #[test]
+    fn link_speed_is_read_from_sysfs() {
+        let root = tempfile::tempdir().unwrap();
+        let write = |iface: &str, text: &str| {
+            let dir = root.path().join("class/net").join(iface);
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join("speed"), text).unwrap();
+        };
+        write("eth0", "1000\n");
+        write("veth0", "-1\n");
+        write("odd0", "4294967295\n");
+        write("bad0", "fast\n");
+        assert_eq!(link_speed_bps(root.path(), "eth0"), Some(1_000_000_000));
+        for unknown in ["veth0", "odd0", "bad0", "missing0", "", "..", "../eth0"] {
+            assert_eq!(link_speed_bps(root.path(), unknown), None, "{unknown}");
+        }
     }
 }

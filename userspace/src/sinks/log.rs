@@ -168,9 +168,10 @@ mod tests {
     use crate::datapath::{DirectionTotals, FlowDelta, FlowId, InterfaceTotals, Protocol};
     use crate::enrich::{
         geo::{CountryCode, Location},
-        sockets::{Owner, ProcessInfo},
+        sockets::Owner,
         verdict::{Judgement, Reason, Verdict},
     };
+    use crate::sinks::fixtures::miner;
     use serde_json::Value;
     use std::sync::Arc;
 
@@ -192,15 +193,9 @@ mod tests {
         }
     }
 
-    #[test]
-    fn every_line_is_a_versioned_object_with_typed_fields() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("flowmeter.jsonl");
-        let mut sink = LogSink::open(&Destination::File {
-            path: path.clone(),
-            rotate: None,
-        })
-        .unwrap();
+    /// A TCP flow of a suspicious process in CN, a GRE flow to a local address, and
+    /// eth0's totals.
+    fn sample() -> (Snapshot, [Facts; 2]) {
         let snapshot = Snapshot {
             at: SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
             interval: Duration::from_millis(1000),
@@ -216,18 +211,9 @@ mod tests {
                 tx: DirectionTotals::default(),
             }],
         };
-        let miner = ProcessInfo {
-            pid: 4242,
-            comm: "xmrig".into(),
-            exe: Some("/tmp/.x/xmrig".into()),
-            exe_deleted: false,
-            uid: 0,
-            user: "root".into(),
-            cmdline: "/tmp/.x/xmrig -o pool:3333".into(),
-        };
         let facts = [
             Facts {
-                owner: Owner::Process(Arc::new(miner)),
+                owner: Owner::Process(miner()),
                 location: Location::Country(CountryCode::new("CN").unwrap()),
                 judgement: Judgement {
                     verdict: Verdict::Suspicious,
@@ -245,11 +231,28 @@ mod tests {
                 },
             },
         ];
+        (snapshot, facts)
+    }
+
+    /// What a file log holds after the sample's flows and totals, committed.
+    fn written_sample() -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("flowmeter.jsonl");
+        let mut sink = LogSink::open(&Destination::File {
+            path: path.clone(),
+            rotate: None,
+        })
+        .unwrap();
+        let (snapshot, facts) = sample();
         sink.push_flows(&snapshot, &facts).unwrap();
         sink.push_totals(&snapshot).unwrap();
         assert_eq!(sink.commit().unwrap(), None);
+        std::fs::read_to_string(&path).unwrap()
+    }
 
-        let text = std::fs::read_to_string(&path).unwrap();
+    #[test]
+    fn every_line_is_a_versioned_object_with_typed_fields() {
+        let text = written_sample();
         let lines: Vec<Value> = text
             .lines()
             .map(|line| serde_json::from_str(line).unwrap())
@@ -294,5 +297,17 @@ mod tests {
         assert_eq!(totals["iface"], "eth0");
         assert_eq!(totals["rx_packets"], 10);
         assert_eq!(totals["rx_unattributed_packets"], 7);
+    }
+
+    #[test]
+    fn flow_and_totals_lines_are_pinned_byte_for_byte() {
+        let text = written_sample();
+        let expected = [
+            r#"{"v":1,"type":"flow","ts":"2027-01-15T08:00:00.000Z","iface":"eth0","interval_s":1.0,"proto":"tcp","local_ip":"10.0.0.1","local_port":443,"remote_ip":"2001:db8::7","remote_port":51000,"rx_packets":3,"rx_bytes":300,"tx_packets":2,"tx_bytes":2900,"tcp_flags":18,"country":"CN","foreign":true,"owner":"process","pid":4242,"comm":"xmrig","exe":"/tmp/.x/xmrig","user":"root","verdict":"suspicious","reasons":["remote port 3333 is a common mining-pool port"]}"#,
+            r#"{"v":1,"type":"flow","ts":"2027-01-15T08:00:00.000Z","iface":"eth0","interval_s":1.0,"proto":47,"local_ip":"10.0.0.1","local_port":443,"remote_ip":"192.0.2.1","remote_port":51000,"rx_packets":3,"rx_bytes":300,"tx_packets":2,"tx_bytes":2900,"remote_local":true,"owner":"none","verdict":"business"}"#,
+            r#"{"v":1,"type":"totals","ts":"2027-01-15T08:00:00.000Z","iface":"eth0","interval_s":1.0,"rx_packets":10,"rx_bytes":1000,"tx_packets":0,"tx_bytes":0,"rx_unattributed_packets":7,"rx_unattributed_bytes":0,"tx_unattributed_packets":0,"tx_unattributed_bytes":0,"rx_non_ip_packets":0,"tx_non_ip_packets":0,"rx_malformed_packets":0,"tx_malformed_packets":0,"rx_table_full_packets":0,"tx_table_full_packets":0}"#,
+        ];
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines, expected);
     }
 }

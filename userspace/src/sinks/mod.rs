@@ -6,3 +6,6 @@ pub mod log;
 pub mod output;
 pub mod schema;
 pub mod summary;
+
+#[cfg(test)]
+mod fixtures;

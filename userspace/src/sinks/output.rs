@@ -15,9 +15,7 @@ use std::{
     time::SystemTime,
 };
 
-use serde::Serialize;
-
-use super::schema;
+use super::schema::{self, GapRecord};
 
 /// `--rotate-keep` when not given.
 pub const DEFAULT_KEEP: usize = 5;
@@ -59,37 +57,6 @@ pub struct Rotation {
     pub max_bytes: u64,
     pub keep: usize,
 }
-
-/// A byte count such as `1048576`, `512K`, `100M` or `1G` (suffixes K, M, G, T are powers
-/// of 1024, either case, optionally followed by `B` or `iB`). Usable as a clap value parser.
-pub fn parse_size(text: &str) -> Result<u64, SizeError> {
-    let invalid = || SizeError(text.to_owned());
-    let trimmed = text.trim();
-    let digits = trimmed
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(trimmed.len());
-    let (number, suffix) = trimmed.split_at(digits);
-    let number: u64 = number.parse().map_err(|_| invalid())?;
-    let shift = match suffix.to_ascii_uppercase().as_str() {
-        "" | "B" => 0,
-        "K" | "KB" | "KIB" => 10,
-        "M" | "MB" | "MIB" => 20,
-        "G" | "GB" | "GIB" => 30,
-        "T" | "TB" | "TIB" => 40,
-        _ => return Err(invalid()),
-    };
-    match number.checked_mul(1 << shift) {
-        Some(bytes) if bytes > 0 => Ok(bytes),
-        _ => Err(invalid()),
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-#[error(
-    "invalid size `{0}`: expected a positive number of bytes, optionally with a K, M, G or T \
-     suffix (powers of 1024), e.g. 100M"
-)]
-pub struct SizeError(String);
 
 /// What became of one batch.
 #[must_use]
@@ -136,19 +103,6 @@ impl Gap {
             error: &self.error,
         }
     }
-}
-
-/// `type: "gap"` (schema version 1): lines that were never written, counted. `since` and
-/// `until` are RFC 3339 times of the first failed write and of the first good one after it;
-/// `error` is the first failure's message.
-#[derive(Serialize)]
-pub struct GapRecord<'a> {
-    pub lost_lines: u64,
-    pub lost_bytes: u64,
-    pub lost_batches: u64,
-    pub since: String,
-    pub until: String,
-    pub error: &'a str,
 }
 
 /// The open log. Single-threaded: the metering loop owns it.
@@ -443,18 +397,32 @@ mod tests {
         PathBuf::from(format!("{}.{n}", path.display()))
     }
 
+    /// `--rotate-size` takes the one grammar of byte counts: K, M, G, T are powers of
+    /// 1000, Ki, Mi, Gi, Ti powers of 1024, and zero is refused.
     #[test]
-    fn sizes_with_binary_suffixes() {
-        assert_eq!(parse_size("4096").unwrap(), 4096);
-        assert_eq!(parse_size("512k").unwrap(), 512 << 10);
-        assert_eq!(parse_size("100M").unwrap(), 100 << 20);
-        assert_eq!(parse_size("100MiB").unwrap(), 100 << 20);
-        assert_eq!(parse_size("1G").unwrap(), 1 << 30);
-        assert_eq!(parse_size("2tb").unwrap(), 2 << 40);
-        for bad in ["", "0", "M", "1.5G", "10X", "-1", "99999999999T"] {
-            let error = parse_size(bad).unwrap_err().to_string();
-            assert!(error.contains("e.g. 100M"), "{bad}: {error}");
+    fn rotate_sizes_are_si_without_i_and_binary_with_it() {
+        use crate::units::{UnitError, parse_positive_bytes};
+        assert_eq!(parse_positive_bytes("4096"), Ok(4096));
+        assert_eq!(parse_positive_bytes("512k"), Ok(512_000));
+        assert_eq!(parse_positive_bytes("100M"), Ok(100_000_000));
+        assert_eq!(parse_positive_bytes("100Mi"), Ok(100 << 20));
+        assert_eq!(parse_positive_bytes("100MiB"), Ok(100 << 20));
+        assert_eq!(parse_positive_bytes("1G"), Ok(1_000_000_000));
+        assert_eq!(parse_positive_bytes("1.5G"), Ok(1_500_000_000));
+        assert_eq!(parse_positive_bytes("2tb"), Ok(2_000_000_000_000));
+        assert_eq!(parse_positive_bytes("2TiB"), Ok(2 << 40));
+        for bad in ["", "M", "10X", "-1", "99999999999T"] {
+            let error = parse_positive_bytes(bad).unwrap_err();
+            assert_eq!(error, UnitError::Bytes(bad.to_owned()));
+            assert!(
+                error.to_string().contains("powers of 1024"),
+                "{bad}: {error}"
+            );
         }
+        assert_eq!(
+            parse_positive_bytes("0"),
+            Err(UnitError::ZeroBytes("0".to_owned()))
+        );
     }
 
     #[test]
@@ -700,5 +668,22 @@ mod tests {
             BatchOutcome::StillFailing
         ));
         assert_eq!(output.outage().unwrap().lost_lines, 2);
+    }
+
+    #[test]
+    fn the_gap_record_is_pinned_byte_for_byte() {
+        let at = |seconds| SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(seconds);
+        let gap = Gap {
+            lost_lines: 12,
+            lost_bytes: 3456,
+            lost_batches: 3,
+            since: at(1_800_000_000),
+            until: at(1_800_000_003),
+            error: "No space left on device (os error 28)".into(),
+        };
+        assert_eq!(
+            serde_json::to_string(&gap.record()).unwrap(),
+            r#"{"lost_lines":12,"lost_bytes":3456,"lost_batches":3,"since":"2027-01-15T08:00:00.000Z","until":"2027-01-15T08:00:03.000Z","error":"No space left on device (os error 28)"}"#
+        );
     }
 }

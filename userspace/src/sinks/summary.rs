@@ -6,7 +6,8 @@
 //! when a period ends (every `--summary SECS`, and once more at exit) and calls
 //! [`Summaries::take`], which returns one [`SummaryRecord`] per interface plus one for the
 //! cycle time, and starts the next period. Percentiles are exact to 3 significant
-//! figures; maxima, byte and packet totals are exact.
+//! figures; maxima, byte and packet totals are exact. [`SummaryRecord::wire`] fills in
+//! the `summary` line of `schema::summary`, which `LogSink` writes.
 
 use std::{
     sync::Arc,
@@ -14,6 +15,8 @@ use std::{
 };
 
 use hdrhistogram::Histogram;
+
+use super::schema;
 
 /// `--summary` when not given.
 pub const DEFAULT_PERIOD: Duration = Duration::from_secs(60);
@@ -115,10 +118,10 @@ pub enum SummaryRecord {
 
 impl SummaryRecord {
     /// The wire form, to be written as a `type: "summary"` line.
-    pub fn wire(&self) -> wire::Summary<'_> {
+    pub fn wire(&self) -> schema::Summary<'_> {
         match self {
-            Self::Interface(summary) => wire::Summary::Interface(wire::Interface::new(summary)),
-            Self::Cycle(summary) => wire::Summary::Cycle(wire::Cycle::new(summary)),
+            Self::Interface(summary) => schema::Summary::Interface(wire::interface(summary)),
+            Self::Cycle(summary) => schema::Summary::Cycle(wire::cycle(summary)),
         }
     }
 }
@@ -306,149 +309,70 @@ fn bits_per_second(bytes: u64, time: Duration) -> u64 {
     u64::try_from(bps).unwrap_or(u64::MAX)
 }
 
-/// The `summary` records on the wire (schema version 1). Every line also carries the
-/// envelope `v`, `type: "summary"` and `ts` (when the summary was taken, the period's end).
-///
-/// `scope: "interface"`, one per interface:
-/// `iface`, `start`, `end` (RFC 3339), `period_s`, `intervals`, `rx_bytes`, `rx_packets`,
-/// `rx_bps_mean`, `rx_bps_p50`, `rx_bps_p95`, `rx_bps_p99`, `rx_bps_max`, the same for
-/// `tx_`, and, when the link speed is known, `link_bps` and `rx_p50_pct_of_link`,
-/// `rx_p95_pct_of_link`, `rx_p99_pct_of_link`, `rx_max_pct_of_link` (and `tx_`).
-///
-/// `scope: "cycle"`, one per period: `start`, `end`, `period_s`, `cycles`,
-/// `cycle_us_p50`, `cycle_us_p95`, `cycle_us_p99`, `cycle_us_max`.
-pub mod wire {
+/// The `summary` records on the wire (see `schema::summary`).
+mod wire {
     use std::time::SystemTime;
 
-    use serde::Serialize;
-
     use super::{CycleSummary, InterfaceSummary, Percentiles};
-    use crate::sinks::schema::timestamp;
+    use crate::sinks::schema::{
+        summary::{Cycle, Interface, OfLink},
+        timestamp,
+    };
 
-    #[derive(Serialize)]
-    #[serde(untagged)]
-    pub enum Summary<'a> {
-        Interface(Interface<'a>),
-        Cycle(Cycle),
-    }
-
-    #[derive(Serialize)]
-    pub struct Interface<'a> {
-        /// `"interface"`.
-        pub scope: &'static str,
-        pub iface: &'a str,
-        pub start: String,
-        pub end: String,
-        pub period_s: f64,
-        pub intervals: u64,
-        pub rx_bytes: u64,
-        pub rx_packets: u64,
-        pub rx_bps_mean: u64,
-        pub rx_bps_p50: u64,
-        pub rx_bps_p95: u64,
-        pub rx_bps_p99: u64,
-        pub rx_bps_max: u64,
-        pub tx_bytes: u64,
-        pub tx_packets: u64,
-        pub tx_bps_mean: u64,
-        pub tx_bps_p50: u64,
-        pub tx_bps_p95: u64,
-        pub tx_bps_p99: u64,
-        pub tx_bps_max: u64,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        pub link_bps: Option<u64>,
-        #[serde(flatten, skip_serializing_if = "Option::is_none")]
-        pub of_link: Option<OfLink>,
-    }
-
-    /// Each rate percentile as a percentage of the link speed, to 0.01.
-    #[derive(Serialize)]
-    pub struct OfLink {
-        pub rx_p50_pct_of_link: f64,
-        pub rx_p95_pct_of_link: f64,
-        pub rx_p99_pct_of_link: f64,
-        pub rx_max_pct_of_link: f64,
-        pub tx_p50_pct_of_link: f64,
-        pub tx_p95_pct_of_link: f64,
-        pub tx_p99_pct_of_link: f64,
-        pub tx_max_pct_of_link: f64,
-    }
-
-    #[derive(Serialize)]
-    pub struct Cycle {
-        /// `"cycle"`.
-        pub scope: &'static str,
-        pub start: String,
-        pub end: String,
-        pub period_s: f64,
-        pub cycles: u64,
-        pub cycle_us_p50: u64,
-        pub cycle_us_p95: u64,
-        pub cycle_us_p99: u64,
-        pub cycle_us_max: u64,
-    }
-
-    impl<'a> Interface<'a> {
-        pub fn new(summary: &'a InterfaceSummary) -> Self {
-            let (rx, tx) = (&summary.rx, &summary.tx);
-            Self {
-                scope: "interface",
-                iface: &summary.iface,
-                start: timestamp(summary.start),
-                end: timestamp(summary.end),
-                period_s: seconds(summary.start, summary.end),
-                intervals: summary.intervals,
-                rx_bytes: rx.bytes,
-                rx_packets: rx.packets,
-                rx_bps_mean: rx.mean_bps,
-                rx_bps_p50: rx.bps.p50,
-                rx_bps_p95: rx.bps.p95,
-                rx_bps_p99: rx.bps.p99,
-                rx_bps_max: rx.bps.max,
-                tx_bytes: tx.bytes,
-                tx_packets: tx.packets,
-                tx_bps_mean: tx.mean_bps,
-                tx_bps_p50: tx.bps.p50,
-                tx_bps_p95: tx.bps.p95,
-                tx_bps_p99: tx.bps.p99,
-                tx_bps_max: tx.bps.max,
-                link_bps: summary.link_bps,
-                of_link: summary
-                    .link_bps
-                    .map(|link| OfLink::new(&rx.bps, &tx.bps, link)),
-            }
+    pub fn interface(summary: &InterfaceSummary) -> Interface<'_> {
+        let (rx, tx) = (&summary.rx, &summary.tx);
+        Interface {
+            scope: "interface",
+            iface: &summary.iface,
+            start: timestamp(summary.start),
+            end: timestamp(summary.end),
+            period_s: seconds(summary.start, summary.end),
+            intervals: summary.intervals,
+            rx_bytes: rx.bytes,
+            rx_packets: rx.packets,
+            rx_bps_mean: rx.mean_bps,
+            rx_bps_p50: rx.bps.p50,
+            rx_bps_p95: rx.bps.p95,
+            rx_bps_p99: rx.bps.p99,
+            rx_bps_max: rx.bps.max,
+            tx_bytes: tx.bytes,
+            tx_packets: tx.packets,
+            tx_bps_mean: tx.mean_bps,
+            tx_bps_p50: tx.bps.p50,
+            tx_bps_p95: tx.bps.p95,
+            tx_bps_p99: tx.bps.p99,
+            tx_bps_max: tx.bps.max,
+            link_bps: summary.link_bps,
+            of_link: summary.link_bps.map(|link| of_link(&rx.bps, &tx.bps, link)),
         }
     }
 
-    impl OfLink {
-        fn new(rx: &Percentiles, tx: &Percentiles, link_bps: u64) -> Self {
-            let pct = |bps: u64| (bps as f64 * 10_000.0 / link_bps as f64).round() / 100.0;
-            Self {
-                rx_p50_pct_of_link: pct(rx.p50),
-                rx_p95_pct_of_link: pct(rx.p95),
-                rx_p99_pct_of_link: pct(rx.p99),
-                rx_max_pct_of_link: pct(rx.max),
-                tx_p50_pct_of_link: pct(tx.p50),
-                tx_p95_pct_of_link: pct(tx.p95),
-                tx_p99_pct_of_link: pct(tx.p99),
-                tx_max_pct_of_link: pct(tx.max),
-            }
+    /// Each percentile as a percentage of `link_bps`, rounded to 0.01.
+    fn of_link(rx: &Percentiles, tx: &Percentiles, link_bps: u64) -> OfLink {
+        let pct = |bps: u64| (bps as f64 * 10_000.0 / link_bps as f64).round() / 100.0;
+        OfLink {
+            rx_p50_pct_of_link: pct(rx.p50),
+            rx_p95_pct_of_link: pct(rx.p95),
+            rx_p99_pct_of_link: pct(rx.p99),
+            rx_max_pct_of_link: pct(rx.max),
+            tx_p50_pct_of_link: pct(tx.p50),
+            tx_p95_pct_of_link: pct(tx.p95),
+            tx_p99_pct_of_link: pct(tx.p99),
+            tx_max_pct_of_link: pct(tx.max),
         }
     }
 
-    impl Cycle {
-        pub fn new(summary: &CycleSummary) -> Self {
-            Self {
-                scope: "cycle",
-                start: timestamp(summary.start),
-                end: timestamp(summary.end),
-                period_s: seconds(summary.start, summary.end),
-                cycles: summary.cycles,
-                cycle_us_p50: summary.us.p50,
-                cycle_us_p95: summary.us.p95,
-                cycle_us_p99: summary.us.p99,
-                cycle_us_max: summary.us.max,
-            }
+    pub fn cycle(summary: &CycleSummary) -> Cycle {
+        Cycle {
+            scope: "cycle",
+            start: timestamp(summary.start),
+            end: timestamp(summary.end),
+            period_s: seconds(summary.start, summary.end),
+            cycles: summary.cycles,
+            cycle_us_p50: summary.us.p50,
+            cycle_us_p95: summary.us.p95,
+            cycle_us_p99: summary.us.p99,
+            cycle_us_max: summary.us.max,
         }
     }
 
@@ -660,5 +584,26 @@ mod tests {
         );
         assert_eq!(bits_per_second(1, Duration::ZERO), 0);
         assert_eq!(bits_per_second(u64::MAX, Duration::from_nanos(1)), u64::MAX);
+    }
+
+    #[test]
+    fn summary_lines_are_pinned_byte_for_byte() {
+        let mut summaries = Summaries::new(epoch(0));
+        summaries.set_link_speed("eth0", Some(1_000_000_000));
+        summaries.record_interval(&interval(1, SECOND, 1_250_000, 125_000));
+        summaries.record_interval(&interval(2, SECOND, 2_500_000, 0));
+        summaries.record_cycle(Duration::from_micros(250));
+        let records = summaries.take(epoch(2));
+        let lines: Vec<String> = records
+            .iter()
+            .map(|record| serde_json::to_string(&record.wire()).unwrap())
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                r#"{"scope":"interface","iface":"eth0","start":"1970-01-01T00:00:00.000Z","end":"1970-01-01T00:00:02.000Z","period_s":2.0,"intervals":2,"rx_bytes":3750000,"rx_packets":3750,"rx_bps_mean":15000000,"rx_bps_p50":10002431,"rx_bps_p95":20000000,"rx_bps_p99":20000000,"rx_bps_max":20000000,"tx_bytes":125000,"tx_packets":125,"tx_bps_mean":500000,"tx_bps_p50":0,"tx_bps_p95":1000000,"tx_bps_p99":1000000,"tx_bps_max":1000000,"link_bps":1000000000,"rx_p50_pct_of_link":1.0,"rx_p95_pct_of_link":2.0,"rx_p99_pct_of_link":2.0,"rx_max_pct_of_link":2.0,"tx_p50_pct_of_link":0.0,"tx_p95_pct_of_link":0.1,"tx_p99_pct_of_link":0.1,"tx_max_pct_of_link":0.1}"#,
+                r#"{"scope":"cycle","start":"1970-01-01T00:00:00.000Z","end":"1970-01-01T00:00:02.000Z","period_s":2.0,"cycles":1,"cycle_us_p50":250,"cycle_us_p95":250,"cycle_us_p99":250,"cycle_us_max":250}"#,
+            ]
+        );
     }
 }

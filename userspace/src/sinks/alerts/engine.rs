@@ -1,0 +1,499 @@
+//! The alert engine: where each interval's snapshot and the enrichers' facts become
+//! alerts, and where a condition starts, is reminded of and ends.
+//!
+//! [`AlertEngine::observe`] is pure and deterministic: time comes only from the
+//! snapshots (`at`, `interval`), never from a clock. It watches three conditions, each
+//! under a key so that one condition is one story:
+//!
+//! - **foreign** (key: the remote address): more than
+//!   [`AlertConfig::foreign_bytes`](super::AlertConfig::foreign_bytes) bytes, rx + tx
+//!   summed over every flow to or from that one remote during one interval, when the remote is in a known country outside the home countries. Only
+//!   when a home is declared (`--home`); local and unknown addresses are never foreign.
+//! - **suspicious** (key: the process, pid and executable; for a flow with no local
+//!   process, the remote address and port): at least one flow judged
+//!   [`Verdict::Suspicious`] moved traffic during the interval.
+//! - **rate** (key: interface and direction): an interface's rx or tx rate,
+//!   `bytes * 8 / interval seconds` over the interface's exact totals, above the
+//!   `--alert-rate` limit. A `PCT%` limit needs the link speed
+//!   ([`AlertEngine::set_link_speed`], from `datapath::interfaces::link_speed_bps`);
+//!   where it is unknown the limit does not apply, and [`AlertEngine::take_warnings`]
+//!   says so once per interface.
+//!
+//! "Over" is strict everywhere: exactly the threshold raises nothing.
+//!
+//! # Start, reminder, end
+//!
+//! A condition *holds* in an interval when that interval's snapshot shows it. It
+//! *starts* in the first interval in which it holds: one `start` alert, whose `since` is
+//! the beginning of that interval (`at - interval`). While it keeps holding, a `reminder`
+//! follows once at least `repeat` (`--alert-repeat`) of metered time (the sum of the
+//! intervals' real lengths, so a wall-clock step neither hurries nor delays it) has
+//! passed since the start or the last reminder. It *ends* once it has not held for
+//! `clear` of metered time (`--alert-clear`, default 10 s; at least one whole
+//! interval): one `end` alert stamped with the end of the interval that completed
+//! that time, carrying the subject as last seen and that interval's figures. If it holds
+//! again before, the episode simply goes on; after, that is a new start with a new
+//! `since`.
+//!
+//! Only flows that moved appear in a snapshot, so a suspicious process that sends in
+//! bursts is absent between them; `clear` keeps such a process one episode.
+//!
+//! A snapshot with a zero-length interval carries no evidence and is ignored.
+//!
+//! All of this is decided in [`AlertEngine::observe`]; the conditions are gathered by
+//! `foreign`, `suspicious` and `rates`, one method each.
+
+use std::{
+    collections::{BTreeMap, HashMap, HashSet, btree_map::Entry},
+    fmt,
+    net::IpAddr,
+    path::PathBuf,
+    sync::Arc,
+    time::{Duration, SystemTime},
+};
+
+use super::{Alert, AlertConfig, AlertKind, Direction, Phase, RateLimit};
+use crate::{
+    datapath::{FlowDelta, Snapshot},
+    enrich::{Facts, sockets::Owner, verdict::Verdict},
+};
+
+/// Something the caller should print once, e.g. `flowmeter: warning: {warning}`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AlertWarning {
+    /// A `PCT%` rate limit cannot apply to this interface.
+    UnknownLinkSpeed { iface: Arc<str>, percent: f64 },
+}
+
+impl fmt::Display for AlertWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AlertWarning::UnknownLinkSpeed { iface, percent } => write!(
+                f,
+                "--alert-rate {percent}% does not apply to {iface}: its link speed is unknown \
+                 (/sys/class/net/{iface}/speed is missing or -1, as on most virtual \
+                 interfaces); give the limit in bits per second instead, e.g. --alert-rate 800M"
+            ),
+        }
+    }
+}
+
+/// What one condition is about; the de-duplication key. The order is the order in
+/// which one interval's alerts come out.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum Condition {
+    Foreign {
+        remote_ip: IpAddr,
+    },
+    SuspiciousProcess {
+        pid: u32,
+        exe: Option<PathBuf>,
+    },
+    SuspiciousFlow {
+        remote_ip: IpAddr,
+        remote_port: u16,
+    },
+    Rate {
+        iface: Arc<str>,
+        direction: Direction,
+    },
+}
+
+/// A condition that holds.
+struct Episode {
+    since: SystemTime,
+    /// Metered time since the start or the last reminder.
+    unreminded: Duration,
+    /// Metered time since it last held (zero while it holds).
+    absent: Duration,
+    /// The latest alert raised or refreshed for it: the end alert names its subject.
+    last: Alert,
+}
+
+/// An interval's figures for a condition that did not hold, for its end alert.
+#[derive(Clone, Copy, Default)]
+struct Figures {
+    bytes: u64,
+    flows: usize,
+    rate_bps: Option<u64>,
+}
+
+/// Flows grouped under one condition during one interval.
+struct Group {
+    bytes: u64,
+    flows: usize,
+    /// The flow that moved the most bytes (its index in the snapshot).
+    top: usize,
+    top_bytes: u64,
+}
+
+/// Watches the snapshots and raises de-duplicated alerts; see the module docs.
+pub struct AlertEngine {
+    config: AlertConfig,
+    /// Link speeds in bits per second; absent or `None` is unknown.
+    link_speeds: HashMap<Arc<str>, Option<u64>>,
+    /// Interfaces already warned about.
+    warned: HashSet<Arc<str>>,
+    warnings: Vec<AlertWarning>,
+    active: BTreeMap<Condition, Episode>,
+}
+
+impl AlertEngine {
+    pub fn new(config: AlertConfig) -> Self {
+        Self {
+            config,
+            link_speeds: HashMap::new(),
+            warned: HashSet::new(),
+            warnings: Vec::new(),
+            active: BTreeMap::new(),
+        }
+    }
+
+    pub fn config(&self) -> &AlertConfig {
+        &self.config
+    }
+
+    /// Records `iface`'s link speed in bits per second (`None`: unknown), e.g. from
+    /// `datapath::interfaces::link_speed_bps`. Only `PCT%` limits use it. May be called again at any time.
+    pub fn set_link_speed(&mut self, iface: &str, bps: Option<u64>) {
+        let iface: Arc<str> = Arc::from(iface);
+        if bps.is_some() {
+            // Warn again if it is ever lost.
+            self.warned.remove(&iface);
+        }
+        self.link_speeds.insert(iface, bps);
+    }
+
+    /// Conditions that hold now.
+    pub fn active(&self) -> usize {
+        self.active.len()
+    }
+
+    /// Warnings raised since the last call, each once: print them.
+    pub fn take_warnings(&mut self) -> Vec<AlertWarning> {
+        std::mem::take(&mut self.warnings)
+    }
+
+    /// One interval: `facts` are the enrichers' answers for `snapshot.flows`, in the same
+    /// order. Returns the alerts this interval raises, foreign first, then suspicious,
+    /// then rate, each in a fixed order.
+    pub fn observe(&mut self, snapshot: &Snapshot, facts: &[Facts]) -> Vec<Alert> {
+        if snapshot.interval.is_zero() {
+            return Vec::new();
+        }
+        let mut held: BTreeMap<Condition, Alert> = BTreeMap::new();
+        let mut measured: HashMap<Condition, Figures> = HashMap::new();
+        self.foreign(snapshot, facts, &mut held, &mut measured);
+        self.suspicious(snapshot, facts, &mut held);
+        self.rates(snapshot, &mut held, &mut measured);
+
+        let mut alerts: Vec<(Condition, Alert)> = Vec::new();
+        let clear = self.config.clear;
+        let ended: Vec<Condition> = self
+            .active
+            .iter_mut()
+            .filter(|(key, _)| !held.contains_key(*key))
+            .filter_map(|(key, episode)| {
+                episode.absent += snapshot.interval;
+                (episode.absent >= clear).then(|| key.clone())
+            })
+            .collect();
+        for key in ended {
+            let Some(episode) = self.active.remove(&key) else {
+                continue;
+            };
+            let figures = measured.get(&key).copied().unwrap_or_default();
+            let alert = Alert {
+                phase: Phase::End,
+                at: snapshot.at,
+                interval: snapshot.interval,
+                bytes: figures.bytes,
+                flows: figures.flows,
+                rate_bps: figures.rate_bps,
+                ..episode.last
+            };
+            alerts.push((key, alert));
+        }
+        for (key, mut alert) in held {
+            match self.active.entry(key.clone()) {
+                Entry::Vacant(slot) => {
+                    let since = snapshot
+                        .at
+                        .checked_sub(snapshot.interval)
+                        .unwrap_or(snapshot.at);
+                    alert.since = since;
+                    slot.insert(Episode {
+                        since,
+                        unreminded: Duration::ZERO,
+                        absent: Duration::ZERO,
+                        last: alert.clone(),
+                    });
+                    alerts.push((key, alert));
+                }
+                Entry::Occupied(mut slot) => {
+                    let episode = slot.get_mut();
+                    episode.absent = Duration::ZERO;
+                    alert.since = episode.since;
+                    episode.unreminded += snapshot.interval;
+                    if episode.unreminded >= self.config.repeat {
+                        episode.unreminded = Duration::ZERO;
+                        alert.phase = Phase::Reminder;
+                        alerts.push((key, alert.clone()));
+                    }
+                    episode.last = alert;
+                }
+            }
+        }
+        alerts.sort_by(|a, b| a.0.cmp(&b.0));
+        alerts.into_iter().map(|(_, alert)| alert).collect()
+    }
+
+    /// Remotes outside the home countries over the byte threshold.
+    fn foreign(
+        &self,
+        snapshot: &Snapshot,
+        facts: &[Facts],
+        held: &mut BTreeMap<Condition, Alert>,
+        measured: &mut HashMap<Condition, Figures>,
+    ) {
+        let home = &self.config.home;
+        if home.is_empty() {
+            return;
+        }
+        let key_of = |flow: &FlowDelta, facts: &Facts| {
+            home.is_foreign(&facts.location)
+                .then_some(Condition::Foreign {
+                    remote_ip: flow.id.remote_ip,
+                })
+        };
+        let groups = group_flows(snapshot, facts, key_of);
+        let over: HashMap<Condition, Group> = groups
+            .into_iter()
+            .filter_map(|(key, group)| {
+                if group.bytes > self.config.foreign_bytes {
+                    Some((key, group))
+                } else {
+                    // Kept only for conditions that may be ending now.
+                    if self.active.contains_key(&key) {
+                        measured.insert(key, Figures::of(&group));
+                    }
+                    None
+                }
+            })
+            .collect();
+        for (key, group, reasons) in with_reasons(snapshot, facts, over, key_of) {
+            let mut alert = flow_alert(AlertKind::Foreign, snapshot, facts, &group, reasons);
+            alert.threshold_bytes = Some(self.config.foreign_bytes);
+            held.insert(key, alert);
+        }
+    }
+
+    /// Processes (or, with none, remote endpoints) with a suspicious flow that moved.
+    fn suspicious(
+        &self,
+        snapshot: &Snapshot,
+        facts: &[Facts],
+        held: &mut BTreeMap<Condition, Alert>,
+    ) {
+        let key_of = |flow: &FlowDelta, facts: &Facts| {
+            (facts.judgement.verdict == Verdict::Suspicious).then(|| match facts.owner.process() {
+                Some(process) => Condition::SuspiciousProcess {
+                    pid: process.pid,
+                    exe: process.exe.clone(),
+                },
+                None => Condition::SuspiciousFlow {
+                    remote_ip: flow.id.remote_ip,
+                    remote_port: flow.id.remote_port,
+                },
+            })
+        };
+        let groups = group_flows(snapshot, facts, key_of);
+        for (key, group, reasons) in with_reasons(snapshot, facts, groups, key_of) {
+            let alert = flow_alert(AlertKind::Suspicious, snapshot, facts, &group, reasons);
+            held.insert(key, alert);
+        }
+    }
+
+    /// Interface directions over the rate limit.
+    fn rates(
+        &mut self,
+        snapshot: &Snapshot,
+        held: &mut BTreeMap<Condition, Alert>,
+        measured: &mut HashMap<Condition, Figures>,
+    ) {
+        let Some(limit) = self.config.rate else {
+            return;
+        };
+        let seconds = snapshot.interval.as_secs_f64();
+        for totals in &snapshot.interfaces {
+            let link_bps = self.link_speeds.get(&totals.iface).copied().flatten();
+            let limit_bps = limit.bits_per_second(link_bps);
+            if let (RateLimit::PercentOfLink(percent), None) = (limit, limit_bps)
+                && self.warned.insert(totals.iface.clone())
+            {
+                self.warnings.push(AlertWarning::UnknownLinkSpeed {
+                    iface: totals.iface.clone(),
+                    percent,
+                });
+            }
+            for (direction, bytes) in [
+                (Direction::Rx, totals.rx.bytes),
+                (Direction::Tx, totals.tx.bytes),
+            ] {
+                let key = Condition::Rate {
+                    iface: totals.iface.clone(),
+                    direction,
+                };
+                let rate = bytes as f64 * 8.0 / seconds;
+                let rate_bps = Some(rate.round() as u64);
+                if !limit_bps.is_some_and(|limit| rate > limit) {
+                    if self.active.contains_key(&key) {
+                        let figures = Figures {
+                            bytes,
+                            flows: 0,
+                            rate_bps,
+                        };
+                        measured.insert(key, figures);
+                    }
+                    continue;
+                }
+                let alert = Alert {
+                    iface: Some(totals.iface.clone()),
+                    direction: Some(direction),
+                    bytes,
+                    rate_bps,
+                    limit: Some(limit),
+                    limit_bps: limit_bps.map(|limit| limit.round() as u64),
+                    link_bps,
+                    ..blank_alert(AlertKind::Rate, snapshot)
+                };
+                held.insert(key, alert);
+            }
+        }
+    }
+}
+
+impl Figures {
+    fn of(group: &Group) -> Self {
+        Self {
+            bytes: group.bytes,
+            flows: group.flows,
+            rate_bps: None,
+        }
+    }
+}
+
+/// Sums each condition's flows (rx + tx bytes) and finds its largest flow.
+fn group_flows(
+    snapshot: &Snapshot,
+    facts: &[Facts],
+    key_of: impl Fn(&FlowDelta, &Facts) -> Option<Condition>,
+) -> HashMap<Condition, Group> {
+    let mut groups: HashMap<Condition, Group> = HashMap::new();
+    for (index, (flow, facts)) in snapshot.flows.iter().zip(facts).enumerate() {
+        let Some(key) = key_of(flow, facts) else {
+            continue;
+        };
+        let bytes = flow.rx_bytes.saturating_add(flow.tx_bytes);
+        let group = groups.entry(key).or_insert(Group {
+            bytes: 0,
+            flows: 0,
+            top: index,
+            top_bytes: bytes,
+        });
+        group.bytes = group.bytes.saturating_add(bytes);
+        group.flows += 1;
+        if bytes > group.top_bytes {
+            group.top = index;
+            group.top_bytes = bytes;
+        }
+    }
+    groups
+}
+
+/// The reasons of every flow behind each of `groups`, each sentence once, in flow order.
+/// A second pass over the flows, made only for the few groups that raise an alert.
+fn with_reasons(
+    snapshot: &Snapshot,
+    facts: &[Facts],
+    groups: HashMap<Condition, Group>,
+    key_of: impl Fn(&FlowDelta, &Facts) -> Option<Condition>,
+) -> Vec<(Condition, Group, Vec<String>)> {
+    if groups.is_empty() {
+        return Vec::new();
+    }
+    let mut reasons: HashMap<Condition, Vec<String>> = HashMap::new();
+    for (flow, facts) in snapshot.flows.iter().zip(facts) {
+        if facts.judgement.reasons.is_empty() {
+            continue;
+        }
+        let Some(key) = key_of(flow, facts).filter(|key| groups.contains_key(key)) else {
+            continue;
+        };
+        let list = reasons.entry(key).or_default();
+        for reason in &facts.judgement.reasons {
+            let text = reason.to_string();
+            if !list.contains(&text) {
+                list.push(text);
+            }
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(key, group)| {
+            let list = reasons.remove(&key).unwrap_or_default();
+            (key, group, list)
+        })
+        .collect()
+}
+
+/// A foreign or suspicious alert, naming the group's largest flow.
+fn flow_alert(
+    kind: AlertKind,
+    snapshot: &Snapshot,
+    facts: &[Facts],
+    group: &Group,
+    reasons: Vec<String>,
+) -> Alert {
+    let flow = &snapshot.flows[group.top];
+    let facts = &facts[group.top];
+    Alert {
+        iface: Some(flow.id.iface.clone()),
+        flow: Some(flow.id.clone()),
+        flows: group.flows,
+        country: facts.location.country(),
+        process: match &facts.owner {
+            Owner::Process(process) => Some(Arc::clone(process)),
+            Owner::Unresolved | Owner::NoLocalSocket => None,
+        },
+        verdict: Some(facts.judgement.verdict),
+        bytes: group.bytes,
+        reasons,
+        ..blank_alert(kind, snapshot)
+    }
+}
+
+/// A start alert for this interval with no subject or figures yet.
+fn blank_alert(kind: AlertKind, snapshot: &Snapshot) -> Alert {
+    Alert {
+        kind,
+        phase: Phase::Start,
+        since: snapshot.at,
+        at: snapshot.at,
+        interval: snapshot.interval,
+        iface: None,
+        direction: None,
+        flow: None,
+        flows: 0,
+        country: None,
+        process: None,
+        verdict: None,
+        bytes: 0,
+        rate_bps: None,
+        threshold_bytes: None,
+        limit: None,
+        limit_bps: None,
+        link_bps: None,
+        reasons: Vec::new(),
+    }
+}

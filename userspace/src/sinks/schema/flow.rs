@@ -1,0 +1,78 @@
+//! `type: "flow"`: one flow's traffic during one interval, with what the enrichers know
+//! of it.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::{FlowKey, ProcessFields};
+use crate::{
+    datapath::FlowDelta,
+    enrich::{Facts, geo::Location, sockets::Owner},
+};
+
+/// `type: "flow"`: one flow's traffic during one interval.
+#[derive(Serialize)]
+pub struct Flow<'a> {
+    pub iface: &'a str,
+    pub interval_s: f64,
+    #[serde(flatten)]
+    pub key: FlowKey,
+    pub rx_packets: u64,
+    pub rx_bytes: u64,
+    pub tx_packets: u64,
+    pub tx_bytes: u64,
+    /// TCP only: the OR of every flag byte seen since the flow started.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tcp_flags: Option<u8>,
+    /// The remote's country (ISO 3166 alpha-2), when the database knows it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+    /// The remote is in a private or special range (no country).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub remote_local: bool,
+    /// The remote is outside the `--home` countries.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub foreign: bool,
+    /// `"process"`, `"unresolved"` (a local socket whose process is gone or hidden) or
+    /// `"none"` (no local socket: forwarded, raw, ICMP).
+    pub owner: &'static str,
+    #[serde(flatten)]
+    pub process: ProcessFields<'a>,
+    /// `"business"`, `"cloud-agent"` or `"suspicious"`.
+    pub verdict: &'static str,
+    /// The evidence behind the verdict and the risk marks, one sentence each.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<String>,
+}
+
+impl<'a> Flow<'a> {
+    pub fn new(flow: &'a FlowDelta, facts: &'a Facts, interval: Duration) -> Self {
+        Self {
+            iface: &flow.id.iface,
+            interval_s: interval.as_secs_f64(),
+            key: FlowKey::new(&flow.id),
+            rx_packets: flow.rx_packets,
+            rx_bytes: flow.rx_bytes,
+            tx_packets: flow.tx_packets,
+            tx_bytes: flow.tx_bytes,
+            tcp_flags: (flow.id.proto.0 == flowmeter_common::PROTO_TCP).then_some(flow.tcp_flags),
+            country: facts.location.country().map(|c| c.as_str().to_owned()),
+            remote_local: facts.location == Location::Local,
+            foreign: facts.judgement.foreign,
+            owner: match facts.owner {
+                Owner::Process(_) => "process",
+                Owner::Unresolved => "unresolved",
+                Owner::NoLocalSocket => "none",
+            },
+            process: ProcessFields::new(facts.owner.process()),
+            verdict: facts.judgement.verdict.label(),
+            reasons: facts
+                .judgement
+                .reasons
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+        }
+    }
+}

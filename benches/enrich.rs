@@ -9,12 +9,12 @@
 use std::{
     net::{IpAddr, Ipv4Addr},
     sync::Arc,
-    time::{Duration, Instant},
+    time::{Duration, Instant, SystemTime},
 };
 
-use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use criterion::{BatchSize, BenchmarkId, Criterion, criterion_group, criterion_main};
 use flowmeter::{
-    datapath::{FlowDelta, FlowId, Protocol},
+    datapath::{FlowDelta, FlowId, Protocol, Snapshot},
     enrich::{
         Enricher,
         geo::{GeoDb, HomeCountries},
@@ -57,14 +57,24 @@ fn enrichment_cycle(c: &mut Criterion) {
                 .sample_size(10)
                 .measurement_time(Duration::from_secs(20));
         }
-        let flows = flows(count);
         let home: HomeCountries = "DE".parse().expect("home");
         let geo = GeoDb::embedded().expect("embedded GeoIP database");
         let mut enricher = Enricher::new(geo, home, Rules::default());
         // The first interval reads /proc; the steady state answers from the cache.
-        enricher.enrich(&flows, Instant::now());
+        let snapshot = Snapshot {
+            at: SystemTime::now(),
+            interval: Duration::from_secs(1),
+            flows: flows(count),
+            interfaces: Vec::new(),
+        };
+        enricher.enrich(snapshot.clone(), Instant::now());
         group.bench_with_input(BenchmarkId::from_parameter(count), &count, |b, _| {
-            b.iter(|| enricher.enrich(&flows, Instant::now()))
+            // The copy of the snapshot is made outside the measurement.
+            b.iter_batched(
+                || snapshot.clone(),
+                |snapshot| enricher.enrich(snapshot, Instant::now()),
+                BatchSize::LargeInput,
+            )
         });
     }
     group.finish();

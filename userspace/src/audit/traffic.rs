@@ -14,7 +14,7 @@ use std::{
 use crate::{
     datapath::{FlowDelta, FlowId},
     enrich::{
-        Facts,
+        EnrichedSnapshot, Facts,
         sockets::ProcessInfo,
         verdict::{Reason, Verdict},
     },
@@ -85,9 +85,9 @@ impl Seen {
 }
 
 impl Watched {
-    /// One interval's flows and their facts (same order, as the enricher answers).
-    pub fn add(&mut self, flows: &[FlowDelta], facts: &[Facts]) {
-        for (flow, facts) in flows.iter().zip(facts) {
+    /// One interval's flows, with their facts.
+    pub fn add(&mut self, interval: &EnrichedSnapshot) {
+        for (flow, facts) in interval.flows() {
             if flow.rx_bytes + flow.tx_bytes == 0 {
                 continue;
             }
@@ -183,7 +183,7 @@ mod tests {
     use std::path::Path;
 
     use crate::{
-        datapath::Protocol,
+        datapath::{Protocol, Snapshot},
         enrich::{
             geo::{CountryCode, Location},
             sockets::Owner,
@@ -270,7 +270,16 @@ mod tests {
             ),
             facts(Some(901), "DE", Verdict::Business, vec![]),
         ];
-        watched.add(&flows, &facts);
+        let snapshot = Snapshot {
+            at: std::time::UNIX_EPOCH,
+            interval: Duration::from_secs(1),
+            flows: flows.to_vec(),
+            interfaces: Vec::new(),
+        };
+        let mut facts = facts.into_iter();
+        watched.add(&EnrichedSnapshot::from_fn(snapshot, |_| {
+            facts.next().unwrap()
+        }));
         watched.mark(&mut report, Duration::from_secs(2));
 
         let order: Vec<(&str, Option<u64>)> = report

@@ -55,16 +55,11 @@ fn watch(args: &AuditArgs, verbose: bool, duration: Duration) -> Result<Watched>
     );
     let mut watched = Watched::default();
     for _ in Clock::new(WATCH_INTERVAL.min(duration), Some(duration), &stop) {
-        let snapshot = session.read()?;
-        watched.add(
-            &snapshot.flows,
-            &enricher.enrich(&snapshot.flows, Instant::now()),
-        );
+        watched.add(&enricher.enrich(session.read()?, Instant::now()));
     }
     // Detach first, then read what was counted until then.
     session.detach();
-    let last = session.read()?;
-    watched.add(&last.flows, &enricher.enrich(&last.flows, Instant::now()));
+    watched.add(&enricher.enrich(session.read()?, Instant::now()));
     Ok(watched)
 }
 

@@ -101,11 +101,10 @@ struct Cycle {
 impl Cycle {
     fn run(&mut self, session: &mut Session) -> Result<()> {
         let began = Instant::now();
-        let snapshot = session.read()?;
-        let facts = self.enricher.enrich(&snapshot.flows, Instant::now());
+        let interval = self.enricher.enrich(session.read()?, Instant::now());
         // The interval's lines: flows, alerts, then the totals that close it.
-        self.sink.push_flows(&snapshot, &facts)?;
-        for alert in self.alerts.observe(&snapshot, &facts) {
+        self.sink.push_flows(&interval)?;
+        for alert in self.alerts.observe(&interval) {
             eprintln!("flowmeter: {alert}");
             self.sink
                 .push_record(ALERT_TYPE, alert.at, alert.record())?;
@@ -121,8 +120,8 @@ impl Cycle {
                 eprintln!("flowmeter: --alert-exec: {report}");
             }
         }
-        self.sink.push_totals(&snapshot)?;
-        self.summaries.record_interval(&snapshot);
+        self.sink.push_totals(interval.snapshot())?;
+        self.summaries.record_interval(interval.snapshot());
         commit(&mut self.sink)?;
         self.summaries.record_cycle(began.elapsed());
         Ok(())

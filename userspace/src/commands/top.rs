@@ -169,10 +169,7 @@ fn meter<S: crate::datapath::FlowSource>(
         // Keep the cadence, but after a stall start again from now rather than in a burst.
         next = (next + interval).max(Instant::now());
         let update = match reader.read(SystemTime::now(), Instant::now()) {
-            Ok(snapshot) => {
-                let facts = enricher.enrich(&snapshot.flows, Instant::now());
-                Update::Interval(snapshot, facts)
-            }
+            Ok(snapshot) => Update::Interval(enricher.enrich(snapshot, Instant::now())),
             Err(error) => Update::Failed(anyhow::Error::new(error).context("reading the counters")),
         };
         let failed = matches!(update, Update::Failed(_));

@@ -19,15 +19,14 @@ use super::{
     view::{self, Names, Setup, View},
 };
 use crate::{
-    datapath::Snapshot,
-    enrich::Facts,
+    enrich::EnrichedSnapshot,
     flow::{Aggregator, GroupKey},
 };
 
 /// What the metering thread sends the screen.
 pub enum Update {
-    /// One interval, with the facts of its flows (same order).
-    Interval(Snapshot, Vec<Facts>),
+    /// One interval, its flows with their facts.
+    Interval(EnrichedSnapshot),
     /// Metering stopped on this error.
     Failed(anyhow::Error),
 }
@@ -68,11 +67,10 @@ impl Console {
 
     /// Adds one interval. While paused the numbers on screen stay; the aggregator still
     /// counts, so nothing is missing afterwards.
-    pub fn ingest(&mut self, snapshot: &Snapshot, facts: Vec<Facts>) {
-        self.aggregator.ingest(snapshot);
+    pub fn ingest(&mut self, interval: EnrichedSnapshot) {
+        self.aggregator.ingest(interval.snapshot());
         self.facts.update(
-            snapshot,
-            facts,
+            interval.into_flows(),
             self.aggregator.elapsed(),
             self.aggregator.flow_count(),
         );
@@ -166,7 +164,7 @@ pub fn run<B: Backend>(
         let answers = console.answers();
         select! {
             recv(inputs.updates) -> update => match update {
-                Ok(Update::Interval(snapshot, facts)) => console.ingest(&snapshot, facts),
+                Ok(Update::Interval(interval)) => console.ingest(interval),
                 Ok(Update::Failed(error)) => return Err(error),
                 Err(_) => bail!("the metering thread stopped"),
             },

@@ -11,7 +11,7 @@ use rustc_hash::FxHashMap;
 
 use super::state::ProcessKey;
 use crate::{
-    datapath::{FlowId, Snapshot},
+    datapath::{FlowDelta, FlowId},
     enrich::Facts,
     flow::FORGET_AFTER,
 };
@@ -36,12 +36,17 @@ pub struct FactsCache {
 }
 
 impl FactsCache {
-    /// Records one snapshot's facts (`facts[i]` is about `snapshot.flows[i]`). `now` is the
-    /// aggregator's elapsed time after ingesting the snapshot, `live` its flow count.
-    pub fn update(&mut self, snapshot: &Snapshot, facts: Vec<Facts>, now: Duration, live: usize) {
+    /// Records the facts of one interval's flows. `now` is the aggregator's elapsed time
+    /// after ingesting the interval, `live` its flow count.
+    pub fn update(
+        &mut self,
+        flows: impl IntoIterator<Item = (FlowDelta, Facts)>,
+        now: Duration,
+        live: usize,
+    ) {
         // One key per process and update, shared by its flows.
         let mut keys: FxHashMap<u32, ProcessKey> = FxHashMap::default();
-        for (delta, facts) in snapshot.flows.iter().zip(facts) {
+        for (delta, facts) in flows {
             let process = facts.owner.process().map(|process| {
                 let key = keys.entry(process.pid).or_insert_with(|| ProcessKey {
                     comm: Arc::from(process.comm.as_str()),
@@ -62,7 +67,7 @@ impl FactsCache {
                 }
                 None => {
                     self.flows.insert(
-                        delta.id.clone(),
+                        delta.id,
                         Known {
                             facts,
                             process,

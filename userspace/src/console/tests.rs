@@ -18,7 +18,7 @@ use super::{Console, Key, Setup, State, Units};
 use crate::{
     datapath::{DirectionTotals, FlowDelta, FlowId, InterfaceTotals, Protocol, Snapshot},
     enrich::{
-        Facts,
+        EnrichedSnapshot, Facts,
         geo::{CountryCode, HomeCountries, Location},
         sockets::{Owner, ProcessInfo},
         verdict::{Judgement, Reason, Verdict},
@@ -241,7 +241,7 @@ fn setup() -> Setup {
 }
 
 /// Second `t` of the scene as a snapshot, with the facts of its flows.
-fn interval(actors: &[Actor], t: u32) -> (Snapshot, Vec<Facts>) {
+fn interval(actors: &[Actor], t: u32) -> EnrichedSnapshot {
     let mut flows = Vec::new();
     let mut facts = Vec::new();
     let (mut tx_total, mut rx_total) = (0, 0);
@@ -279,7 +279,8 @@ fn interval(actors: &[Actor], t: u32) -> (Snapshot, Vec<Facts>) {
             tx: direction(tx_total, 60),
         }],
     };
-    (snapshot, facts)
+    let mut facts = facts.into_iter();
+    EnrichedSnapshot::from_fn(snapshot, |_| facts.next().expect("one fact per flow"))
 }
 
 /// A console that has run the scene for `seconds`.
@@ -287,8 +288,7 @@ fn console_after(seconds: u32, state: State) -> Console {
     let actors = scene();
     let mut console = Console::new(setup(), state, None);
     for t in 0..seconds {
-        let (snapshot, facts) = interval(&actors, t);
-        console.ingest(&snapshot, facts);
+        console.ingest(interval(&actors, t));
     }
     console
 }
@@ -440,8 +440,7 @@ fn selection_follows_its_host_when_the_order_changes() {
     let actors = scene();
     let mut console = Console::new(setup(), State::default(), None);
     for t in 0..5 {
-        let (snapshot, facts) = interval(&actors, t);
-        console.ingest(&snapshot, facts);
+        console.ingest(interval(&actors, t));
     }
     // Early on nginx's client is on top; the miner has not ramped up yet.
     assert_eq!(console.view().keys()[0], GroupKey::RemoteHost(WEB_CLIENT));
@@ -453,8 +452,7 @@ fn selection_follows_its_host_when_the_order_changes() {
     );
 
     for t in 5..12 {
-        let (snapshot, facts) = interval(&actors, t);
-        console.ingest(&snapshot, facts);
+        console.ingest(interval(&actors, t));
     }
     let keys = console.view().keys();
     assert_eq!(keys[0], GroupKey::RemoteHost(MINER_POOL), "the miner rose");
@@ -481,8 +479,7 @@ fn pause_freezes_the_numbers_while_metering_goes_on() {
     let frozen = text(&screen(&console, 80, 24));
     assert!(frozen.contains("PAUSED"), "{frozen}");
     for t in 6..12 {
-        let (snapshot, facts) = interval(&actors, t);
-        console.ingest(&snapshot, facts);
+        console.ingest(interval(&actors, t));
     }
     assert_eq!(text(&screen(&console, 80, 24)), frozen);
     press(&mut console, &[Key::Char('P')]);

@@ -1,7 +1,8 @@
 //! Enrichers: what the kernel cannot know about a flow. Which local process owns it
 //! (`sockets`), where its remote end is (`geo`), and what to make of it (`verdict`).
 //!
-//! [`Enricher`] runs the three once per interval over a snapshot's flows.
+//! [`Enricher`] runs the three once per interval over a snapshot's flows, and hands on
+//! an [`EnrichedSnapshot`]: every flow paired with its [`Facts`].
 
 mod enriched;
 pub mod geo;
@@ -17,7 +18,7 @@ use std::{
 
 pub use enriched::EnrichedSnapshot;
 
-use crate::datapath::FlowDelta;
+use crate::datapath::{FlowDelta, Snapshot};
 use geo::{GeoDb, HomeCountries, Location};
 use sockets::{Owner, ProcPaths, SocketTable};
 use verdict::{FlowContext, Judgement, Persistence, Rules};
@@ -68,9 +69,11 @@ impl Enricher {
         &self.home
     }
 
-    /// Facts for each flow, in the same order. Reads /proc only for flows not seen
-    /// before (see [`SocketTable`]); call it from a thread in the metered namespace.
-    pub fn enrich(&mut self, flows: &[FlowDelta], now: Instant) -> Vec<Facts> {
+    /// The snapshot with every flow paired with its facts. Reads /proc only for flows
+    /// not seen before (see [`SocketTable`]); call it from a thread in the metered
+    /// namespace.
+    pub fn enrich(&mut self, snapshot: Snapshot, now: Instant) -> EnrichedSnapshot {
+        let flows = &snapshot.flows;
         self.sockets.resolve(flows.iter().map(|f| &f.id), now);
         let owners: Vec<Owner> = flows
             .iter()
@@ -83,29 +86,28 @@ impl Enricher {
             .collect();
         let remote_hosts = outbound_hosts_per_process(flows, &owners);
         let mut hugetlb: HashMap<u32, Option<u64>> = HashMap::new();
-        flows
-            .iter()
-            .zip(owners)
-            .map(|(flow, owner)| {
-                let location = self.geo.locate(flow.id.remote_ip);
-                let process = owner.process();
-                let mut context = FlowContext::new(location, &self.home);
-                context.persistence = &self.persistence;
-                if let Some(process) = process {
-                    context.remote_hosts_of_process =
-                        remote_hosts.get(&process.pid).copied().unwrap_or(0);
-                    context.hugetlb_kb = *hugetlb
-                        .entry(process.pid)
-                        .or_insert_with(|| verdict::hugetlb_kb(&self.proc_root, process.pid));
-                }
-                let judgement = self.rules.judge(&flow.id, process, &context);
-                Facts {
-                    owner,
-                    location,
-                    judgement,
-                }
-            })
-            .collect()
+        let mut owners = owners.into_iter();
+        EnrichedSnapshot::from_fn(snapshot, |flow| {
+            // One owner per flow, in the same order.
+            let owner = owners.next().unwrap_or(Owner::Unresolved);
+            let location = self.geo.locate(flow.id.remote_ip);
+            let process = owner.process();
+            let mut context = FlowContext::new(location, &self.home);
+            context.persistence = &self.persistence;
+            if let Some(process) = process {
+                context.remote_hosts_of_process =
+                    remote_hosts.get(&process.pid).copied().unwrap_or(0);
+                context.hugetlb_kb = *hugetlb
+                    .entry(process.pid)
+                    .or_insert_with(|| verdict::hugetlb_kb(&self.proc_root, process.pid));
+            }
+            let judgement = self.rules.judge(&flow.id, process, &context);
+            Facts {
+                owner,
+                location,
+                judgement,
+            }
+        })
     }
 }
 

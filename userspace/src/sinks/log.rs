@@ -16,7 +16,7 @@ use super::{
 };
 use crate::{
     datapath::{Attachment, Snapshot},
-    enrich::Facts,
+    enrich::EnrichedSnapshot,
 };
 
 pub struct LogSink {
@@ -57,11 +57,11 @@ impl LogSink {
         self.push("start", &ts, start)
     }
 
-    /// One `flow` line per flow that moved, with what the enrichers know of it (`facts`,
-    /// one per flow).
-    pub fn push_flows(&mut self, snapshot: &Snapshot, facts: &[Facts]) -> io::Result<()> {
+    /// One `flow` line per flow that moved, with what the enrichers know of it.
+    pub fn push_flows(&mut self, interval: &EnrichedSnapshot) -> io::Result<()> {
+        let snapshot = interval.snapshot();
         let ts = schema::timestamp(snapshot.at);
-        for (flow, facts) in snapshot.flows.iter().zip(facts) {
+        for (flow, facts) in interval.flows() {
             self.push(
                 "flow",
                 &ts,
@@ -167,6 +167,7 @@ mod tests {
     use super::*;
     use crate::datapath::{DirectionTotals, FlowDelta, FlowId, InterfaceTotals, Protocol};
     use crate::enrich::{
+        Facts,
         geo::{CountryCode, Location},
         sockets::Owner,
         verdict::{Judgement, Reason, Verdict},
@@ -244,8 +245,10 @@ mod tests {
         })
         .unwrap();
         let (snapshot, facts) = sample();
-        sink.push_flows(&snapshot, &facts).unwrap();
-        sink.push_totals(&snapshot).unwrap();
+        let mut facts = facts.into_iter();
+        let interval = EnrichedSnapshot::from_fn(snapshot, |_| facts.next().unwrap());
+        sink.push_flows(&interval).unwrap();
+        sink.push_totals(interval.snapshot()).unwrap();
         assert_eq!(sink.commit().unwrap(), None);
         std::fs::read_to_string(&path).unwrap()
     }

@@ -55,7 +55,7 @@ use std::{
 use super::{Alert, AlertConfig, AlertKind, Direction, Phase, RateLimit};
 use crate::{
     datapath::{FlowDelta, Snapshot},
-    enrich::{Facts, sockets::Owner, verdict::Verdict},
+    enrich::{EnrichedSnapshot, Facts, sockets::Owner, verdict::Verdict},
 };
 
 /// Something the caller should print once, e.g. `flowmeter: warning: {warning}`.
@@ -174,17 +174,17 @@ impl AlertEngine {
         std::mem::take(&mut self.warnings)
     }
 
-    /// One interval: `facts` are the enrichers' answers for `snapshot.flows`, in the same
-    /// order. Returns the alerts this interval raises, foreign first, then suspicious,
-    /// then rate, each in a fixed order.
-    pub fn observe(&mut self, snapshot: &Snapshot, facts: &[Facts]) -> Vec<Alert> {
+    /// One interval, its flows with the enrichers' facts. Returns the alerts this
+    /// interval raises, foreign first, then suspicious, then rate, each in a fixed order.
+    pub fn observe(&mut self, interval: &EnrichedSnapshot) -> Vec<Alert> {
+        let snapshot = interval.snapshot();
         if snapshot.interval.is_zero() {
             return Vec::new();
         }
         let mut held: BTreeMap<Condition, Alert> = BTreeMap::new();
         let mut measured: HashMap<Condition, Figures> = HashMap::new();
-        self.foreign(snapshot, facts, &mut held, &mut measured);
-        self.suspicious(snapshot, facts, &mut held);
+        self.foreign(interval, &mut held, &mut measured);
+        self.suspicious(interval, &mut held);
         self.rates(snapshot, &mut held, &mut measured);
 
         let mut alerts: Vec<(Condition, Alert)> = Vec::new();
@@ -251,8 +251,7 @@ impl AlertEngine {
     /// Remotes outside the home countries over the byte threshold.
     fn foreign(
         &self,
-        snapshot: &Snapshot,
-        facts: &[Facts],
+        interval: &EnrichedSnapshot,
         held: &mut BTreeMap<Condition, Alert>,
         measured: &mut HashMap<Condition, Figures>,
     ) {
@@ -266,7 +265,7 @@ impl AlertEngine {
                     remote_ip: flow.id.remote_ip,
                 })
         };
-        let groups = group_flows(snapshot, facts, key_of);
+        let groups = group_flows(interval, key_of);
         let over: HashMap<Condition, Group> = groups
             .into_iter()
             .filter_map(|(key, group)| {
@@ -281,20 +280,15 @@ impl AlertEngine {
                 }
             })
             .collect();
-        for (key, group, reasons) in with_reasons(snapshot, facts, over, key_of) {
-            let mut alert = flow_alert(AlertKind::Foreign, snapshot, facts, &group, reasons);
+        for (key, group, reasons) in with_reasons(interval, over, key_of) {
+            let mut alert = flow_alert(AlertKind::Foreign, interval, &group, reasons);
             alert.threshold_bytes = Some(self.config.foreign_bytes);
             held.insert(key, alert);
         }
     }
 
     /// Processes (or, with none, remote endpoints) with a suspicious flow that moved.
-    fn suspicious(
-        &self,
-        snapshot: &Snapshot,
-        facts: &[Facts],
-        held: &mut BTreeMap<Condition, Alert>,
-    ) {
+    fn suspicious(&self, interval: &EnrichedSnapshot, held: &mut BTreeMap<Condition, Alert>) {
         let key_of = |flow: &FlowDelta, facts: &Facts| {
             (facts.judgement.verdict == Verdict::Suspicious).then(|| match facts.owner.process() {
                 Some(process) => Condition::SuspiciousProcess {
@@ -307,9 +301,9 @@ impl AlertEngine {
                 },
             })
         };
-        let groups = group_flows(snapshot, facts, key_of);
-        for (key, group, reasons) in with_reasons(snapshot, facts, groups, key_of) {
-            let alert = flow_alert(AlertKind::Suspicious, snapshot, facts, &group, reasons);
+        let groups = group_flows(interval, key_of);
+        for (key, group, reasons) in with_reasons(interval, groups, key_of) {
+            let alert = flow_alert(AlertKind::Suspicious, interval, &group, reasons);
             held.insert(key, alert);
         }
     }
@@ -385,12 +379,11 @@ impl Figures {
 
 /// Sums each condition's flows (rx + tx bytes) and finds its largest flow.
 fn group_flows(
-    snapshot: &Snapshot,
-    facts: &[Facts],
+    interval: &EnrichedSnapshot,
     key_of: impl Fn(&FlowDelta, &Facts) -> Option<Condition>,
 ) -> HashMap<Condition, Group> {
     let mut groups: HashMap<Condition, Group> = HashMap::new();
-    for (index, (flow, facts)) in snapshot.flows.iter().zip(facts).enumerate() {
+    for (index, (flow, facts)) in interval.flows().enumerate() {
         let Some(key) = key_of(flow, facts) else {
             continue;
         };
@@ -414,8 +407,7 @@ fn group_flows(
 /// The reasons of every flow behind each of `groups`, each sentence once, in flow order.
 /// A second pass over the flows, made only for the few groups that raise an alert.
 fn with_reasons(
-    snapshot: &Snapshot,
-    facts: &[Facts],
+    interval: &EnrichedSnapshot,
     groups: HashMap<Condition, Group>,
     key_of: impl Fn(&FlowDelta, &Facts) -> Option<Condition>,
 ) -> Vec<(Condition, Group, Vec<String>)> {
@@ -423,7 +415,7 @@ fn with_reasons(
         return Vec::new();
     }
     let mut reasons: HashMap<Condition, Vec<String>> = HashMap::new();
-    for (flow, facts) in snapshot.flows.iter().zip(facts) {
+    for (flow, facts) in interval.flows() {
         if facts.judgement.reasons.is_empty() {
             continue;
         }
@@ -450,13 +442,13 @@ fn with_reasons(
 /// A foreign or suspicious alert, naming the group's largest flow.
 fn flow_alert(
     kind: AlertKind,
-    snapshot: &Snapshot,
-    facts: &[Facts],
+    interval: &EnrichedSnapshot,
     group: &Group,
     reasons: Vec<String>,
 ) -> Alert {
-    let flow = &snapshot.flows[group.top];
-    let facts = &facts[group.top];
+    let (flow, facts) = interval
+        .flow(group.top)
+        .expect("a group's top flow is one of the interval's");
     Alert {
         iface: Some(flow.id.iface.clone()),
         flow: Some(flow.id.clone()),
@@ -469,7 +461,7 @@ fn flow_alert(
         verdict: Some(facts.judgement.verdict),
         bytes: group.bytes,
         reasons,
-        ..blank_alert(kind, snapshot)
+        ..blank_alert(kind, interval.snapshot())
     }
 }
 

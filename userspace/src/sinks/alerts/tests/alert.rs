@@ -17,17 +17,20 @@ fn mining_in_cn(engine: &mut AlertEngine) -> Vec<Alert> {
         Location::Country(cc("CN")),
         vec![Reason::MiningPort { port: 3333 }],
     );
-    engine.observe(
-        &snapshot(1, vec![flow("203.0.113.7", 3333, 4 * MIB, MIB / 5)]),
+    engine.observe(&enriched(
+        snapshot(1, vec![flow("203.0.113.7", 3333, 4 * MIB, MIB / 5)]),
         &[facts],
-    )
+    ))
 }
 
 /// A 1 Gbit/s link sending at line rate, over a 90% limit: a rate start.
 fn line_rate_over_90_percent() -> Vec<Alert> {
     let mut engine = rate_engine(RateLimit::PercentOfLink(90.0));
     engine.set_link_speed("eth0", Some(1_000_000_000));
-    engine.observe(&link(1, Duration::from_secs(1), 0, 125_000_000), &[])
+    engine.observe(&enriched(
+        link(1, Duration::from_secs(1), 0, 125_000_000),
+        &[],
+    ))
 }
 
 #[test]
@@ -89,7 +92,7 @@ fn alerts_read_as_one_line_and_log_as_one_record() {
         assert!(line.get(absent).is_none(), "{absent} in {line}");
     }
 
-    let alerts = engine.observe(&snapshot(2, vec![]), &[]);
+    let alerts = engine.observe(&enriched(snapshot(2, vec![]), &[]));
     assert_eq!(
         alerts[0].to_string(),
         "ALERT end foreign: 203.0.113.7 (CN) 0 B this interval <= 1 MiB, after 2s, \

@@ -25,7 +25,7 @@ fn foreign_traffic_over_the_threshold_starts_once_and_ends_once() {
     };
 
     let (flows, facts) = heavy();
-    let alerts = engine.observe(&snapshot(1, flows), &facts);
+    let alerts = engine.observe(&enriched(snapshot(1, flows), &facts));
     assert_eq!(phases(&alerts), [(AlertKind::Foreign, Phase::Start)]);
     let start = &alerts[0];
     assert_eq!(start.since, at(0));
@@ -40,15 +40,19 @@ fn foreign_traffic_over_the_threshold_starts_once_and_ends_once() {
 
     for second in 2..=4 {
         let (flows, facts) = heavy();
-        assert!(engine.observe(&snapshot(second, flows), &facts).is_empty());
+        assert!(
+            engine
+                .observe(&enriched(snapshot(second, flows), &facts))
+                .is_empty()
+        );
     }
     assert_eq!(engine.active(), 1);
 
     // Under the threshold for one whole interval: it has ended.
-    let alerts = engine.observe(
-        &snapshot(5, vec![flow("203.0.113.7", 443, 10, 10)]),
+    let alerts = engine.observe(&enriched(
+        snapshot(5, vec![flow("203.0.113.7", 443, 10, 10)]),
         &[in_country("CN")],
-    );
+    ));
     assert_eq!(phases(&alerts), [(AlertKind::Foreign, Phase::End)]);
     let end = &alerts[0];
     assert_eq!((end.since, end.at), (at(0), at(5)));
@@ -56,10 +60,14 @@ fn foreign_traffic_over_the_threshold_starts_once_and_ends_once() {
     assert_eq!(end.country, Some(cc("CN")));
     assert_eq!(engine.active(), 0);
 
-    assert!(engine.observe(&snapshot(6, vec![]), &[]).is_empty());
+    assert!(
+        engine
+            .observe(&enriched(snapshot(6, vec![]), &[]))
+            .is_empty()
+    );
     // Back over it: a new episode.
     let (flows, facts) = heavy();
-    let again = engine.observe(&snapshot(7, flows), &facts);
+    let again = engine.observe(&enriched(snapshot(7, flows), &facts));
     assert_eq!(phases(&again), [(AlertKind::Foreign, Phase::Start)]);
     assert_eq!(again[0].since, at(6));
 }
@@ -67,11 +75,11 @@ fn foreign_traffic_over_the_threshold_starts_once_and_ends_once() {
 #[test]
 fn an_end_comes_when_the_remote_is_gone_too() {
     let mut engine = AlertEngine::new(home("DE"));
-    engine.observe(
-        &snapshot(1, vec![flow("203.0.113.7", 443, 2 * MIB, 0)]),
+    engine.observe(&enriched(
+        snapshot(1, vec![flow("203.0.113.7", 443, 2 * MIB, 0)]),
         &[in_country("CN")],
-    );
-    let alerts = engine.observe(&snapshot(2, vec![]), &[]);
+    ));
+    let alerts = engine.observe(&enriched(snapshot(2, vec![]), &[]));
     assert_eq!(phases(&alerts), [(AlertKind::Foreign, Phase::End)]);
     assert_eq!(alerts[0].bytes, 0);
 }
@@ -94,7 +102,7 @@ fn a_condition_absent_for_less_than_clear_is_one_episode() {
         } else {
             (vec![], vec![])
         };
-        raised.extend(engine.observe(&snapshot(second, flows), &facts));
+        raised.extend(engine.observe(&enriched(snapshot(second, flows), &facts)));
     }
     assert_eq!(
         phases(&raised),
@@ -116,10 +124,10 @@ fn reminders_come_every_repeat_while_it_lasts() {
     let mut engine = AlertEngine::new(config);
     let mut raised = Vec::new();
     for second in 1..=10 {
-        let alerts = engine.observe(
-            &snapshot(second, vec![flow("203.0.113.7", 443, 2 * MIB, 0)]),
+        let alerts = engine.observe(&enriched(
+            snapshot(second, vec![flow("203.0.113.7", 443, 2 * MIB, 0)]),
             &[in_country("CN")],
-        );
+        ));
         raised.extend(alerts.into_iter().map(|a| (a.at, a.phase, a.since)));
     }
     assert_eq!(
@@ -137,10 +145,10 @@ fn reminders_come_every_repeat_while_it_lasts() {
 fn nothing_under_or_at_the_threshold() {
     let mut engine = AlertEngine::new(home("DE"));
     for second in 1..=3 {
-        let alerts = engine.observe(
-            &snapshot(second, vec![flow("203.0.113.7", 443, MIB / 2, MIB / 2)]),
+        let alerts = engine.observe(&enriched(
+            snapshot(second, vec![flow("203.0.113.7", 443, MIB / 2, MIB / 2)]),
             &[in_country("CN")],
-        );
+        ));
         assert!(alerts.is_empty(), "{alerts:?}");
     }
     assert_eq!(engine.active(), 0);
@@ -155,7 +163,7 @@ fn flows_of_one_remote_add_up_and_different_remotes_do_not() {
         flow("203.0.113.7", 8443, 600_000, 0),
     ];
     let facts = vec![in_country("CN"), in_country("CN"), in_country("CN")];
-    let alerts = engine.observe(&snapshot(1, flows), &facts);
+    let alerts = engine.observe(&enriched(snapshot(1, flows), &facts));
     assert_eq!(alerts.len(), 1, "{alerts:?}");
     assert_eq!(alerts[0].bytes, 1_200_000);
     assert_eq!(alerts[0].flows, 2);
@@ -181,7 +189,7 @@ fn nothing_from_home_local_or_unknown_places() {
     for second in 1..=3 {
         assert!(
             engine
-                .observe(&snapshot(second, flows.clone()), &facts)
+                .observe(&enriched(snapshot(second, flows.clone()), &facts))
                 .is_empty()
         );
     }
@@ -193,10 +201,10 @@ fn nothing_foreign_without_a_declared_home() {
         clear: Duration::ZERO,
         ..AlertConfig::default()
     });
-    let alerts = engine.observe(
-        &snapshot(1, vec![flow("203.0.113.7", 443, 50 * MIB, 0)]),
+    let alerts = engine.observe(&enriched(
+        snapshot(1, vec![flow("203.0.113.7", 443, 50 * MIB, 0)]),
         &[in_country("CN")],
-    );
+    ));
     assert!(alerts.is_empty());
 }
 
@@ -229,7 +237,7 @@ fn a_suspicious_process_starts_once_and_ends_when_silent() {
         ),
         business(Location::Unknown),
     ];
-    let alerts = engine.observe(&snapshot(1, flows.clone()), &facts);
+    let alerts = engine.observe(&enriched(snapshot(1, flows.clone()), &facts));
     assert_eq!(phases(&alerts), [(AlertKind::Suspicious, Phase::Start)]);
     let start = &alerts[0];
     assert_eq!(start.process.as_ref().unwrap().pid, 4242);
@@ -244,11 +252,19 @@ fn a_suspicious_process_starts_once_and_ends_when_silent() {
         ]
     );
 
-    assert!(engine.observe(&snapshot(2, flows), &facts).is_empty());
-    let alerts = engine.observe(&snapshot(3, vec![]), &[]);
+    assert!(
+        engine
+            .observe(&enriched(snapshot(2, flows), &facts))
+            .is_empty()
+    );
+    let alerts = engine.observe(&enriched(snapshot(3, vec![]), &[]));
     assert_eq!(phases(&alerts), [(AlertKind::Suspicious, Phase::End)]);
     assert_eq!(alerts[0].process.as_ref().unwrap().comm, "xmrig");
-    assert!(engine.observe(&snapshot(4, vec![]), &[]).is_empty());
+    assert!(
+        engine
+            .observe(&enriched(snapshot(4, vec![]), &[]))
+            .is_empty()
+    );
 }
 
 #[test]
@@ -269,15 +285,15 @@ fn suspicious_flows_without_a_process_are_keyed_by_remote_endpoint() {
         flow("203.0.113.7", 3333, 10, 10),
         flow("203.0.113.8", 3333, 10, 10),
     ];
-    let alerts = engine.observe(&snapshot(1, flows), &[pool(), pool(), pool()]);
+    let alerts = engine.observe(&enriched(snapshot(1, flows), &[pool(), pool(), pool()]));
     assert_eq!(alerts.len(), 2);
     assert!(alerts.iter().all(|a| a.process.is_none()));
     assert_eq!(alerts[0].flows, 2);
     // Only one endpoint goes on.
-    let alerts = engine.observe(
-        &snapshot(2, vec![flow("203.0.113.8", 3333, 10, 10)]),
+    let alerts = engine.observe(&enriched(
+        snapshot(2, vec![flow("203.0.113.8", 3333, 10, 10)]),
         &[pool()],
-    );
+    ));
     assert_eq!(phases(&alerts), [(AlertKind::Suspicious, Phase::End)]);
     assert_eq!(
         alerts[0].flow.as_ref().unwrap().remote_ip,
@@ -292,20 +308,23 @@ fn rate_in_bits_per_second_over_and_under() {
     // 100 MB in one second is exactly 800 Mbit/s: not over.
     assert!(
         engine
-            .observe(&link(1, second, 0, 100_000_000), &[])
+            .observe(&enriched(link(1, second, 0, 100_000_000), &[]))
             .is_empty()
     );
-    let alerts = engine.observe(&link(2, second, 0, 100_000_001), &[]);
+    let alerts = engine.observe(&enriched(link(2, second, 0, 100_000_001), &[]));
     assert_eq!(phases(&alerts), [(AlertKind::Rate, Phase::Start)]);
     assert_eq!(alerts[0].direction, Some(Direction::Tx));
     assert_eq!(alerts[0].rate_bps, Some(800_000_008));
     assert_eq!(alerts[0].limit_bps, Some(800_000_000));
     // The same bytes over two seconds are half the rate: under, so it ends.
-    let alerts = engine.observe(&link(4, 2 * second, 150_000_000, 150_000_000), &[]);
+    let alerts = engine.observe(&enriched(
+        link(4, 2 * second, 150_000_000, 150_000_000),
+        &[],
+    ));
     assert_eq!(phases(&alerts), [(AlertKind::Rate, Phase::End)]);
     assert_eq!(alerts[0].rate_bps, Some(600_000_000));
     // Both directions are watched, each under its own key.
-    let alerts = engine.observe(&link(5, second, 200_000_000, 200_000_000), &[]);
+    let alerts = engine.observe(&enriched(link(5, second, 200_000_000, 200_000_000), &[]));
     let directions: Vec<_> = alerts.iter().map(|a| a.direction).collect();
     assert_eq!(directions, [Some(Direction::Rx), Some(Direction::Tx)]);
     assert!(engine.take_warnings().is_empty());
@@ -319,10 +338,10 @@ fn rate_as_a_share_of_the_link() {
     // 880 Mbit/s of a 1 Gbit/s link is under 90%.
     assert!(
         engine
-            .observe(&link(1, second, 110_000_000, 0), &[])
+            .observe(&enriched(link(1, second, 110_000_000, 0), &[]))
             .is_empty()
     );
-    let alerts = engine.observe(&link(2, second, 120_000_000, 0), &[]);
+    let alerts = engine.observe(&enriched(link(2, second, 120_000_000, 0), &[]));
     assert_eq!(phases(&alerts), [(AlertKind::Rate, Phase::Start)]);
     let alert = &alerts[0];
     assert_eq!(alert.limit_bps, Some(900_000_000));
@@ -342,7 +361,7 @@ fn a_share_of_an_unknown_link_speed_does_not_apply_and_warns_once() {
     for n in 1..=3 {
         assert!(
             engine
-                .observe(&link(n, second, u64::MAX / 16, 0), &[])
+                .observe(&enriched(link(n, second, u64::MAX / 16, 0), &[]))
                 .is_empty()
         );
     }
@@ -363,7 +382,7 @@ fn a_zero_length_interval_changes_nothing() {
     let mut engine = rate_engine(RateLimit::BitsPerSecond(1));
     assert!(
         engine
-            .observe(&link(1, Duration::ZERO, 10, 10), &[])
+            .observe(&enriched(link(1, Duration::ZERO, 10, 10), &[]))
             .is_empty()
     );
     assert_eq!(engine.active(), 0);

@@ -14,10 +14,10 @@ use crate::sinks::alerts::{Alert, AlertEngine, AlertExec, ExecReport};
 fn sample_alert() -> Alert {
     let mut engine = AlertEngine::new(home("DE"));
     engine
-        .observe(
-            &snapshot(1, vec![flow("203.0.113.7", 443, 2 * MIB, 0)]),
+        .observe(&enriched(
+            snapshot(1, vec![flow("203.0.113.7", 443, 2 * MIB, 0)]),
             &[in_country("CN")],
-        )
+        ))
         .remove(0)
 }
 

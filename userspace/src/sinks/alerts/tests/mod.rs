@@ -17,7 +17,7 @@ use super::{Alert, AlertConfig, AlertEngine, AlertKind, Phase, RateLimit};
 use crate::{
     datapath::{DirectionTotals, FlowDelta, FlowId, InterfaceTotals, Protocol, Snapshot},
     enrich::{
-        Facts,
+        EnrichedSnapshot, Facts,
         geo::{CountryCode, Location},
         sockets::Owner,
         verdict::{Judgement, Reason, Verdict},
@@ -25,6 +25,13 @@ use crate::{
 };
 
 pub const T0: u64 = 1_800_000_000;
+
+/// `snapshot` with `facts[i]` for its flow `i`: one fact per flow.
+pub fn enriched(snapshot: Snapshot, facts: &[Facts]) -> EnrichedSnapshot {
+    assert_eq!(snapshot.flows.len(), facts.len(), "one fact per flow");
+    let mut facts = facts.iter().cloned();
+    EnrichedSnapshot::from_fn(snapshot, |_| facts.next().unwrap())
+}
 
 pub const MIB: u64 = 1 << 20;
 

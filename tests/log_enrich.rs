@@ -16,14 +16,9 @@ const PAYLOAD: usize = 64;
 
 #[test]
 fn a_flow_names_its_process_country_and_foreign_mark() {
-    let CountryScene {
-        pair,
-        db,
-        receiver,
-        sender,
-        remote,
-    } = CountryScene::new();
-    let local = sender.local_addr().expect("sender address");
+    let scene = CountryScene::new();
+    let (pair, db, remote) = (&scene.pair, &scene.db, scene.remote);
+    let local = scene.sender.local_addr().expect("sender address");
 
     let args = format!(
         "--iface {} --interval 0.2 --geoip {} --home de",
@@ -32,13 +27,13 @@ fn a_flow_names_its_process_country_and_foreign_mark() {
     );
     let flowmeter = Flowmeter::start_log(&pair.a, &args);
     for _ in 0..DATAGRAMS {
-        sender.send_to(&[7; PAYLOAD], remote).expect("send");
+        scene.sender.send_to(&[7; PAYLOAD], remote).expect("send");
     }
     // Keep the socket open while flowmeter attributes the flow.
     thread::sleep(Duration::from_millis(700));
     let finished = flowmeter.stop();
     assert!(finished.status.success(), "flowmeter failed: {finished:?}");
-    drop(receiver);
+    drop(scene.receiver);
 
     let log = finished.log();
     let start = &log.of_type("start")[0];

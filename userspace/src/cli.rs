@@ -264,8 +264,8 @@ pub struct LogArgs {
     pub alert_foreign: u64,
 
     /// Alert when an interface's receive or send rate goes over this: bits per second
-    /// (e.g. 800M, 1G; k, M, G, T are powers of 1000; bytes are not accepted), or a
-    /// percentage of the link speed (e.g. 90%).
+    /// (e.g. 800M, 1G; K, M, G, T are powers of 1000; Ki, Mi, Gi, Ti of 1024; bytes are
+    /// not accepted), or a percentage of the link speed (e.g. 90%).
     #[arg(long, value_name = "BPS|PCT%")]
     pub alert_rate: Option<RateLimit>,
 

@@ -4,6 +4,7 @@
 //! Data flows one way: [`Datapath::start`] attaches and hands out [`KernelMaps`];
 //! a [`Reader`] turns what the maps hold into a [`Snapshot`] each interval.
 
+pub mod batch;
 pub mod hook;
 pub mod interfaces;
 mod loader;

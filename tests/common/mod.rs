@@ -5,6 +5,7 @@
 
 pub mod geo;
 pub mod netns;
+pub mod packets;
 pub mod scene;
 
 use std::{

@@ -2,7 +2,7 @@
 //! alerts, and where a condition starts, is reminded of and ends.
 //!
 //! [`AlertEngine::observe`] is pure and deterministic: time comes only from the
-//! snapshots (`at`, `interval`), never from a clock. It watches three conditions, each
+//! snapshots (`at`, `interval`), never from a clock. It watches four conditions, each
 //! under a key so that one condition is one story:
 //!
 //! - **foreign** (key: the remote address): more than
@@ -61,7 +61,8 @@
 //! A snapshot with a zero-length interval carries no evidence and is ignored.
 //!
 //! All of this is decided in [`AlertEngine::observe`]; the conditions are gathered by
-//! `foreign`, `suspicious` and `rates`, one method each.
+//! `flood` (first), `foreign`, `suspicious` and `rates`, one method each; `triage` decides
+//! which per-flow conditions are told and which are folded.
 
 use std::{
     collections::{BTreeMap, HashMap, HashSet, btree_map::Entry},

@@ -6,6 +6,7 @@
 pub mod bpf;
 pub mod geo;
 pub mod netns;
+pub mod packets;
 pub mod scene;
 
 use std::{

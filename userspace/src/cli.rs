@@ -11,7 +11,10 @@ use clap::{
 use crate::{
     datapath::HookChoice,
     enrich::{geo::HomeCountries, verdict::RulesConfig},
-    sinks::{alerts::RateLimit, output},
+    sinks::{
+        alerts::{self, RateLimit},
+        output,
+    },
     units,
 };
 
@@ -283,6 +286,18 @@ pub struct LogArgs {
     /// input (at most 10 s each; metering never waits for it).
     #[arg(long, value_name = "CMD")]
     pub alert_exec: Option<String>,
+
+    /// Alert on a flood when more than N new flows per second arrive: inbound flows
+    /// of one or two packets, and packets that found the flow table full. 0 turns it
+    /// off. While it lasts, the per-flow alerts of the flows it carries fold into it.
+    #[arg(long, value_name = "N", default_value_t = alerts::DEFAULT_FLOOD_FLOWS_PER_S)]
+    pub alert_flood: u64,
+
+    /// At most N foreign and N suspicious alerts start in one interval, the largest
+    /// first; the last of them says how many more were folded.
+    #[arg(long, value_name = "N", default_value_t = alerts::DEFAULT_MAX_STARTS as u32,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub alert_max_starts: u32,
 }
 
 #[cfg(test)]

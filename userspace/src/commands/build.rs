@@ -66,6 +66,8 @@ pub fn alert_config(args: &LogArgs) -> AlertConfig {
         rate: args.alert_rate,
         repeat: args.alert_repeat,
         clear: args.alert_clear,
+        max_starts: args.alert_max_starts as usize,
+        flood_flows_per_s: args.alert_flood,
     }
 }
 

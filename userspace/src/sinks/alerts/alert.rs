@@ -10,7 +10,13 @@
 //! ALERT start foreign: 203.0.113.7 (CN) 4.2 MiB this interval > 1 MiB, process 4242 xmrig (root) /tmp/.x/xmrig, suspicious
 //! ALERT reminder suspicious: process 4242 xmrig (root) /tmp/.x/xmrig -> 203.0.113.7:3333 (CN), 1.2 KiB this interval, for 5m00s: executable under /tmp
 //! ALERT end rate: eth0 tx 12.3 Mbit/s <= 900 Mbit/s (90% of 1 Gbit/s link), after 2m10s
+//! ALERT start flood: 150k new flows/s > 5000/s on eth0, 150k pkt/s, 76.8 Mbit/s; from 198.51.100.0/24 (100k pkt/s, 51.2 Mbit/s), 203.0.113.0/24 (50.0k pkt/s, 25.6 Mbit/s); to udp/53 (150k pkt/s, 76.8 Mbit/s); 212 per-flow alerts folded in
+//! ALERT start suspicious: no local process -> 203.0.113.9:3333, 64 B this interval: remote port 3333 is a common mining-pool port; 490 more suspicious alerts folded
 //! ```
+//!
+//! `folded` (and the text's last clause) counts the conditions folded into this alert
+//! instead of raised one by one: by the per-interval cap for foreign and suspicious
+//! alerts, into the flood for a flood alert.
 
 use std::{
     fmt,
@@ -19,11 +25,17 @@ use std::{
     time::{Duration, SystemTime},
 };
 
-use super::RateLimit;
+use super::{
+    RateLimit,
+    flood::{Carrier, FloodFigures},
+};
 use crate::{
     datapath::FlowId,
     enrich::{geo::CountryCode, sockets::ProcessInfo, verdict::Verdict},
-    sinks::schema::{self, ALERT_TYPE, AlertRecord, FlowKey, Line, ProcessFields, SCHEMA_VERSION},
+    sinks::schema::{
+        self, ALERT_TYPE, AlertRecord, FloodPortRecord, FloodSourceRecord, FlowKey, Line,
+        ProcessFields, Proto, SCHEMA_VERSION,
+    },
     units,
 };
 
@@ -33,15 +45,17 @@ pub enum AlertKind {
     Foreign,
     Suspicious,
     Rate,
+    Flood,
 }
 
 impl AlertKind {
-    /// `foreign`, `suspicious` or `rate`.
+    /// `foreign`, `suspicious`, `rate` or `flood`.
     pub fn label(self) -> &'static str {
         match self {
             AlertKind::Foreign => "foreign",
             AlertKind::Suspicious => "suspicious",
             AlertKind::Rate => "rate",
+            AlertKind::Flood => "flood",
         }
     }
 }
@@ -122,6 +136,10 @@ pub struct Alert {
     pub link_bps: Option<u64>,
     /// Foreign, suspicious: the verdicts' evidence, each sentence once.
     pub reasons: Vec<String>,
+    /// Conditions folded into this alert instead of raised one by one (module docs).
+    pub folded: usize,
+    /// Flood: the new-flow rate, the threshold and what carries it.
+    pub flood: Option<Box<FloodFigures>>,
 }
 
 impl Alert {
@@ -156,6 +174,32 @@ impl Alert {
             },
             link_bps: self.link_bps,
             reasons: self.reasons.iter().map(String::as_str).collect(),
+            new_flows_per_s: self.flood.as_ref().map(|f| f.new_flows_per_s),
+            threshold_flows_per_s: self.flood.as_ref().map(|f| f.threshold_per_s),
+            packets: self.flood.as_ref().map(|f| f.packets),
+            stray_packets: self.flood.as_ref().map(|f| f.stray_packets),
+            sources: self.flood.as_ref().map(|f| {
+                f.sources
+                    .iter()
+                    .map(|c| FloodSourceRecord {
+                        prefix: c.key.to_string(),
+                        packets_per_s: c.packets_per_s,
+                        bps: c.bps,
+                    })
+                    .collect()
+            }),
+            ports: self.flood.as_ref().map(|f| {
+                f.ports
+                    .iter()
+                    .map(|c| FloodPortRecord {
+                        proto: Proto::of(c.key.proto),
+                        port: c.key.port,
+                        packets_per_s: c.packets_per_s,
+                        bps: c.bps,
+                    })
+                    .collect()
+            }),
+            folded: (self.folded > 0).then_some(self.folded),
             message: self.to_string(),
         }
     }
@@ -210,6 +254,62 @@ impl Alert {
         }
         Ok(())
     }
+
+    /// "150k new flows/s > 5000/s on eth0, 150k pkt/s, 76.8 Mbit/s; from ...; to ...".
+    fn write_flood(&self, f: &mut fmt::Formatter<'_>, flood: &FloodFigures) -> fmt::Result {
+        let compare = if self.phase == Phase::End { "<=" } else { ">" };
+        write!(
+            f,
+            "{} new flows/s {compare} {}/s",
+            units::compact(flood.new_flows_per_s as f64, ""),
+            flood.threshold_per_s
+        )?;
+        if let Some(iface) = &self.iface {
+            write!(f, " on {iface}")?;
+        }
+        if self.phase == Phase::End {
+            self.write_duration(f)?;
+            // The subject as last seen, without its old rates.
+            write_carriers(f, "from", &flood.sources, false)?;
+            return write_carriers(f, "to", &flood.ports, false);
+        }
+        write!(
+            f,
+            ", {}, {}",
+            units::compact(flood.packets as f64 / self.interval.as_secs_f64(), " pkt/s"),
+            units::bits_per_second(self.rate_bps.unwrap_or_default())
+        )?;
+        self.write_duration(f)?;
+        write_carriers(f, "from", &flood.sources, true)?;
+        write_carriers(f, "to", &flood.ports, true)
+    }
+}
+
+/// "; from 198.51.100.0/24 (100k pkt/s, 51.2 Mbit/s), 203.0.113.0/24 (...)", nothing
+/// when there are none.
+fn write_carriers<K: fmt::Display>(
+    f: &mut fmt::Formatter<'_>,
+    label: &str,
+    carriers: &[Carrier<K>],
+    with_rates: bool,
+) -> fmt::Result {
+    for (n, carrier) in carriers.iter().enumerate() {
+        let separator = if n == 0 {
+            format!("; {label} ")
+        } else {
+            ", ".to_owned()
+        };
+        write!(f, "{separator}{}", carrier.key)?;
+        if with_rates {
+            write!(
+                f,
+                " ({}, {})",
+                units::compact(carrier.packets_per_s as f64, " pkt/s"),
+                units::bits_per_second(carrier.bps)
+            )?;
+        }
+    }
+    Ok(())
 }
 
 impl fmt::Display for Alert {
@@ -266,6 +366,16 @@ impl fmt::Display for Alert {
                 }
                 self.write_duration(f)?;
             }
+            AlertKind::Flood => {
+                if let Some(flood) = &self.flood {
+                    self.write_flood(f, flood)?;
+                }
+            }
+        }
+        match (self.folded, self.kind) {
+            (0, _) => {}
+            (n, AlertKind::Flood) => write!(f, "; {n} per-flow alerts folded in")?,
+            (n, kind) => write!(f, "; {n} more {} alerts folded", kind.label())?,
         }
         Ok(())
     }

@@ -3,6 +3,7 @@
 
 use std::{fmt, str::FromStr, time::Duration};
 
+use super::flood::DEFAULT_FLOOD_FLOWS_PER_S;
 use crate::{
     enrich::geo::HomeCountries,
     units::{self, UnitError},
@@ -16,6 +17,10 @@ pub const DEFAULT_REPEAT: Duration = Duration::from_secs(300);
 
 /// `--alert-clear` when not given: 10 s.
 pub const DEFAULT_CLEAR: Duration = Duration::from_secs(10);
+
+/// `--alert-max-starts` when not given: foreign, and suspicious, alerts that may start
+/// in one interval.
+pub const DEFAULT_MAX_STARTS: usize = 10;
 
 /// What raises an alert.
 #[derive(Clone, Debug, PartialEq)]
@@ -33,6 +38,13 @@ pub struct AlertConfig {
     /// process sending in bursts, or a rate hovering at the limit, is one episode and
     /// not a start and an end every few seconds.
     pub clear: Duration,
+    /// `--alert-max-starts`: at most this many foreign and this many suspicious
+    /// conditions start with an alert of their own in one interval, the largest by
+    /// bytes; the rest are folded (counted in the last alert of their kind).
+    pub max_starts: usize,
+    /// `--alert-flood`: more new flows per second than this is a flood; 0 turns flood
+    /// detection off.
+    pub flood_flows_per_s: u64,
 }
 
 impl Default for AlertConfig {
@@ -43,6 +55,8 @@ impl Default for AlertConfig {
             rate: None,
             repeat: DEFAULT_REPEAT,
             clear: DEFAULT_CLEAR,
+            max_starts: DEFAULT_MAX_STARTS,
+            flood_flows_per_s: DEFAULT_FLOOD_FLOWS_PER_S,
         }
     }
 }

@@ -2,7 +2,7 @@
 //! alerts, and where a condition starts, is reminded of and ends.
 //!
 //! [`AlertEngine::observe`] is pure and deterministic: time comes only from the
-//! snapshots (`at`, `interval`), never from a clock. It watches three conditions, each
+//! snapshots (`at`, `interval`), never from a clock. It watches four conditions, each
 //! under a key so that one condition is one story:
 //!
 //! - **foreign** (key: the remote address): more than
@@ -19,7 +19,27 @@
 //!   where it is unknown the limit does not apply, and [`AlertEngine::take_warnings`]
 //!   says so once per interface.
 //!
+//! - **flood** (one key): more than `--alert-flood` new flows per second arrived, as
+//!   [`FloodDetector`] reads them in one pass over the interval (see `flood.rs`). Its
+//!   alert names the source prefixes and local ports that carry it.
+//!
 //! "Over" is strict everywhere: exactly the threshold raises nothing.
+//!
+//! # Folding: a storm is a handful of lines
+//!
+//! Foreign and suspicious conditions are many when traffic is hostile, so not every one
+//! gets an alert of its own:
+//!
+//! - While a flood alert is active (from its start to its end), a condition whose
+//!   flows the flood carries ([`Carriers::carries`]: flood-like, no local process, from
+//!   a named prefix or to a named port) is folded into the flood.
+//! - Of the conditions that would start in one interval, at most `--alert-max-starts`
+//!   per kind start, the largest by bytes first; the rest are folded.
+//!
+//! A folded condition raises nothing of its own: it is followed silently until it has
+//! been absent for `clear`, so it is folded once, not once per interval. How many were
+//! folded is carried by the next alert of the kind folded into (the last of the
+//! interval's starts for the cap, the flood's next alert for the flood), in `folded`.
 //!
 //! # Start, reminder, end
 //!
@@ -41,7 +61,8 @@
 //! A snapshot with a zero-length interval carries no evidence and is ignored.
 //!
 //! All of this is decided in [`AlertEngine::observe`]; the conditions are gathered by
-//! `foreign`, `suspicious` and `rates`, one method each.
+//! `flood` (first), `foreign`, `suspicious` and `rates`, one method each; `triage` decides
+//! which per-flow conditions are told and which are folded.
 
 use std::{
     collections::{BTreeMap, HashMap, HashSet, btree_map::Entry},
@@ -52,7 +73,10 @@ use std::{
     time::{Duration, SystemTime},
 };
 
-use super::{Alert, AlertConfig, AlertKind, Direction, Phase, RateLimit};
+use super::{
+    Alert, AlertConfig, AlertKind, Direction, Phase, RateLimit,
+    flood::{Carriers, FloodDetector, FloodReading},
+};
 use crate::{
     datapath::{FlowDelta, Snapshot},
     enrich::{EnrichedSnapshot, Facts, sockets::Owner, verdict::Verdict},
@@ -97,6 +121,7 @@ enum Condition {
         iface: Arc<str>,
         direction: Direction,
     },
+    Flood,
 }
 
 /// A condition that holds.
@@ -116,6 +141,61 @@ struct Figures {
     bytes: u64,
     flows: usize,
     rate_bps: Option<u64>,
+    /// Flood: new flows per second and packets.
+    flood: Option<(u64, u64, u64)>,
+}
+
+/// A condition folded instead of raised, followed until it ends.
+struct Folded {
+    /// Metered time since it last held.
+    absent: Duration,
+    /// Whether it held in the interval being observed.
+    held: bool,
+}
+
+/// The folded conditions, and how many no alert has counted yet, per kind folded into.
+#[derive(Default)]
+struct Folds {
+    conditions: HashMap<Condition, Folded>,
+    unreported: BTreeMap<AlertKind, usize>,
+}
+
+impl Folds {
+    fn fold(&mut self, key: Condition, into: AlertKind) {
+        let folded = Folded {
+            absent: Duration::ZERO,
+            held: true,
+        };
+        self.conditions.insert(key, folded);
+        *self.unreported.entry(into).or_default() += 1;
+    }
+
+    /// Ages the folded conditions that did not hold this interval; forgets the ended.
+    fn age(&mut self, interval: Duration, clear: Duration) {
+        self.conditions.retain(|_, folded| {
+            if std::mem::take(&mut folded.held) {
+                folded.absent = Duration::ZERO;
+                true
+            } else {
+                folded.absent += interval;
+                folded.absent < clear
+            }
+        });
+    }
+
+    /// Gives each kind's count to the last of this interval's alerts of that kind;
+    /// a count with no such alert waits for the next one.
+    fn report(&mut self, alerts: &mut [Alert]) {
+        self.unreported.retain(|kind, count| {
+            match alerts.iter_mut().rev().find(|alert| alert.kind == *kind) {
+                Some(alert) => {
+                    alert.folded = *count;
+                    false
+                }
+                None => true,
+            }
+        });
+    }
 }
 
 /// Flows grouped under one condition during one interval.
@@ -125,6 +205,8 @@ struct Group {
     /// The flow that moved the most bytes (its index in the snapshot).
     top: usize,
     top_bytes: u64,
+    /// How many of its flows the active flood carries.
+    carried: usize,
 }
 
 /// Watches the snapshots and raises de-duplicated alerts; see the module docs.
@@ -136,6 +218,10 @@ pub struct AlertEngine {
     warned: HashSet<Arc<str>>,
     warnings: Vec<AlertWarning>,
     active: BTreeMap<Condition, Episode>,
+    folds: Folds,
+    detector: FloodDetector,
+    /// What the active flood alert named, from its start to its end.
+    carriers: Option<Carriers>,
 }
 
 impl AlertEngine {
@@ -146,6 +232,9 @@ impl AlertEngine {
             warned: HashSet::new(),
             warnings: Vec::new(),
             active: BTreeMap::new(),
+            folds: Folds::default(),
+            detector: FloodDetector::default(),
+            carriers: None,
         }
     }
 
@@ -164,7 +253,7 @@ impl AlertEngine {
         self.link_speeds.insert(iface, bps);
     }
 
-    /// Conditions that hold now.
+    /// Conditions that hold now and were told (folded ones are not counted).
     pub fn active(&self) -> usize {
         self.active.len()
     }
@@ -175,7 +264,8 @@ impl AlertEngine {
     }
 
     /// One interval, its flows with the enrichers' facts. Returns the alerts this
-    /// interval raises, foreign first, then suspicious, then rate, each in a fixed order.
+    /// interval raises, foreign first, then suspicious, rate and flood, each in a fixed
+    /// order.
     pub fn observe(&mut self, interval: &EnrichedSnapshot) -> Vec<Alert> {
         let snapshot = interval.snapshot();
         if snapshot.interval.is_zero() {
@@ -183,10 +273,29 @@ impl AlertEngine {
         }
         let mut held: BTreeMap<Condition, Alert> = BTreeMap::new();
         let mut measured: HashMap<Condition, Figures> = HashMap::new();
+        // First: whether a flood is on decides what the per-flow conditions fold into.
+        self.flood(interval, &mut held, &mut measured);
         self.foreign(interval, &mut held, &mut measured);
         self.suspicious(interval, &mut held);
         self.rates(snapshot, &mut held, &mut measured);
 
+        let mut alerts = self.episodes(snapshot, held, measured);
+        self.folds.age(snapshot.interval, self.config.clear);
+        self.folds.report(&mut alerts);
+        if !self.active.contains_key(&Condition::Flood) {
+            self.carriers = None;
+        }
+        alerts
+    }
+
+    /// Starts, reminders and ends, from what held this interval (`held`) and the
+    /// figures of what did not (`measured`).
+    fn episodes(
+        &mut self,
+        snapshot: &Snapshot,
+        held: BTreeMap<Condition, Alert>,
+        measured: HashMap<Condition, Figures>,
+    ) -> Vec<Alert> {
         let mut alerts: Vec<(Condition, Alert)> = Vec::new();
         let clear = self.config.clear;
         let ended: Vec<Condition> = self
@@ -203,15 +312,21 @@ impl AlertEngine {
                 continue;
             };
             let figures = measured.get(&key).copied().unwrap_or_default();
-            let alert = Alert {
+            let mut alert = Alert {
                 phase: Phase::End,
                 at: snapshot.at,
                 interval: snapshot.interval,
                 bytes: figures.bytes,
                 flows: figures.flows,
                 rate_bps: figures.rate_bps,
+                folded: 0,
                 ..episode.last
             };
+            if let Some(flood) = alert.flood.as_deref_mut() {
+                // The carriers as last seen, this interval's rates.
+                (flood.new_flows_per_s, flood.packets, flood.stray_packets) =
+                    figures.flood.unwrap_or_default();
+            }
             alerts.push((key, alert));
         }
         for (key, mut alert) in held {
@@ -248,9 +363,39 @@ impl AlertEngine {
         alerts.into_iter().map(|(_, alert)| alert).collect()
     }
 
+    /// A flood: over `--alert-flood` new flows per second (0: never).
+    fn flood(
+        &mut self,
+        interval: &EnrichedSnapshot,
+        held: &mut BTreeMap<Condition, Alert>,
+        measured: &mut HashMap<Condition, Figures>,
+    ) {
+        let threshold = self.config.flood_flows_per_s;
+        if threshold == 0 {
+            return;
+        }
+        let reading = self.detector.read(interval, threshold);
+        if reading.holds() {
+            self.carriers = Some(Carriers::of(&reading.figures));
+            held.insert(Condition::Flood, flood_alert(reading, interval.snapshot()));
+        } else if self.active.contains_key(&Condition::Flood) {
+            let figures = Figures {
+                bytes: reading.bytes,
+                flows: reading.flows,
+                rate_bps: Some(reading.rate_bps),
+                flood: Some((
+                    reading.figures.new_flows_per_s,
+                    reading.figures.packets,
+                    reading.figures.stray_packets,
+                )),
+            };
+            measured.insert(Condition::Flood, figures);
+        }
+    }
+
     /// Remotes outside the home countries over the byte threshold.
     fn foreign(
-        &self,
+        &mut self,
         interval: &EnrichedSnapshot,
         held: &mut BTreeMap<Condition, Alert>,
         measured: &mut HashMap<Condition, Figures>,
@@ -265,7 +410,8 @@ impl AlertEngine {
                     remote_ip: flow.id.remote_ip,
                 })
         };
-        let groups = group_flows(interval, key_of);
+        let carriers = self.carriers.as_ref();
+        let groups = group_flows(interval, key_of, carriers);
         let over: HashMap<Condition, Group> = groups
             .into_iter()
             .filter_map(|(key, group)| {
@@ -280,6 +426,13 @@ impl AlertEngine {
                 }
             })
             .collect();
+        let over = triage(
+            over,
+            AlertKind::Foreign,
+            &self.active,
+            &mut self.folds,
+            self.config.max_starts,
+        );
         for (key, group, reasons) in with_reasons(interval, over, key_of) {
             let mut alert = flow_alert(AlertKind::Foreign, interval, &group, reasons);
             alert.threshold_bytes = Some(self.config.foreign_bytes);
@@ -288,7 +441,7 @@ impl AlertEngine {
     }
 
     /// Processes (or, with none, remote endpoints) with a suspicious flow that moved.
-    fn suspicious(&self, interval: &EnrichedSnapshot, held: &mut BTreeMap<Condition, Alert>) {
+    fn suspicious(&mut self, interval: &EnrichedSnapshot, held: &mut BTreeMap<Condition, Alert>) {
         let key_of = |flow: &FlowDelta, facts: &Facts| {
             (facts.judgement.verdict == Verdict::Suspicious).then(|| match facts.owner.process() {
                 Some(process) => Condition::SuspiciousProcess {
@@ -301,7 +454,14 @@ impl AlertEngine {
                 },
             })
         };
-        let groups = group_flows(interval, key_of);
+        let groups = group_flows(interval, key_of, self.carriers.as_ref());
+        let groups = triage(
+            groups,
+            AlertKind::Suspicious,
+            &self.active,
+            &mut self.folds,
+            self.config.max_starts,
+        );
         for (key, group, reasons) in with_reasons(interval, groups, key_of) {
             let alert = flow_alert(AlertKind::Suspicious, interval, &group, reasons);
             held.insert(key, alert);
@@ -346,6 +506,7 @@ impl AlertEngine {
                             bytes,
                             flows: 0,
                             rate_bps,
+                            flood: None,
                         };
                         measured.insert(key, figures);
                     }
@@ -373,14 +534,51 @@ impl Figures {
             bytes: group.bytes,
             flows: group.flows,
             rate_bps: None,
+            flood: None,
         }
     }
 }
 
-/// Sums each condition's flows (rx + tx bytes) and finds its largest flow.
+/// Which of an interval's foreign or suspicious conditions get an alert: those already
+/// told, and of the new ones at most `max_starts`, the largest by bytes (ties: in the
+/// conditions' order). The rest are folded: into the flood if it carries all their
+/// flows, else into their kind's next alert. Folded ones that hold again stay folded.
+fn triage(
+    groups: HashMap<Condition, Group>,
+    kind: AlertKind,
+    active: &BTreeMap<Condition, Episode>,
+    folds: &mut Folds,
+    max_starts: usize,
+) -> HashMap<Condition, Group> {
+    let mut told = HashMap::new();
+    let mut fresh = Vec::new();
+    for (key, group) in groups {
+        if active.contains_key(&key) {
+            told.insert(key, group);
+        } else if let Some(folded) = folds.conditions.get_mut(&key) {
+            folded.held = true;
+        } else if group.carried == group.flows {
+            folds.fold(key, AlertKind::Flood);
+        } else {
+            fresh.push((key, group));
+        }
+    }
+    if fresh.len() > max_starts {
+        fresh.sort_unstable_by(|a, b| b.1.bytes.cmp(&a.1.bytes).then_with(|| a.0.cmp(&b.0)));
+        for (key, _) in fresh.drain(max_starts..) {
+            folds.fold(key, kind);
+        }
+    }
+    told.extend(fresh);
+    told
+}
+
+/// Sums each condition's flows (rx + tx bytes), finds its largest flow and counts
+/// those the active flood carries.
 fn group_flows(
     interval: &EnrichedSnapshot,
     key_of: impl Fn(&FlowDelta, &Facts) -> Option<Condition>,
+    carriers: Option<&Carriers>,
 ) -> HashMap<Condition, Group> {
     let mut groups: HashMap<Condition, Group> = HashMap::new();
     for (index, (flow, facts)) in interval.flows().enumerate() {
@@ -393,9 +591,13 @@ fn group_flows(
             flows: 0,
             top: index,
             top_bytes: bytes,
+            carried: 0,
         });
         group.bytes = group.bytes.saturating_add(bytes);
         group.flows += 1;
+        if carriers.is_some_and(|carriers| carriers.carries(flow, facts)) {
+            group.carried += 1;
+        }
         if bytes > group.top_bytes {
             group.top = index;
             group.top_bytes = bytes;
@@ -465,6 +667,18 @@ fn flow_alert(
     }
 }
 
+/// A flood alert from the interval's reading.
+fn flood_alert(reading: FloodReading, snapshot: &Snapshot) -> Alert {
+    Alert {
+        iface: reading.iface,
+        flows: reading.flows,
+        bytes: reading.bytes,
+        rate_bps: Some(reading.rate_bps),
+        flood: Some(Box::new(reading.figures)),
+        ..blank_alert(AlertKind::Flood, snapshot)
+    }
+}
+
 /// A start alert for this interval with no subject or figures yet.
 fn blank_alert(kind: AlertKind, snapshot: &Snapshot) -> Alert {
     Alert {
@@ -487,5 +701,7 @@ fn blank_alert(kind: AlertKind, snapshot: &Snapshot) -> Alert {
         limit_bps: None,
         link_bps: None,
         reasons: Vec::new(),
+        folded: 0,
+        flood: None,
     }
 }

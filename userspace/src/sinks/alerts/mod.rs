@@ -6,6 +6,8 @@
 //!   when a condition starts, is reminded of and ends.
 //! - [`alert`]: the [`Alert`] value, its line of text for stderr and its record for the
 //!   log (the wire format is `schema::AlertRecord`).
+//! - [`flood`]: [`FloodDetector`] reads each interval's new-flow rate and what carries
+//!   it, in one pass, for the engine's `flood` condition.
 //! - [`exec`]: [`AlertExec`] runs `--alert-exec CMD` with the alert's JSON line on
 //!   stdin, in the background, and reports its failures as values.
 //!
@@ -15,16 +17,18 @@ pub mod alert;
 pub mod config;
 pub mod engine;
 pub mod exec;
+pub mod flood;
 #[cfg(test)]
 mod tests;
 
 pub use self::{
     alert::{Alert, AlertKind, Direction, Phase},
     config::{
-        AlertConfig, DEFAULT_CLEAR, DEFAULT_FOREIGN_BYTES, DEFAULT_REPEAT, RateLimit,
-        RateLimitError,
+        AlertConfig, DEFAULT_CLEAR, DEFAULT_FOREIGN_BYTES, DEFAULT_MAX_STARTS, DEFAULT_REPEAT,
+        RateLimit, RateLimitError,
     },
     engine::{AlertEngine, AlertWarning},
     exec::{AlertExec, ExecReport},
+    flood::{DEFAULT_FLOOD_FLOWS_PER_S, FloodDetector},
 };
 pub use crate::sinks::schema::{ALERT_TYPE, AlertRecord};

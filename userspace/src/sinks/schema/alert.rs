@@ -4,7 +4,7 @@
 //!
 //! | field | type | meaning |
 //! | --- | --- | --- |
-//! | `kind` | string | `foreign`, `suspicious` or `rate` |
+//! | `kind` | string | `foreign`, `suspicious`, `rate` or `flood` |
 //! | `phase` | string | `start`, `reminder` or `end` |
 //! | `since` | string | RFC 3339: the beginning of the first interval in which the condition held; with `kind` and the subject fields it names one episode |
 //! | `duration_s` | number | `ts - since`, seconds |
@@ -23,11 +23,18 @@
 //! | `limit_percent` | number | rate: the `PCT%` given, if the limit is a percentage |
 //! | `link_bps` | number | rate: the link speed, when known |
 //! | `reasons` | array of strings | foreign, suspicious: the evidence of the flows behind the alert, each sentence once |
+//! | `new_flows_per_s` | number | flood: new flows per second this interval (flood-like flows plus IP packets in no flow) |
+//! | `threshold_flows_per_s` | number | flood: `--alert-flood` |
+//! | `packets` | number | flood: its packets this interval |
+//! | `stray_packets` | number | flood: IP packets received in no flow this interval (table full, or evicted before read) |
+//! | `sources` | array of objects | flood: the top source prefixes by packets, `{"prefix", "packets_per_s", "bps"}` |
+//! | `ports` | array of objects | flood: the top local ports by packets, `{"proto", "port", "packets_per_s", "bps"}` |
+//! | `folded` | number | conditions folded into this alert instead of raised one by one; absent when none |
 //! | `message` | string | the one-line text written on stderr |
 
 use serde::Serialize;
 
-use super::{FlowKey, ProcessFields};
+use super::{FlowKey, ProcessFields, Proto};
 
 /// The `type` of an alert line in the log.
 pub const ALERT_TYPE: &str = "alert";
@@ -68,5 +75,36 @@ pub struct AlertRecord<'a> {
     pub link_bps: Option<u64>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub reasons: Vec<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub new_flows_per_s: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub threshold_flows_per_s: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub packets: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stray_packets: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sources: Option<Vec<FloodSourceRecord>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ports: Option<Vec<FloodPortRecord>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub folded: Option<usize>,
     pub message: String,
+}
+
+/// Flood: one source prefix that carries it.
+#[derive(Serialize)]
+pub struct FloodSourceRecord {
+    pub prefix: String,
+    pub packets_per_s: u64,
+    pub bps: u64,
+}
+
+/// Flood: one local port that carries it.
+#[derive(Serialize)]
+pub struct FloodPortRecord {
+    pub proto: Proto,
+    pub port: u16,
+    pub packets_per_s: u64,
+    pub bps: u64,
 }

@@ -27,7 +27,7 @@ use serde::Serialize;
 use time::{OffsetDateTime, macros::format_description};
 
 pub use self::{
-    alert::{ALERT_TYPE, AlertRecord},
+    alert::{ALERT_TYPE, AlertRecord, FloodPortRecord, FloodSourceRecord},
     flow::Flow,
     gap::GapRecord,
     start::{Start, StartInterface},

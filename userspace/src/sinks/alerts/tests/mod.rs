@@ -5,6 +5,7 @@ mod alert;
 mod config;
 mod engine;
 mod exec;
+mod flood;
 
 use std::{
     sync::Arc,

@@ -338,6 +338,15 @@ mod tests {
 
     /// What a file log holds after the sample's flows and totals, committed.
     fn written_sample() -> String {
+        written_sample_as(FlowLines::EveryInterval, |_, _| Ok(()))
+    }
+
+    /// The sample's interval through a sink writing `lines`, then `more` (before the
+    /// totals), committed.
+    fn written_sample_as(
+        lines: FlowLines,
+        more: impl FnOnce(&mut LogSink, &EnrichedSnapshot) -> io::Result<()>,
+    ) -> String {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("flowmeter.jsonl");
         let mut sink = LogSink::open(
@@ -345,13 +354,14 @@ mod tests {
                 path: path.clone(),
                 rotate: None,
             },
-            FlowLines::EveryInterval,
+            lines,
         )
         .unwrap();
         let (snapshot, facts) = sample();
         let mut facts = facts.into_iter();
         let interval = EnrichedSnapshot::from_fn(snapshot, |_| facts.next().unwrap());
         sink.push_flows(&interval).unwrap();
+        more(&mut sink, &interval).unwrap();
         sink.push_totals(interval.snapshot()).unwrap();
         assert_eq!(sink.commit().unwrap(), None);
         std::fs::read_to_string(&path).unwrap()
@@ -416,5 +426,36 @@ mod tests {
         ];
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines, expected);
+    }
+
+    #[test]
+    fn records_mode_writes_v2_with_top_and_every_open_flow_on_stop() {
+        let lines = FlowLines::Records {
+            timeouts: Timeouts::default(),
+            top: 1,
+        };
+        let text = written_sample_as(lines, |sink, interval| {
+            sink.push_top(interval)?;
+            assert_eq!(sink.open_flows(), 2);
+            sink.push_open_flows(interval.snapshot().at)
+        });
+        let lines: Vec<Value> = text
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect();
+        let kinds: Vec<&str> = lines.iter().map(|l| l["type"].as_str().unwrap()).collect();
+        assert_eq!(kinds, ["top", "flow", "flow", "totals"]);
+        assert!(lines.iter().all(|line| line["v"] == 2), "{text}");
+        let top = &lines[0];
+        assert_eq!(top["flows"], 2);
+        assert_eq!(top["remotes"].as_array().unwrap().len(), 1, "--top 1");
+        assert_eq!(top["processes"][0]["comm"], "xmrig");
+        for flow in &lines[1..3] {
+            assert_eq!(flow["end_reason"], "stop");
+            assert_eq!(flow["start"], "2027-01-15T07:59:59.000Z");
+            assert_eq!(flow["end"], "2027-01-15T08:00:00.000Z");
+            assert_eq!(flow["rx_bytes"], 300);
+            assert!(flow.get("interval_s").is_none());
+        }
     }
 }

@@ -69,7 +69,10 @@ impl Records {
                 Records::Timeouts => ("end_reason", "interval_s"),
                 Records::Interval => ("interval_s", "end_reason"),
             };
-            assert!(flow.get(has).is_some() && flow.get(lacks).is_none(), "{self:?}: {flow}");
+            assert!(
+                flow.get(has).is_some() && flow.get(lacks).is_none(),
+                "{self:?}: {flow}"
+            );
         }
         assert_eq!(
             log.of_type("top").is_empty(),

@@ -49,7 +49,10 @@ fn a_tcp_transfer_ending_with_fin_gets_one_final_record_with_its_exact_bytes() {
     let record = flowmeter
         .wait_for_line(deadline, |record| is_flow(record, client, server))
         .unwrap_or_else(|| panic!("no record for {client} -> {server} within {deadline:?}"));
-    eprintln!("the final record came {:?} after the close", closed.elapsed());
+    eprintln!(
+        "the final record came {:?} after the close",
+        closed.elapsed()
+    );
     assert_eq!(record["end_reason"], "fin", "{record}");
     pair.wait_quiet();
     let finished = flowmeter.stop();
@@ -60,7 +63,11 @@ fn a_tcp_transfer_ending_with_fin_gets_one_final_record_with_its_exact_bytes() {
     let records = records_of(&log, client, server);
     assert_eq!(records.len(), 1, "one record for the flow: {records:?}");
     let only_flow = the_only_ip_traffic(&log, &pair.a_if, counted);
-    assert_eq!(counts(records[0]), only_flow, "the record's counts, exactly");
+    assert_eq!(
+        counts(records[0]),
+        only_flow,
+        "the record's counts, exactly"
+    );
     assert!(
         only_flow.tx_bytes >= TRANSFER as u64 + only_flow.tx_packets * IPV4_TCP_MIN_HEADERS,
         "the record carries the whole transfer: {only_flow:?}"
@@ -198,7 +205,11 @@ fn records_of(log: &Log, client: SocketAddr, server: SocketAddr) -> Vec<&Value> 
 }
 
 fn counts(record: &Value) -> Counters {
-    let field = |name: &str| record[name].as_u64().unwrap_or_else(|| panic!("{name}: {record}"));
+    let field = |name: &str| {
+        record[name]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{name}: {record}"))
+    };
     Counters {
         rx_packets: field("rx_packets"),
         rx_bytes: field("rx_bytes"),
@@ -214,8 +225,9 @@ fn the_only_ip_traffic(log: &Log, iface: &str, counted: Counters) -> Counters {
     let flows = log.flows();
     let first = &flows[0];
     assert!(
-        flows.iter().all(|f| (f.local_port, f.remote_port)
-            == (first.local_port, first.remote_port)),
+        flows
+            .iter()
+            .all(|f| (f.local_port, f.remote_port) == (first.local_port, first.remote_port)),
         "one flow on the link: {flows:?}"
     );
     let rest = totals.unattributed();

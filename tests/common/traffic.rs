@@ -88,7 +88,11 @@ pub fn tcp_paced(
         .join()
         .expect("server thread")
         .expect("server side of the transfer");
-    assert_eq!(received, (chunk * chunks) as u64, "bytes the server received");
+    assert_eq!(
+        received,
+        (chunk * chunks) as u64,
+        "bytes the server received"
+    );
     (client_addr, server_addr)
 }
 

@@ -249,7 +249,12 @@ mod tests {
     fn remotes_and_processes_are_summed_and_the_largest_kept_in_order() {
         let business = || facts(Owner::NoLocalSocket, Verdict::Business);
         let mut flows: Vec<(FlowDelta, Facts)> = (0..20u16)
-            .map(|n| (flow(&format!("203.0.113.{n}"), 1000 + n, u64::from(n)), business()))
+            .map(|n| {
+                (
+                    flow(&format!("203.0.113.{n}"), 1000 + n, u64::from(n)),
+                    business(),
+                )
+            })
             .collect();
         // Two flows of the miner to one remote: summed past every other remote.
         let mine = facts(Owner::Process(miner()), Verdict::Suspicious);
@@ -265,7 +270,14 @@ mod tests {
         let remotes: Vec<(String, u64, u64, Verdict)> = top
             .remotes
             .iter()
-            .map(|r| (r.ip.to_string(), r.tally.flows, r.tally.bytes(), r.tally.verdict))
+            .map(|r| {
+                (
+                    r.ip.to_string(),
+                    r.tally.flows,
+                    r.tally.bytes(),
+                    r.tally.verdict,
+                )
+            })
             .collect();
         assert_eq!(
             remotes,
@@ -275,7 +287,11 @@ mod tests {
                 ("203.0.113.18".into(), 1, 19, Verdict::Business),
             ]
         );
-        assert_eq!(top.processes.len(), 1, "flows without a process are in none");
+        assert_eq!(
+            top.processes.len(),
+            1,
+            "flows without a process are in none"
+        );
         assert_eq!(top.processes[0].info.pid, 4242);
         assert_eq!(top.processes[0].tally.flows, 2);
         assert_eq!(top.processes[0].tally.bytes(), 31 + 6);

@@ -91,7 +91,12 @@ impl Run {
     /// One interval with these flows (business, no process); returns its records.
     fn step(&mut self, flows: &[FlowDelta]) -> Vec<FlowRecord> {
         let business = facts(Verdict::Business, Owner::NoLocalSocket);
-        self.step_with(flows.iter().map(|f| (f.clone(), business.clone())).collect())
+        self.step_with(
+            flows
+                .iter()
+                .map(|f| (f.clone(), business.clone()))
+                .collect(),
+        )
     }
 
     fn step_with(&mut self, flows: Vec<(FlowDelta, Facts)>) -> Vec<FlowRecord> {
@@ -162,7 +167,10 @@ fn a_flow_that_keeps_moving_is_not_idle_and_is_checked_once_per_idle_timeout() {
     let mut run = Run::new(3, 3600);
     for _ in 0..10 {
         assert!(run.step(&[udp(1, 10)]).is_empty());
-        assert_eq!(run.table.idle_checks.values().map(Vec::len).sum::<usize>(), 1);
+        assert_eq!(
+            run.table.idle_checks.values().map(Vec::len).sum::<usize>(),
+            1
+        );
     }
     let records = run.quiet(3);
     assert_eq!(reasons(&records), [EndReason::Idle]);
@@ -248,7 +256,10 @@ fn stop_writes_every_open_flow_and_forgets_them() {
     records.sort_by_key(|r| r.id.local_port);
     assert_eq!(reasons(&records), [EndReason::Stop; 3]);
     assert_eq!(
-        records.iter().map(|r| r.counts.rx_bytes).collect::<Vec<_>>(),
+        records
+            .iter()
+            .map(|r| r.counts.rx_bytes)
+            .collect::<Vec<_>>(),
         [20, 20, 30]
     );
     assert!(run.table.is_empty() && run.table.idle_checks.is_empty());
@@ -269,7 +280,11 @@ fn a_flow_ended_and_seen_again_is_a_new_record_counted_once() {
     let second = run.quiet(1);
     assert_eq!(reasons(&second), [EndReason::Idle]);
     assert_eq!(bytes(&first), 100);
-    assert_eq!(bytes(&second), 15, "the second record counts only its own traffic");
+    assert_eq!(
+        bytes(&second),
+        15,
+        "the second record counts only its own traffic"
+    );
     assert_eq!(second[0].start, Run::at(2));
     assert!(run.quiet(10).is_empty() && run.stop().is_empty());
 }

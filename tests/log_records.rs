@@ -34,15 +34,7 @@ const IPV4_TCP_MIN_HEADERS: u64 = ETHERNET_HEADER + 20 + 20;
 fn a_tcp_transfer_ending_with_fin_gets_one_final_record_with_its_exact_bytes() {
     const IDLE_S: f64 = 3.0;
     const TRANSFER: usize = 1 << 20;
-    let pair = VethPair::new(Family::V4);
-    let before = pair.wait_quiet();
-    let mut flowmeter = Flowmeter::start_log(
-        &pair.a,
-        &format!(
-            "--iface {} --interval {INTERVAL_S} --idle-timeout {IDLE_S}",
-            pair.a_if
-        ),
-    );
+    let (pair, before, mut flowmeter) = meter(&format!("--idle-timeout {IDLE_S}"));
     let (client, server) = tcp_transfer(&pair, TRANSFER);
     let closed = Instant::now();
     let deadline = Duration::from_secs_f64(IDLE_S + INTERVAL_S);
@@ -54,12 +46,7 @@ fn a_tcp_transfer_ending_with_fin_gets_one_final_record_with_its_exact_bytes() {
         closed.elapsed()
     );
     assert_eq!(record["end_reason"], "fin", "{record}");
-    pair.wait_quiet();
-    let finished = flowmeter.stop();
-    let counted = pair.a_counters().since(&before);
-    assert!(finished.status.success(), "flowmeter failed: {finished:?}");
-
-    let log = finished.log();
+    let (log, counted) = stop(&pair, &before, flowmeter);
     let records = records_of(&log, client, server);
     assert_eq!(records.len(), 1, "one record for the flow: {records:?}");
     let only_flow = the_only_ip_traffic(&log, &pair.a_if, counted);
@@ -84,15 +71,8 @@ fn a_lasting_flow_gets_a_record_every_active_timeout_adding_up_to_the_transfer()
     const CHUNK: usize = 16 * 1024;
     const CHUNKS: usize = 36;
     const GAP: Duration = Duration::from_millis(100);
-    let pair = VethPair::new(Family::V4);
-    let before = pair.wait_quiet();
-    let mut flowmeter = Flowmeter::start_log(
-        &pair.a,
-        &format!(
-            "--iface {} --interval {INTERVAL_S} --active-timeout {ACTIVE_S} --idle-timeout 5",
-            pair.a_if
-        ),
-    );
+    let (pair, before, mut flowmeter) =
+        meter(&format!("--active-timeout {ACTIVE_S} --idle-timeout 5"));
     let began = Instant::now();
     let (client, server) = tcp_paced(&pair, CHUNK, CHUNKS, GAP);
     let lasted = began.elapsed();
@@ -104,12 +84,7 @@ fn a_lasting_flow_gets_a_record_every_active_timeout_adding_up_to_the_transfer()
         Some("fin".into()),
         "the final record, after a flow of {lasted:?}"
     );
-    pair.wait_quiet();
-    let finished = flowmeter.stop();
-    let counted = pair.a_counters().since(&before);
-    assert!(finished.status.success(), "flowmeter failed: {finished:?}");
-
-    let log = finished.log();
+    let (log, counted) = stop(&pair, &before, flowmeter);
     let records = records_of(&log, client, server);
     let reasons: Vec<&str> = records
         .iter()
@@ -136,15 +111,9 @@ fn a_lasting_flow_gets_a_record_every_active_timeout_adding_up_to_the_transfer()
             "an active record spans at most the timeout, to the nearest interval: {record}"
         );
     }
-    let summed = records.iter().fold(Counters::default(), |sum, r| {
-        let c = counts(r);
-        Counters {
-            rx_packets: sum.rx_packets + c.rx_packets,
-            rx_bytes: sum.rx_bytes + c.rx_bytes,
-            tx_packets: sum.tx_packets + c.tx_packets,
-            tx_bytes: sum.tx_bytes + c.tx_bytes,
-        }
-    });
+    let summed = records
+        .iter()
+        .fold(Counters::default(), |sum, r| sum.plus(&counts(r)));
     assert_eq!(
         summed,
         the_only_ip_traffic(&log, &pair.a_if, counted),
@@ -185,6 +154,26 @@ fn the_configuration_file_sets_the_record_options() {
         (log.idle_timeout, log.active_timeout, log.top),
         (Duration::from_secs(15), Duration::from_secs(60), 10)
     );
+}
+
+/// A fresh IPv4 pair, its counters now, and `flowmeter log` metering its end `a` every
+/// [`INTERVAL_S`] with `options`.
+fn meter(options: &str) -> (VethPair, Counters, Flowmeter) {
+    let pair = VethPair::new(Family::V4);
+    let before = pair.wait_quiet();
+    let args = format!("--iface {} --interval {INTERVAL_S} {options}", pair.a_if);
+    let flowmeter = Flowmeter::start_log(&pair.a, &args);
+    (pair, before, flowmeter)
+}
+
+/// Once the link is quiet: stops flowmeter, checks it exited well, and returns its log
+/// and what the interface counted since `before`.
+fn stop(pair: &VethPair, before: &Counters, flowmeter: Flowmeter) -> (Log, Counters) {
+    pair.wait_quiet();
+    let finished = flowmeter.stop();
+    let counted = pair.a_counters().since(before);
+    assert!(finished.status.success(), "flowmeter failed: {finished:?}");
+    (finished.log(), counted)
 }
 
 fn is_flow(record: &Value, client: SocketAddr, server: SocketAddr) -> bool {
@@ -230,13 +219,7 @@ fn the_only_ip_traffic(log: &Log, iface: &str, counted: Counters) -> Counters {
             .all(|f| (f.local_port, f.remote_port) == (first.local_port, first.remote_port)),
         "one flow on the link: {flows:?}"
     );
-    let rest = totals.unattributed();
-    Counters {
-        rx_packets: counted.rx_packets - rest.rx_packets,
-        rx_bytes: counted.rx_bytes - rest.rx_bytes,
-        tx_packets: counted.tx_packets - rest.tx_packets,
-        tx_bytes: counted.tx_bytes - rest.tx_bytes,
-    }
+    counted.since(&totals.unattributed())
 }
 
 /// Seconds since midnight of an RFC 3339 UTC time (`...T13:04:05.123Z`). A span across

@@ -100,11 +100,13 @@ impl FlowRecord {
             start: schema::timestamp(self.start),
             end: schema::timestamp(self.end),
             end_reason: self.end_reason.label(),
-            rx_packets: self.counts.rx_packets,
-            rx_bytes: self.counts.rx_bytes,
-            tx_packets: self.counts.tx_packets,
-            tx_bytes: self.counts.tx_bytes,
-            tcp_flags: schema::tcp_flags(self.id.proto, self.tcp_flags),
+            counts: schema::FlowCounts {
+                rx_packets: self.counts.rx_packets,
+                rx_bytes: self.counts.rx_bytes,
+                tx_packets: self.counts.tx_packets,
+                tx_bytes: self.counts.tx_bytes,
+                tcp_flags: schema::tcp_flags(self.id.proto, self.tcp_flags),
+            },
             facts: schema::FlowFacts::new(&self.facts),
         }
     }
@@ -144,21 +146,8 @@ struct Open {
 }
 
 impl Open {
-    /// The record so far, the flow going on (an active timeout).
-    fn cut(&self, id: FlowId) -> FlowRecord {
-        FlowRecord {
-            id,
-            start: self.start,
-            end: self.end,
-            counts: self.counts,
-            tcp_flags: self.tcp_flags,
-            end_reason: EndReason::Active,
-            facts: self.facts.clone(),
-        }
-    }
-
-    /// The final record.
-    fn end(self, id: FlowId, end_reason: EndReason) -> FlowRecord {
+    /// The record so far: the flow's final one, or one cut by the active timeout.
+    fn record(&self, id: FlowId, end_reason: EndReason) -> FlowRecord {
         FlowRecord {
             id,
             start: self.start,
@@ -166,7 +155,7 @@ impl Open {
             counts: self.counts,
             tcp_flags: self.tcp_flags,
             end_reason,
-            facts: self.facts,
+            facts: self.facts.clone(),
         }
     }
 
@@ -247,7 +236,7 @@ impl FlowRecords {
         out.extend(
             self.open
                 .drain()
-                .map(|(id, open)| open.end(id, EndReason::Stop)),
+                .map(|(id, open)| open.record(id, EndReason::Stop)),
         );
         self.idle_checks.clear();
         self.closing.clear();
@@ -270,7 +259,7 @@ impl FlowRecords {
                 // than the active timeout by more than half an interval.
                 let span = now.saturating_sub(open.began);
                 if span > self.timeouts.active + (now - began) / 2 {
-                    out.push(open.cut(flow.id.clone()));
+                    out.push(open.record(flow.id.clone(), EndReason::Active));
                     open.start = from;
                     open.began = began;
                     open.counts = Counts::default();
@@ -326,7 +315,7 @@ impl FlowRecords {
                 .is_some_and(|open| open.generation == generation && open.last_moved < now);
             if ended && let Some(open) = self.open.remove(&id) {
                 let reason = open.closed_by();
-                out.push(open.end(id, reason));
+                out.push(open.record(id, reason));
             }
         }
     }
@@ -349,7 +338,7 @@ impl FlowRecords {
                 let deadline = open.last_moved + self.timeouts.idle;
                 if deadline <= now {
                     if let Some(open) = self.open.remove(&id) {
-                        out.push(open.end(id, EndReason::Idle));
+                        out.push(open.record(id, EndReason::Idle));
                     }
                 } else {
                     self.idle_checks

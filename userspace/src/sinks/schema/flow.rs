@@ -20,13 +20,8 @@ pub struct Flow<'a> {
     pub interval_s: f64,
     #[serde(flatten)]
     pub key: FlowKey,
-    pub rx_packets: u64,
-    pub rx_bytes: u64,
-    pub tx_packets: u64,
-    pub tx_bytes: u64,
-    /// TCP only: the OR of every flag byte seen since the flow started.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tcp_flags: Option<u8>,
+    #[serde(flatten)]
+    pub counts: FlowCounts,
     #[serde(flatten)]
     pub facts: FlowFacts<'a>,
 }
@@ -37,11 +32,13 @@ impl<'a> Flow<'a> {
             iface: &flow.id.iface,
             interval_s: interval.as_secs_f64(),
             key: FlowKey::new(&flow.id),
-            rx_packets: flow.rx_packets,
-            rx_bytes: flow.rx_bytes,
-            tx_packets: flow.tx_packets,
-            tx_bytes: flow.tx_bytes,
-            tcp_flags: tcp_flags(flow.id.proto, flow.tcp_flags),
+            counts: FlowCounts {
+                rx_packets: flow.rx_packets,
+                rx_bytes: flow.rx_bytes,
+                tx_packets: flow.tx_packets,
+                tx_bytes: flow.tx_bytes,
+                tcp_flags: tcp_flags(flow.id.proto, flow.tcp_flags),
+            },
             facts: FlowFacts::new(facts),
         }
     }
@@ -60,14 +57,23 @@ pub struct FlowRecordLine<'a> {
     pub end: String,
     /// `"idle"`, `"active"`, `"fin"`, `"rst"` or `"stop"`.
     pub end_reason: &'static str,
+    #[serde(flatten)]
+    pub counts: FlowCounts,
+    #[serde(flatten)]
+    pub facts: FlowFacts<'a>,
+}
+
+/// `rx_packets` ... `tx_bytes` (in v1 the interval's, in v2 since the previous record)
+/// and `tcp_flags`.
+#[derive(Serialize)]
+pub struct FlowCounts {
     pub rx_packets: u64,
     pub rx_bytes: u64,
     pub tx_packets: u64,
     pub tx_bytes: u64,
+    /// TCP only: the OR of every flag byte seen since the flow started.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tcp_flags: Option<u8>,
-    #[serde(flatten)]
-    pub facts: FlowFacts<'a>,
 }
 
 /// `tcp_flags`: on TCP flows only.

@@ -33,7 +33,7 @@ use time::{OffsetDateTime, macros::format_description};
 
 pub use self::{
     alert::{ALERT_TYPE, AlertRecord},
-    flow::{Flow, FlowFacts, FlowRecordLine, tcp_flags},
+    flow::{Flow, FlowCounts, FlowFacts, FlowRecordLine, tcp_flags},
     gap::GapRecord,
     start::{Start, StartInterface, StartRecords},
     summary::Summary,

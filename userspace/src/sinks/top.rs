@@ -182,7 +182,7 @@ fn largest<T, K: Ord>(items: impl Iterator<Item = T>, n: usize, key: impl Fn(&T)
         items.select_nth_unstable_by(n - 1, |a, b| key(b).cmp(&key(a)));
         items.truncate(n);
     }
-    items.sort_unstable_by(|a, b| key(b).cmp(&key(a)));
+    items.sort_unstable_by_key(|item| Reverse(key(item)));
     items
 }
 

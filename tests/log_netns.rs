@@ -9,8 +9,7 @@
 mod common;
 
 use std::{
-    io::{self, Read, Write},
-    net::{Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket},
+    net::{SocketAddr, UdpSocket},
     thread,
     time::{Duration, Instant},
 };
@@ -20,13 +19,11 @@ use common::{
     Finished, Flowmeter, Log,
     netns::{Counters, ETHERNET_HEADER, Family, VethPair},
     run_flowmeter,
+    traffic::{send_datagrams, tcp_transfer},
 };
 
 /// Seconds between reads: short, so every run spans several intervals.
 const INTERVAL: &str = "0.25";
-/// Longest wait for any socket operation.
-const IO_TIMEOUT: Duration = Duration::from_secs(5);
-
 const UDP_A_TO_B: usize = 50;
 const UDP_A_TO_B_PAYLOAD: usize = 200;
 const UDP_B_TO_A: usize = 30;
@@ -42,32 +39,82 @@ const TCP_ACK: u8 = 0x10;
 // ---------------------------------------------------------------------------------
 // 1. Exact counts for every ingress hook and both families.
 
-/// (test name, `--hook`, family): every ingress hook with IPv4 and with IPv6.
+/// `--flow-records`: flow records at timeouts (schema v2, the default), or one line per
+/// flow per interval (schema v1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Records {
+    Timeouts,
+    Interval,
+}
+
+impl Records {
+    fn args(self) -> &'static str {
+        match self {
+            Records::Timeouts => "",
+            Records::Interval => " --flow-records interval",
+        }
+    }
+
+    /// Every line carries this schema version, and flow lines their mode's fields.
+    fn assert_lines(self, log: &Log) {
+        let version = match self {
+            Records::Timeouts => 2,
+            Records::Interval => 1,
+        };
+        for record in &log.records {
+            assert_eq!(record["v"], version, "{self:?}: {record}");
+        }
+        for flow in log.of_type("flow") {
+            let (has, lacks) = match self {
+                Records::Timeouts => ("end_reason", "interval_s"),
+                Records::Interval => ("interval_s", "end_reason"),
+            };
+            assert!(
+                flow.get(has).is_some() && flow.get(lacks).is_none(),
+                "{self:?}: {flow}"
+            );
+        }
+        assert_eq!(
+            log.of_type("top").is_empty(),
+            self == Records::Interval,
+            "{self:?}: top records"
+        );
+    }
+}
+
+/// (test name, `--hook`, family, records): every ingress hook with IPv4 and with IPv6,
+/// and v1's line per interval on two of them.
 macro_rules! exact_count_cases {
-    ($($name:ident: $hook:literal, $family:expr;)*) => {$(
+    ($($name:ident: $hook:literal, $family:expr, $records:expr;)*) => {$(
         #[test]
         fn $name() {
-            exact_counts($hook, $family);
+            exact_counts($hook, $family, $records);
         }
     )*};
 }
 
 exact_count_cases! {
-    exact_counts_xdp_native_ipv4: "xdp", Family::V4;
-    exact_counts_xdp_native_ipv6: "xdp", Family::V6;
-    exact_counts_xdp_generic_ipv4: "xdp-generic", Family::V4;
-    exact_counts_xdp_generic_ipv6: "xdp-generic", Family::V6;
-    exact_counts_tc_ipv4: "tc", Family::V4;
-    exact_counts_tc_ipv6: "tc", Family::V6;
+    exact_counts_xdp_native_ipv4: "xdp", Family::V4, Records::Timeouts;
+    exact_counts_xdp_native_ipv6: "xdp", Family::V6, Records::Timeouts;
+    exact_counts_xdp_generic_ipv4: "xdp-generic", Family::V4, Records::Timeouts;
+    exact_counts_xdp_generic_ipv6: "xdp-generic", Family::V6, Records::Timeouts;
+    exact_counts_tc_ipv4: "tc", Family::V4, Records::Timeouts;
+    exact_counts_tc_ipv6: "tc", Family::V6, Records::Timeouts;
+    exact_counts_tc_ipv4_v1_lines: "tc", Family::V4, Records::Interval;
+    exact_counts_xdp_generic_ipv6_v1_lines: "xdp-generic", Family::V6, Records::Interval;
 }
 
 /// UDP both ways and a TCP transfer with a clean close, metered on `a` with `hook`.
-fn exact_counts(hook: &str, family: Family) {
+fn exact_counts(hook: &str, family: Family, records: Records) {
     let pair = VethPair::new(family);
     let before = pair.wait_quiet();
     let flowmeter = Flowmeter::start_log(
         &pair.a,
-        &format!("--iface {} --hook {hook} --interval {INTERVAL}", pair.a_if),
+        &format!(
+            "--iface {} --hook {hook} --interval {INTERVAL}{}",
+            pair.a_if,
+            records.args()
+        ),
     );
 
     let (udp_a, udp_b) = udp_exchange(&pair);
@@ -85,6 +132,7 @@ fn exact_counts(hook: &str, family: Family) {
         finished.stderr
     );
     let log = finished.log();
+    records.assert_lines(&log);
     let start = log.of_type("start");
     assert_eq!(start.len(), 1, "one start record");
     assert_eq!(start[0]["interfaces"][0]["ingress"], hook);
@@ -158,87 +206,6 @@ fn udp_exchange(pair: &VethPair) -> (SocketAddr, SocketAddr) {
     (a.local_addr().unwrap(), b.local_addr().unwrap())
 }
 
-/// Sends `count` datagrams of `payload` bytes and receives every one of them.
-fn send_datagrams(from: &UdpSocket, to: &UdpSocket, count: usize, payload: usize) {
-    let to_addr = to.local_addr().unwrap();
-    let from_addr = from.local_addr().unwrap();
-    for n in 0..count {
-        let sent = from
-            .send_to(&vec![n as u8; payload], to_addr)
-            .expect("sending a datagram");
-        assert_eq!(sent, payload);
-    }
-    to.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
-    let mut buffer = [0; 2048];
-    for n in 0..count {
-        let (len, source) = to
-            .recv_from(&mut buffer)
-            .unwrap_or_else(|e| panic!("datagram {n} of {count} {from_addr} -> {to_addr}: {e}"));
-        assert_eq!((len, source), (payload, from_addr));
-    }
-}
-
-/// Sends `size` bytes over TCP from a client in `a` to a server in `b`, then both
-/// close cleanly. Returns (client address, server address).
-fn tcp_transfer(pair: &VethPair, size: usize) -> (SocketAddr, SocketAddr) {
-    let b_ip = pair.b_ip;
-    let listener = pair
-        .b
-        .run(move || TcpListener::bind((b_ip, 0)))
-        .expect("TCP listener in b");
-    let server_addr = listener.local_addr().unwrap();
-    let server = thread::spawn(move || -> io::Result<u64> {
-        let mut stream = accept(&listener)?;
-        stream.set_read_timeout(Some(IO_TIMEOUT))?;
-        let received = io::copy(&mut stream, &mut io::sink())?;
-        // Dropping the stream closes b's side after a's FIN arrived.
-        Ok(received)
-    });
-
-    let mut client = pair
-        .a
-        .run(move || TcpStream::connect_timeout(&server_addr, IO_TIMEOUT))
-        .expect("connecting a -> b");
-    client.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
-    client.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
-    client
-        .write_all(&vec![0x5a; size])
-        .expect("sending the transfer");
-    client.shutdown(Shutdown::Write).unwrap();
-    let mut rest = Vec::new();
-    client
-        .read_to_end(&mut rest)
-        .expect("waiting for the server to close");
-    assert!(rest.is_empty(), "the server sends nothing");
-    let client_addr = client.local_addr().unwrap();
-    drop(client);
-
-    let received = server
-        .join()
-        .expect("server thread")
-        .expect("server side of the transfer");
-    assert_eq!(received, size as u64, "bytes the server received");
-    (client_addr, server_addr)
-}
-
-/// `accept` that gives up after [`IO_TIMEOUT`].
-fn accept(listener: &TcpListener) -> io::Result<TcpStream> {
-    listener.set_nonblocking(true)?;
-    let deadline = Instant::now() + IO_TIMEOUT;
-    loop {
-        match listener.accept() {
-            Ok((stream, _)) => {
-                stream.set_nonblocking(false)?;
-                return Ok(stream);
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock && Instant::now() < deadline => {
-                thread::sleep(Duration::from_millis(5));
-            }
-            Err(e) => return Err(e),
-        }
-    }
-}
-
 fn assert_clean_exit(finished: &Finished) {
     assert!(
         finished.status.success(),
@@ -301,6 +268,16 @@ fn flow_table_overflow_keeps_totals_exact() {
 /// packet must land exactly once, in a flow or as unattributed, never in both.
 #[test]
 fn reads_during_traffic_count_every_packet_once() {
+    reads_during_traffic(Records::Timeouts);
+}
+
+/// The same with v1's line per flow per interval.
+#[test]
+fn reads_during_traffic_count_every_packet_once_in_v1_lines() {
+    reads_during_traffic(Records::Interval);
+}
+
+fn reads_during_traffic(records: Records) {
     const DATAGRAMS: u16 = 2_000;
     const SOURCE_PORTS: u16 = 500;
     const GAP: Duration = Duration::from_micros(400);
@@ -319,8 +296,10 @@ fn reads_during_traffic_count_every_packet_once() {
     });
     let before = pair.wait_quiet();
     // A 20 ms interval: about 50 reads while the datagrams flow.
-    let flowmeter =
-        Flowmeter::start_log(&pair.a, &format!("--iface {} --interval 0.02", pair.a_if));
+    let flowmeter = Flowmeter::start_log(
+        &pair.a,
+        &format!("--iface {} --interval 0.02{}", pair.a_if, records.args()),
+    );
     for n in 0..DATAGRAMS {
         let source = &sources[usize::from(n % SOURCE_PORTS)];
         source.send_to(b"flow", sink_addr).expect("sending");
@@ -335,6 +314,7 @@ fn reads_during_traffic_count_every_packet_once() {
     assert_eq!(counted.rx_packets, u64::from(DATAGRAMS));
     let log = finished.log();
     assert!(log.totals().len() > 10, "many reads during the traffic");
+    records.assert_lines(&log);
     log.assert_exact(&pair.a_if, counted);
 }
 

@@ -8,6 +8,7 @@ pub mod geo;
 pub mod netns;
 pub mod packets;
 pub mod scene;
+pub mod traffic;
 
 use std::{
     io::{BufRead, BufReader, Read},
@@ -101,6 +102,27 @@ impl Flowmeter {
                 Err(RecvTimeoutError::Timeout) => {
                     panic!("`flowmeter {full}` wrote no start record in {START_TIMEOUT:?}");
                 }
+            }
+        }
+    }
+
+    /// Waits at most `timeout` for a line of standard output that `wanted` accepts, and
+    /// returns it (every line read is kept for [`Self::wait`]). `None` on timeout or if
+    /// the output ends.
+    pub fn wait_for_line(
+        &mut self,
+        timeout: Duration,
+        wanted: impl Fn(&serde_json::Value) -> bool,
+    ) -> Option<serde_json::Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.checked_duration_since(Instant::now())?;
+            let line = self.lines.recv_timeout(left).ok()?;
+            let record: serde_json::Value = serde_json::from_str(&line)
+                .unwrap_or_else(|e| panic!("a line is not JSON ({e}): {line}"));
+            self.received.push(line);
+            if wanted(&record) {
+                return Some(record);
             }
         }
     }

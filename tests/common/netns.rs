@@ -213,6 +213,16 @@ impl Counters {
             tx_bytes: self.tx_bytes - earlier.tx_bytes,
         }
     }
+
+    /// The sum of both.
+    pub fn plus(&self, other: &Counters) -> Counters {
+        Counters {
+            rx_packets: self.rx_packets + other.rx_packets,
+            rx_bytes: self.rx_bytes + other.rx_bytes,
+            tx_packets: self.tx_packets + other.tx_packets,
+            tx_bytes: self.tx_bytes + other.tx_bytes,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -298,6 +298,39 @@ pub struct LogArgs {
     #[arg(long, value_name = "N", default_value_t = alerts::DEFAULT_MAX_STARTS as u32,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub alert_max_starts: u32,
+
+    /// How `flow` lines are written: `timeouts` (schema v2) writes one record per flow
+    /// when it ends (idle, or a TCP FIN/RST) and at most every --active-timeout while it
+    /// lasts, with the counts since its previous record, and a `top` record every
+    /// interval; `interval` (schema v1) writes one line per flow per interval it moved
+    /// in, as flowmeter 0.1 did (about 30 to 60 times more bytes on a busy host).
+    #[arg(long, value_name = "MODE", value_enum, default_value_t = FlowRecordMode::Timeouts)]
+    pub flow_records: FlowRecordMode,
+
+    /// With `--flow-records timeouts`: a flow that has not moved for this many seconds
+    /// (decimals allowed) has ended, and gets its final record.
+    #[arg(long, value_name = "SECS", default_value = "15", value_parser = units::parse_seconds)]
+    pub idle_timeout: Duration,
+
+    /// With `--flow-records timeouts`: a flow that lasts gets a record about this often
+    /// (seconds, decimals allowed; to the nearest interval), each with what it moved since
+    /// the previous one.
+    #[arg(long, value_name = "SECS", default_value = "60", value_parser = units::parse_seconds)]
+    pub active_timeout: Duration,
+
+    /// With `--flow-records timeouts`: every interval's `top` record names this many
+    /// remote hosts and processes that moved the most bytes (0: no `top` records).
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub top: usize,
+}
+
+/// `--flow-records`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum FlowRecordMode {
+    /// Schema v2: a record when a flow ends and at most every --active-timeout.
+    Timeouts,
+    /// Schema v1: one line per flow per interval it moved in.
+    Interval,
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
-//! `flowmeter log`: a metering session (`session.rs`) → enrichers → alerts → JSON lines,
-//! until the duration ends or a signal asks to stop. On stop the programs are detached
-//! first and the maps read once more, so every packet counted is written, then a last
-//! summary.
+//! `flowmeter log`: a metering session (`session.rs`) → enrichers → flow records, alerts,
+//! top talkers, totals → JSON lines, until the duration ends or a signal asks to stop. On
+//! stop the programs are detached first and the maps read once more, and every open flow
+//! record is written, so every packet counted is written, then a last summary.
 
 use std::{
     path::Path,
@@ -20,12 +20,13 @@ use super::{
     session::{Beat, Clock, Plan, Session, stop_signals},
 };
 use crate::{
-    cli::LogArgs,
+    cli::{FlowRecordMode, LogArgs},
     datapath::interfaces,
     enrich::Enricher,
     sinks::{
         alerts::{ALERT_TYPE, AlertEngine, AlertExec},
-        log::LogSink,
+        log::{FlowLines, LogSink},
+        records::Timeouts,
         summary::Summaries,
     },
 };
@@ -35,7 +36,7 @@ pub fn run(args: &LogArgs, verbose: bool) -> Result<()> {
     let hangup = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(SIGHUP, hangup.clone()).context("handling SIGHUP")?;
     let plan = Plan::new(&args.datapath, verbose)?;
-    let mut sink = LogSink::open(&build::log_destination(args)).map_err(|e| {
+    let mut sink = LogSink::open(&build::log_destination(args), flow_lines(args)).map_err(|e| {
         anyhow!(
             "cannot open {} for the log ({e}); choose a writable file with --output, or - \
              for standard output",
@@ -77,16 +78,39 @@ pub fn run(args: &LogArgs, verbose: bool) -> Result<()> {
                     // A failure shows in the next batch's outcome.
                     let _ = cycle.sink.reopen();
                 }
-                cycle.run(&mut session)?;
+                cycle.run(&mut session, Read::Interval)?;
             }
             Beat::Timer => cycle.summarise()?,
         }
     }
     session.detach();
-    cycle.run(&mut session)?;
+    cycle.run(&mut session, Read::Last)?;
     cycle.summarise()?;
     cycle.finish();
     Ok(())
+}
+
+/// `--flow-records` and its timeouts, as the log sink takes them.
+fn flow_lines(args: &LogArgs) -> FlowLines {
+    match args.flow_records {
+        FlowRecordMode::Timeouts => FlowLines::Records {
+            timeouts: Timeouts {
+                idle: args.idle_timeout,
+                active: args.active_timeout,
+            },
+            top: args.top,
+        },
+        FlowRecordMode::Interval => FlowLines::EveryInterval,
+    }
+}
+
+/// Which read a cycle takes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Read {
+    /// On a beat of the clock.
+    Interval,
+    /// The last one, after detaching: every open flow record is written too.
+    Last,
 }
 
 /// One interval's work, from the maps to the log, and what it keeps between intervals.
@@ -99,11 +123,14 @@ struct Cycle {
 }
 
 impl Cycle {
-    fn run(&mut self, session: &mut Session) -> Result<()> {
+    fn run(&mut self, session: &mut Session, read: Read) -> Result<()> {
         let began = Instant::now();
         let interval = self.enricher.enrich(session.read()?, Instant::now());
-        // The interval's lines: flows, alerts, then the totals that close it.
+        // The interval's lines: flows, alerts, top, then the totals that close it.
         self.sink.push_flows(&interval)?;
+        if read == Read::Last {
+            self.sink.push_open_flows(interval.snapshot().at)?;
+        }
         for alert in self.alerts.observe(&interval) {
             eprintln!("flowmeter: {alert}");
             self.sink
@@ -120,6 +147,7 @@ impl Cycle {
                 eprintln!("flowmeter: --alert-exec: {report}");
             }
         }
+        self.sink.push_top(&interval)?;
         self.sink.push_totals(interval.snapshot())?;
         self.summaries.record_interval(interval.snapshot());
         commit(&mut self.sink)?;

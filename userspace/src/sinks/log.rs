@@ -1,6 +1,10 @@
 //! The JSON-lines log: one object per line. Records are gathered into a batch and each
 //! batch (one interval's lines) is written whole and flushed by [`LogOutput`], which
 //! also rotates, reopens on SIGHUP and survives a full disk.
+//!
+//! How `flow` lines are written is [`FlowLines`]: flow records at timeouts
+//! (`sinks::records`) with a `top` record per interval (`sinks::top`), schema v2; or
+//! one line per flow per interval, schema v1.
 
 use std::{
     io,
@@ -11,26 +15,66 @@ use serde::Serialize;
 
 use super::{
     output::{BatchOutcome, Destination, LogOutput},
-    schema::{self, Line, SCHEMA_VERSION},
+    records::{FlowRecord, FlowRecords, Timeouts},
+    schema::{self, Line, SCHEMA_V2, SCHEMA_VERSION},
     summary::SummaryRecord,
+    top::TopTalkers,
 };
 use crate::{
     datapath::{Attachment, Snapshot},
     enrich::EnrichedSnapshot,
 };
 
+/// `--flow-records`: what a `flow` line is, and so the schema version of every line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FlowLines {
+    /// Schema v2: a record per flow when it ends and at most every active timeout, and a
+    /// `top` record of the `top` largest remotes and processes per interval (none if 0).
+    Records { timeouts: Timeouts, top: usize },
+    /// Schema v1: one line per flow per interval it moved in.
+    EveryInterval,
+}
+
+/// Schema v2's state between intervals.
+struct Recorder {
+    table: FlowRecords,
+    talkers: TopTalkers,
+    /// The records an interval ended, kept for its buffer.
+    ended: Vec<FlowRecord>,
+}
+
 pub struct LogSink {
     output: LogOutput,
     /// The batch being gathered: whole lines, written with one write and flush.
     buffer: Vec<u8>,
+    /// `v` of every line.
+    version: u32,
+    /// Schema v2 only.
+    recorder: Option<Recorder>,
+    /// Bytes of the batches handed to the output, written or not.
+    committed_bytes: u64,
 }
 
 impl LogSink {
     /// Opens the destination; a file is created if needed and appended to.
-    pub fn open(destination: &Destination) -> io::Result<Self> {
+    pub fn open(destination: &Destination, lines: FlowLines) -> io::Result<Self> {
+        let (version, recorder) = match lines {
+            FlowLines::Records { timeouts, top } => (
+                SCHEMA_V2,
+                Some(Recorder {
+                    table: FlowRecords::new(timeouts),
+                    talkers: TopTalkers::new(top),
+                    ended: Vec::new(),
+                }),
+            ),
+            FlowLines::EveryInterval => (SCHEMA_VERSION, None),
+        };
         Ok(Self {
             output: LogOutput::open(destination)?,
             buffer: Vec::with_capacity(64 * 1024),
+            version,
+            recorder,
+            committed_bytes: 0,
         })
     }
 
@@ -53,22 +97,78 @@ impl LogSink {
                 .iter()
                 .map(schema::StartInterface::from_attachment)
                 .collect(),
+            records: self.recorder.as_ref().map(|recorder| {
+                let timeouts = recorder.table.timeouts();
+                schema::StartRecords {
+                    flow_records: "timeouts",
+                    idle_timeout_s: timeouts.idle.as_secs_f64(),
+                    active_timeout_s: timeouts.active.as_secs_f64(),
+                    top: recorder.talkers.n(),
+                }
+            }),
         };
         self.push("start", &ts, start)
     }
 
-    /// One `flow` line per flow that moved, with what the enrichers know of it.
+    /// The interval's `flow` lines: the records it ended or cut (v2), or one line per
+    /// flow that moved, with what the enrichers know of it (v1).
     pub fn push_flows(&mut self, interval: &EnrichedSnapshot) -> io::Result<()> {
         let snapshot = interval.snapshot();
         let ts = schema::timestamp(snapshot.at);
-        for (flow, facts) in interval.flows() {
-            self.push(
-                "flow",
-                &ts,
-                schema::Flow::new(flow, facts, snapshot.interval),
-            )?;
-        }
-        Ok(())
+        let Some(mut recorder) = self.recorder.take() else {
+            for (flow, facts) in interval.flows() {
+                self.push(
+                    "flow",
+                    &ts,
+                    schema::Flow::new(flow, facts, snapshot.interval),
+                )?;
+            }
+            return Ok(());
+        };
+        recorder.table.observe(interval, &mut recorder.ended);
+        let written = self.push_records(&ts, &mut recorder.ended);
+        self.recorder = Some(recorder);
+        written
+    }
+
+    /// v2, on stop after the last read: every open flow's record, `end_reason: "stop"`,
+    /// so nothing counted is left unwritten. `at` is the last interval's end.
+    pub fn push_open_flows(&mut self, at: SystemTime) -> io::Result<()> {
+        let Some(mut recorder) = self.recorder.take() else {
+            return Ok(());
+        };
+        recorder.table.close_all(&mut recorder.ended);
+        let written = self.push_records(&schema::timestamp(at), &mut recorder.ended);
+        self.recorder = Some(recorder);
+        written
+    }
+
+    /// v2: the interval's `top` record (unless `--top 0`).
+    pub fn push_top(&mut self, interval: &EnrichedSnapshot) -> io::Result<()> {
+        let Some(recorder) = self.recorder.as_mut().filter(|r| r.talkers.n() > 0) else {
+            return Ok(());
+        };
+        let top = recorder.talkers.of(interval);
+        let ts = schema::timestamp(interval.snapshot().at);
+        self.push("top", &ts, top.record())
+    }
+
+    /// Flows with an open record (v2), for the bench and the curious.
+    pub fn open_flows(&self) -> usize {
+        self.recorder.as_ref().map_or(0, |r| r.table.len())
+    }
+
+    /// Bytes of every batch committed so far (written or lost).
+    pub fn committed_bytes(&self) -> u64 {
+        self.committed_bytes
+    }
+
+    fn push_records(&mut self, ts: &str, records: &mut Vec<FlowRecord>) -> io::Result<()> {
+        let written = records
+            .iter()
+            .try_for_each(|record| self.push("flow", ts, record.wire()));
+        records.clear();
+        written
     }
 
     /// One `totals` line per interface: it closes the interval's lines.
@@ -108,6 +208,7 @@ impl LogSink {
     /// recovery, whose `gap` record (what was lost) is written into the log too. An
     /// error means the output is gone for good (standard output closed).
     pub fn commit(&mut self) -> io::Result<Option<String>> {
+        self.committed_bytes += self.buffer.len() as u64;
         let outcome = self.output.write_batch(&self.buffer);
         self.buffer.clear();
         match outcome {
@@ -151,7 +252,7 @@ impl LogSink {
 
     fn push<T: Serialize>(&mut self, kind: &'static str, ts: &str, record: T) -> io::Result<()> {
         let line = Line {
-            v: SCHEMA_VERSION,
+            v: self.version,
             kind,
             ts,
             record,
@@ -237,17 +338,30 @@ mod tests {
 
     /// What a file log holds after the sample's flows and totals, committed.
     fn written_sample() -> String {
+        written_sample_as(FlowLines::EveryInterval, |_, _| Ok(()))
+    }
+
+    /// The sample's interval through a sink writing `lines`, then `more` (before the
+    /// totals), committed.
+    fn written_sample_as(
+        lines: FlowLines,
+        more: impl FnOnce(&mut LogSink, &EnrichedSnapshot) -> io::Result<()>,
+    ) -> String {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("flowmeter.jsonl");
-        let mut sink = LogSink::open(&Destination::File {
-            path: path.clone(),
-            rotate: None,
-        })
+        let mut sink = LogSink::open(
+            &Destination::File {
+                path: path.clone(),
+                rotate: None,
+            },
+            lines,
+        )
         .unwrap();
         let (snapshot, facts) = sample();
         let mut facts = facts.into_iter();
         let interval = EnrichedSnapshot::from_fn(snapshot, |_| facts.next().unwrap());
         sink.push_flows(&interval).unwrap();
+        more(&mut sink, &interval).unwrap();
         sink.push_totals(interval.snapshot()).unwrap();
         assert_eq!(sink.commit().unwrap(), None);
         std::fs::read_to_string(&path).unwrap()
@@ -312,5 +426,36 @@ mod tests {
         ];
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines, expected);
+    }
+
+    #[test]
+    fn records_mode_writes_v2_with_top_and_every_open_flow_on_stop() {
+        let lines = FlowLines::Records {
+            timeouts: Timeouts::default(),
+            top: 1,
+        };
+        let text = written_sample_as(lines, |sink, interval| {
+            sink.push_top(interval)?;
+            assert_eq!(sink.open_flows(), 2);
+            sink.push_open_flows(interval.snapshot().at)
+        });
+        let lines: Vec<Value> = text
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect();
+        let kinds: Vec<&str> = lines.iter().map(|l| l["type"].as_str().unwrap()).collect();
+        assert_eq!(kinds, ["top", "flow", "flow", "totals"]);
+        assert!(lines.iter().all(|line| line["v"] == 2), "{text}");
+        let top = &lines[0];
+        assert_eq!(top["flows"], 2);
+        assert_eq!(top["remotes"].as_array().unwrap().len(), 1, "--top 1");
+        assert_eq!(top["processes"][0]["comm"], "xmrig");
+        for flow in &lines[1..3] {
+            assert_eq!(flow["end_reason"], "stop");
+            assert_eq!(flow["start"], "2027-01-15T07:59:59.000Z");
+            assert_eq!(flow["end"], "2027-01-15T08:00:00.000Z");
+            assert_eq!(flow["rx_bytes"], 300);
+            assert!(flow.get("interval_s").is_none());
+        }
     }
 }

@@ -1,11 +1,14 @@
-//! Where `flowmeter log` sends each enriched snapshot: the JSON-lines log, its alerts and
-//! summaries, in the wire format of `schema`. (`top`'s screen is `crate::console`.)
+//! Where `flowmeter log` sends each enriched snapshot: the JSON-lines log (flow records,
+//! top talkers, totals), its alerts and summaries, in the wire format of `schema`.
+//! (`top`'s screen is `crate::console`.)
 
 pub mod alerts;
 pub mod log;
 pub mod output;
+pub mod records;
 pub mod schema;
 pub mod summary;
+pub mod top;
 
 #[cfg(test)]
 mod fixtures;

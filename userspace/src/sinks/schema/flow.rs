@@ -1,5 +1,7 @@
-//! `type: "flow"`: one flow's traffic during one interval, with what the enrichers know
-//! of it.
+//! `type: "flow"`: in schema v1 (`--flow-records interval`), one flow's traffic during
+//! one interval, with what the enrichers know of it ([`Flow`]); in schema v2, one flow
+//! record ([`FlowRecordLine`], filled in by `sinks::records::FlowRecord::wire`). The
+//! enrichers' fields are the same in both ([`FlowFacts`]).
 
 use std::time::Duration;
 
@@ -7,17 +9,64 @@ use serde::Serialize;
 
 use super::{FlowKey, ProcessFields};
 use crate::{
-    datapath::FlowDelta,
+    datapath::{FlowDelta, Protocol},
     enrich::{Facts, geo::Location, sockets::Owner},
 };
 
-/// `type: "flow"`: one flow's traffic during one interval.
+/// `type: "flow"`, schema v1: one flow's traffic during one interval.
 #[derive(Serialize)]
 pub struct Flow<'a> {
     pub iface: &'a str,
     pub interval_s: f64,
     #[serde(flatten)]
     pub key: FlowKey,
+    #[serde(flatten)]
+    pub counts: FlowCounts,
+    #[serde(flatten)]
+    pub facts: FlowFacts<'a>,
+}
+
+impl<'a> Flow<'a> {
+    pub fn new(flow: &'a FlowDelta, facts: &'a Facts, interval: Duration) -> Self {
+        Self {
+            iface: &flow.id.iface,
+            interval_s: interval.as_secs_f64(),
+            key: FlowKey::new(&flow.id),
+            counts: FlowCounts {
+                rx_packets: flow.rx_packets,
+                rx_bytes: flow.rx_bytes,
+                tx_packets: flow.tx_packets,
+                tx_bytes: flow.tx_bytes,
+                tcp_flags: tcp_flags(flow.id.proto, flow.tcp_flags),
+            },
+            facts: FlowFacts::new(facts),
+        }
+    }
+}
+
+/// `type: "flow"`, schema v2: what a flow moved since its previous record, between
+/// `start` and `end`, and why the record was written.
+#[derive(Serialize)]
+pub struct FlowRecordLine<'a> {
+    pub iface: &'a str,
+    #[serde(flatten)]
+    pub key: FlowKey,
+    /// RFC 3339: the start of the first interval counted.
+    pub start: String,
+    /// RFC 3339: the end of the last interval counted.
+    pub end: String,
+    /// `"idle"`, `"active"`, `"fin"`, `"rst"` or `"stop"`.
+    pub end_reason: &'static str,
+    #[serde(flatten)]
+    pub counts: FlowCounts,
+    #[serde(flatten)]
+    pub facts: FlowFacts<'a>,
+}
+
+/// `rx_packets` ... `tx_bytes` (in v1 the interval's, in v2 since the previous record)
+/// and `tcp_flags`.
+#[derive(Serialize)]
+pub struct FlowCounts {
     pub rx_packets: u64,
     pub rx_bytes: u64,
     pub tx_packets: u64,
@@ -25,6 +74,16 @@ pub struct Flow<'a> {
     /// TCP only: the OR of every flag byte seen since the flow started.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tcp_flags: Option<u8>,
+}
+
+/// `tcp_flags`: on TCP flows only.
+pub fn tcp_flags(proto: Protocol, flags: u8) -> Option<u8> {
+    (proto.0 == flowmeter_common::PROTO_TCP).then_some(flags)
+}
+
+/// What the enrichers know of a flow, as `flow` lines carry it (v1 and v2 alike).
+#[derive(Serialize)]
+pub struct FlowFacts<'a> {
     /// The remote's country (ISO 3166 alpha-2), when the database knows it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub country: Option<String>,
@@ -46,17 +105,9 @@ pub struct Flow<'a> {
     pub reasons: Vec<String>,
 }
 
-impl<'a> Flow<'a> {
-    pub fn new(flow: &'a FlowDelta, facts: &'a Facts, interval: Duration) -> Self {
+impl<'a> FlowFacts<'a> {
+    pub fn new(facts: &'a Facts) -> Self {
         Self {
-            iface: &flow.id.iface,
-            interval_s: interval.as_secs_f64(),
-            key: FlowKey::new(&flow.id),
-            rx_packets: flow.rx_packets,
-            rx_bytes: flow.rx_bytes,
-            tx_packets: flow.tx_packets,
-            tx_bytes: flow.tx_bytes,
-            tcp_flags: (flow.id.proto.0 == flowmeter_common::PROTO_TCP).then_some(flow.tcp_flags),
             country: facts.location.country().map(|c| c.as_str().to_owned()),
             remote_local: facts.location == Location::Local,
             foreign: facts.judgement.foreign,

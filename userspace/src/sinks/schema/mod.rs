@@ -1,4 +1,4 @@
-//! The JSON-lines wire format, version 1: every record `flowmeter log` writes, one file
+//! The JSON-lines wire format, versions 1 and 2: every record `flowmeter log` writes, one file
 //! per record type, as docs/log-schema.md describes them. It is built from the internal
 //! types and owned here, so internals can change without changing what log pipelines
 //! parse.
@@ -8,9 +8,13 @@
 //! the protocol name ([`Proto`]), the five fields naming a flow ([`FlowKey`]) and the
 //! process fields ([`ProcessFields`]), so a field is spelled in one place.
 //!
-//! Records of the datapath's and the enrichers' values (`start`, `flow`, `totals`) are
-//! built here. The sinks' own values fill theirs (`Alert::record`,
-//! `SummaryRecord::wire`, `Gap::record`), so that this module depends on nothing else in
+//! Version 2 (the default) writes `flow` records when flows end and a `top` record per
+//! interval; version 1 (`--flow-records interval`) one `flow` line per flow per interval.
+//! The other records are the same in both.
+//!
+//! Records of the datapath's and the enrichers' values (`start`, v1 `flow`, `totals`)
+//! are built here. The sinks' own values fill theirs (`FlowRecord::wire`, `Top::record`,
+//! `Alert::record`, `SummaryRecord::wire`, `Gap::record`), so that this module depends on nothing else in
 //! `sinks` and no import runs in a circle. [`LogSink`](super::log::LogSink) writes the
 //! lines.
 
@@ -19,6 +23,7 @@ mod flow;
 mod gap;
 mod start;
 pub mod summary;
+mod top;
 mod totals;
 
 use std::time::SystemTime;
@@ -28,10 +33,11 @@ use time::{OffsetDateTime, macros::format_description};
 
 pub use self::{
     alert::{ALERT_TYPE, AlertRecord, FloodPortRecord, FloodSourceRecord},
-    flow::Flow,
+    flow::{Flow, FlowCounts, FlowFacts, FlowRecordLine, tcp_flags},
     gap::GapRecord,
-    start::{Start, StartInterface},
+    start::{Start, StartInterface, StartRecords},
     summary::Summary,
+    top::{TopProcess, TopRecord, TopRemote},
     totals::Totals,
 };
 use crate::{
@@ -39,7 +45,10 @@ use crate::{
     enrich::sockets::ProcessInfo,
 };
 
+/// Schema version 1: the log with `--flow-records interval` (and `bench --json`).
 pub const SCHEMA_VERSION: u32 = 1;
+/// Schema version 2: the log with flow records (the default).
+pub const SCHEMA_V2: u32 = 2;
 
 /// One line: the common envelope around a record.
 #[derive(Serialize)]

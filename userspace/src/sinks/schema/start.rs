@@ -13,6 +13,20 @@ pub struct Start<'a> {
     /// The GeoIP database in use.
     pub geoip: &'a str,
     pub interfaces: Vec<StartInterface<'a>>,
+    /// Schema v2 only: how `flow` records are written.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub records: Option<StartRecords>,
+}
+
+/// Schema v2: `flow_records`, the timeouts and `top`.
+#[derive(Serialize)]
+pub struct StartRecords {
+    /// `"timeouts"`.
+    pub flow_records: &'static str,
+    pub idle_timeout_s: f64,
+    pub active_timeout_s: f64,
+    /// `--top`: entries in each list of a `top` record (0: no `top` records).
+    pub top: usize,
 }
 
 #[derive(Serialize)]

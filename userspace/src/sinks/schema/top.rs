@@ -1,0 +1,48 @@
+//! `type: "top"` (schema v2): the interval's remote hosts and processes that moved the
+//! most bytes, with their verdicts, so "who was it at 03:14:07" has a one-second answer
+//! while `flow` records come only when flows end (`sinks::top::Top::record` fills it in).
+
+use serde::Serialize;
+
+use super::ProcessFields;
+
+/// `type: "top"`: one per interval, before its `totals`.
+#[derive(Serialize)]
+pub struct TopRecord<'a> {
+    pub interval_s: f64,
+    /// Flows that moved in the interval.
+    pub flows: usize,
+    /// Most bytes (rx + tx) first.
+    pub remotes: Vec<TopRemote<'a>>,
+    /// Most bytes (rx + tx) first; flows without a known process are in none.
+    pub processes: Vec<TopProcess<'a>>,
+}
+
+/// One remote host's traffic in the interval, over all its flows.
+#[derive(Serialize)]
+pub struct TopRemote<'a> {
+    pub remote_ip: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub country: Option<&'a str>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub remote_local: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub foreign: bool,
+    pub flows: u64,
+    pub rx_bytes: u64,
+    pub tx_bytes: u64,
+    /// The most severe verdict among its flows.
+    pub verdict: &'static str,
+}
+
+/// One process's traffic in the interval, over all its flows.
+#[derive(Serialize)]
+pub struct TopProcess<'a> {
+    #[serde(flatten)]
+    pub process: ProcessFields<'a>,
+    pub flows: u64,
+    pub rx_bytes: u64,
+    pub tx_bytes: u64,
+    /// The most severe verdict among its flows.
+    pub verdict: &'static str,
+}

@@ -61,7 +61,7 @@ impl Traffic {
     fn new_flow(&mut self) -> FlowDelta {
         let n = self.next;
         self.next += 1;
-        let (proto, local_port, remote_ip, remote_port) = if n % 2 == 0 {
+        let (proto, local_port, remote_ip, remote_port) = if n.is_multiple_of(2) {
             let n = n / 2;
             let host = 0xc633_6400 + n % OWNED_REMOTE_HOSTS; // 198.51.100.0/24
             let port = 1024 + (n / OWNED_REMOTE_HOSTS) % 64_000;

@@ -18,7 +18,7 @@ pub mod verdict;
 #[cfg(test)]
 mod tests;
 
-use std::{net::IpAddr, sync::Arc, time::Instant};
+use std::{net::IpAddr, time::Instant};
 
 pub use enriched::EnrichedSnapshot;
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -195,14 +195,10 @@ impl Enricher {
             if !self.rules.floods(hosts) {
                 continue;
             }
-            let process = Arc::clone(process);
-            let hugetlb_kb = self.processes.facts(&process, now).hugetlb_kb;
-            let mut context = FlowContext::new(facts.location, &self.home);
-            context.persistence = &self.persistence;
-            context.hugetlb_kb = hugetlb_kb;
-            context.remote_hosts_of_process = hosts;
-            context.outbound = true;
-            facts.judgement = self.rules.judge(&flow.id, Some(&process), &context);
+            let hugetlb_kb = self.processes.facts(process, now).hugetlb_kb;
+            let grounds = Grounds::of(&self.rules, &self.home, &self.persistence);
+            let judgement = grounds.judge(&flow.id, facts, hugetlb_kb, true, hosts);
+            facts.judgement = judgement;
         }
     }
 }
@@ -230,10 +226,24 @@ impl<'a> Grounds<'a> {
         facts: &Facts,
         (made_from, hugetlb_kb): &(MadeFrom, Option<u64>),
     ) -> Judgement {
+        self.judge(flow, facts, *hugetlb_kb, made_from.sent, 0)
+    }
+
+    /// The judgement of a flow with `facts`' owner and location; `remote_hosts`: how
+    /// many its process sent to this interval.
+    fn judge(
+        &self,
+        flow: &FlowId,
+        facts: &Facts,
+        hugetlb_kb: Option<u64>,
+        outbound: bool,
+        remote_hosts: usize,
+    ) -> Judgement {
         let mut context = FlowContext::new(facts.location, self.home);
         context.persistence = self.persistence;
-        context.hugetlb_kb = *hugetlb_kb;
-        context.outbound = made_from.sent;
+        context.hugetlb_kb = hugetlb_kb;
+        context.outbound = outbound;
+        context.remote_hosts_of_process = remote_hosts;
         self.rules.judge(flow, facts.owner.process(), &context)
     }
 }

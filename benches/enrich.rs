@@ -1,18 +1,24 @@
-//! One enrichment cycle at 1k, 10k, 100k and 1M flows that all moved: socket attribution
-//! (answered from the cache after the first interval, as on a steady host), a GeoIP
-//! lookup in the embedded database and a verdict for every flow.
+//! One enrichment cycle at 1k, 10k, 100k and 1M flows that all moved, in two cases side
+//! by side: `steady` (the same flows as the interval before, as on a quiet host) and
+//! `churn` (1% of the flows new each interval, the oldest 1% gone).
 //!
-//! The flows are to public addresses from a port no local socket owns, so attribution
-//! is the cached "no local socket" answer: the cost measured is the per-flow work of
-//! every interval, not a /proc scan.
+//! Half the flows are UDP on a socket this benchmark binds, so they have a local owner
+//! (this process, found once by a scan of `/proc/*/fd`) and are judged with its signs;
+//! they go to 100 remote hosts, under the flood limit. The other half are TCP from a port
+//! no socket owns, each to its own public host: "no local socket", as forwarded traffic
+//! or a spoofed flood. Every call is one interval later on a virtual clock, so caches age
+//! (retries of unowned flows every 10 s, forgetting after 120 s) as they would in a run.
+//!
+//! Run `cargo bench --bench enrich`; compare with a saved criterion baseline
+//! (`--save-baseline before`, then `--baseline before`).
 
 use std::{
-    net::{IpAddr, Ipv4Addr},
+    net::{IpAddr, Ipv4Addr, UdpSocket},
     sync::Arc,
     time::{Duration, Instant, SystemTime},
 };
 
-use criterion::{BatchSize, BenchmarkId, Criterion, criterion_group, criterion_main};
+use criterion::{BatchSize, BenchmarkId, Criterion, SamplingMode, criterion_group, criterion_main};
 use flowmeter::{
     datapath::{FlowDelta, FlowId, Protocol, Snapshot},
     enrich::{
@@ -22,62 +28,153 @@ use flowmeter::{
     },
 };
 
-/// `count` TCP flows from 10.0.0.1:1, each to its own public remote host.
-fn flows(count: u32) -> Vec<FlowDelta> {
-    let iface: Arc<str> = "eth0".into();
-    (0..count)
-        .map(|n| FlowDelta {
+/// Remote hosts of the owned flows: fewer than the flood limit (200).
+const OWNED_REMOTE_HOSTS: u32 = 100;
+
+/// The flows of one interval, and how they change from one interval to the next.
+struct Traffic {
+    iface: Arc<str>,
+    /// The port of this benchmark's own UDP socket: flows on it are owned.
+    owned_port: u16,
+    flows: Vec<FlowDelta>,
+    /// The sequence number of the next new flow.
+    next: u32,
+    /// Where the next new flow replaces an old one (the oldest, in a rotating window).
+    replace_at: usize,
+}
+
+impl Traffic {
+    fn new(count: u32, owned_port: u16) -> Self {
+        let mut traffic = Self {
+            iface: "eth0".into(),
+            owned_port,
+            flows: Vec::new(),
+            next: 0,
+            replace_at: 0,
+        };
+        traffic.flows = (0..count).map(|_| traffic.new_flow()).collect();
+        traffic
+    }
+
+    /// Flow number `next`: even ones owned (UDP to one of 100 hosts, a port each), odd
+    /// ones unowned (TCP to a public host of their own).
+    fn new_flow(&mut self) -> FlowDelta {
+        let n = self.next;
+        self.next += 1;
+        let (proto, local_port, remote_ip, remote_port) = if n.is_multiple_of(2) {
+            let n = n / 2;
+            let host = 0xc633_6400 + n % OWNED_REMOTE_HOSTS; // 198.51.100.0/24
+            let port = 1024 + (n / OWNED_REMOTE_HOSTS) % 64_000;
+            (17, self.owned_port, host, port as u16)
+        } else {
+            // Spread over the public IPv4 space, skipping 0/8 and 10/8.
+            let host = 0x0b00_0000 + n.wrapping_mul(2_654_435_761) % 0xd000_0000;
+            (6, 1, host, 443)
+        };
+        FlowDelta {
             id: FlowId {
-                iface: iface.clone(),
-                proto: Protocol(6),
+                iface: self.iface.clone(),
+                proto: Protocol(proto),
                 local_ip: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
-                local_port: 1,
-                // Spread over the public IPv4 space, skipping 0/8 and 10/8.
-                remote_ip: IpAddr::V4(Ipv4Addr::from(
-                    0x0b00_0000 + n.wrapping_mul(2_654_435_761) % 0xd000_0000,
-                )),
-                remote_port: 443,
+                local_port,
+                remote_ip: IpAddr::V4(Ipv4Addr::from(remote_ip)),
+                remote_port,
             },
             rx_packets: 10,
             rx_bytes: 15_000,
             tx_packets: 5,
             tx_bytes: 400,
             tcp_flags: 0x18,
-        })
-        .collect()
+        }
+    }
+
+    /// The next interval: `percent` of the flows replaced by new ones.
+    fn churn(&mut self, percent: usize) {
+        let count = self.flows.len();
+        for _ in 0..(count * percent).div_ceil(100) {
+            let flow = self.new_flow();
+            self.flows[self.replace_at] = flow;
+            self.replace_at = (self.replace_at + 1) % count;
+        }
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            at: SystemTime::now(),
+            interval: Duration::from_secs(1),
+            flows: self.flows.clone(),
+            interfaces: Vec::new(),
+        }
+    }
+}
+
+/// The case being measured: how the flows change between intervals.
+#[derive(Clone, Copy)]
+enum Case {
+    Steady,
+    Churn,
+}
+
+impl Case {
+    fn name(self) -> &'static str {
+        match self {
+            Case::Steady => "steady",
+            Case::Churn => "churn",
+        }
+    }
+
+    fn percent_new(self) -> usize {
+        match self {
+            Case::Steady => 0,
+            Case::Churn => 1,
+        }
+    }
 }
 
 fn enrichment_cycle(c: &mut Criterion) {
+    // Bound for the whole run: the owned half of the flows is this socket's.
+    let socket = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)).expect("a UDP socket");
+    let owned_port = socket.local_addr().expect("its port").port();
     let mut group = c.benchmark_group("enrichment_cycle");
-    group.measurement_time(Duration::from_secs(5));
     for count in [1_000, 10_000, 100_000, 1_000_000] {
-        if count >= 1_000_000 {
-            // A cycle takes most of a second: fewer, longer samples.
+        if count >= 100_000 {
+            // A cycle takes a large part of a second: fewer, flat samples.
             group
+                .sampling_mode(SamplingMode::Flat)
                 .sample_size(10)
-                .measurement_time(Duration::from_secs(20));
+                .warm_up_time(Duration::from_secs(1))
+                .measurement_time(Duration::from_secs(if count >= 1_000_000 { 15 } else { 5 }));
+        } else {
+            group
+                .warm_up_time(Duration::from_secs(1))
+                .measurement_time(Duration::from_secs(3));
         }
-        let home: HomeCountries = "DE".parse().expect("home");
-        let geo = GeoDb::embedded().expect("embedded GeoIP database");
-        let mut enricher = Enricher::new(geo, home, Rules::default());
-        // The first interval reads /proc; the steady state answers from the cache.
-        let snapshot = Snapshot {
-            at: SystemTime::now(),
-            interval: Duration::from_secs(1),
-            flows: flows(count),
-            interfaces: Vec::new(),
-        };
-        enricher.enrich(snapshot.clone(), Instant::now());
-        group.bench_with_input(BenchmarkId::from_parameter(count), &count, |b, _| {
-            // The copy of the snapshot is made outside the measurement.
-            b.iter_batched(
-                || snapshot.clone(),
-                |snapshot| enricher.enrich(snapshot, Instant::now()),
-                BatchSize::LargeInput,
-            )
-        });
+        for case in [Case::Steady, Case::Churn] {
+            let home: HomeCountries = "DE".parse().expect("home");
+            let geo = GeoDb::embedded().expect("embedded GeoIP database");
+            let mut enricher = Enricher::new(geo, home, Rules::default());
+            let mut traffic = Traffic::new(count, owned_port);
+            // The first interval reads /proc; later ones answer from what is known.
+            let start = Instant::now();
+            let mut interval = 0;
+            enricher.enrich(traffic.snapshot(), start);
+            let id = BenchmarkId::new(case.name(), count);
+            group.bench_with_input(id, &count, |b, _| {
+                // The next snapshot is made outside the measurement.
+                b.iter_batched(
+                    || {
+                        traffic.churn(case.percent_new());
+                        interval += 1;
+                        (traffic.snapshot(), start + Duration::from_secs(interval))
+                    },
+                    |(snapshot, now)| enricher.enrich(snapshot, now),
+                    BatchSize::LargeInput,
+                )
+            });
+        }
     }
     group.finish();
+    drop(socket);
 }
 
 criterion_group!(benches, enrichment_cycle);

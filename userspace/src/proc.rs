@@ -101,6 +101,17 @@ pub fn describe(process: &Process, users: &mut UserNames) -> Option<ProcessInfo>
     })
 }
 
+/// When process `pid` started, in clock ticks after boot (field 22 of
+/// `PROC_ROOT/PID/stat`); `None` if it is gone. With the pid, it names one process: a
+/// reused pid has a later start time.
+pub fn start_time(proc_root: &Path, pid: u32) -> Option<u64> {
+    let stat = fs::read_to_string(proc_root.join(pid.to_string()).join("stat")).ok()?;
+    // The comm (field 2) is in parentheses and may hold anything, spaces included.
+    let after_comm = &stat[stat.rfind(')')? + 1..];
+    // Field 3 (state) is the first word after it, so field 22 is the 20th.
+    after_comm.split_whitespace().nth(19)?.parse().ok()
+}
+
 /// A file under `/proc/PID`, read through the process handle.
 fn read_relative(process: &Process, name: &str) -> Option<String> {
     let mut text = String::new();
@@ -153,6 +164,21 @@ mod tests {
         assert_eq!(info.exe, std::env::current_exe().ok());
         assert!(!info.exe_deleted);
         assert!(!info.comm.is_empty() && !info.comm.ends_with('\n'));
+    }
+
+    #[test]
+    fn a_start_time_is_read_past_any_comm() {
+        let me = std::process::id();
+        let mine = start_time(Path::new("/proc"), me).expect("this process's start time");
+        assert!(mine > 0);
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("7");
+        fs::create_dir_all(&dir).unwrap();
+        let fields: Vec<String> = (3..=52).map(|n| n.to_string()).collect();
+        let stat = format!("7 (a) b (c) {}\n", fields.join(" "));
+        fs::write(dir.join("stat"), stat).unwrap();
+        assert_eq!(start_time(root.path(), 7), Some(22));
+        assert_eq!(start_time(root.path(), 8), None);
     }
 
     #[test]

@@ -22,6 +22,12 @@ impl EnrichedSnapshot {
         Self { snapshot, facts }
     }
 
+    /// Pairs `snapshot`'s flows with `facts`, in order; one fact per flow.
+    pub(super) fn from_parts(snapshot: Snapshot, facts: Vec<Facts>) -> Self {
+        assert_eq!(snapshot.flows.len(), facts.len(), "one fact per flow");
+        Self { snapshot, facts }
+    }
+
     /// The interval as the reader saw it: its time, length, interface totals and flows.
     pub fn snapshot(&self) -> &Snapshot {
         &self.snapshot

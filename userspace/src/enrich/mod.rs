@@ -2,24 +2,31 @@
 //! (`sockets`), where its remote end is (`geo`), and what to make of it (`verdict`).
 //!
 //! [`Enricher`] runs the three once per interval over a snapshot's flows, and hands on
-//! an [`EnrichedSnapshot`]: every flow paired with its [`Facts`].
+//! an [`EnrichedSnapshot`]: every flow paired with its [`Facts`]. Cost follows what
+//! changed: a flow's owner, location and judgement are found once (`known`) and its
+//! process's facts once per process (`processes`), then found again only when something
+//! they depend on can have changed; each interval adds only what depends on it, the
+//! fan-out of each process (its outbound flood).
 
 mod enriched;
 pub mod geo;
+mod known;
+mod processes;
 pub mod sockets;
 pub mod verdict;
 
-use std::{
-    collections::{HashMap, HashSet},
-    net::IpAddr,
-    path::PathBuf,
-    time::Instant,
-};
+#[cfg(test)]
+mod tests;
+
+use std::{net::IpAddr, time::Instant};
 
 pub use enriched::EnrichedSnapshot;
+use rustc_hash::{FxHashMap, FxHashSet};
 
-use crate::datapath::{FlowDelta, Snapshot};
+use crate::datapath::{FlowDelta, FlowId, Snapshot};
 use geo::{GeoDb, HomeCountries, Location};
+use known::{Known, KnownFlows, MadeFrom};
+use processes::Processes;
 use sockets::{Owner, ProcPaths, SocketTable};
 use verdict::{FlowContext, Judgement, Persistence, Rules};
 
@@ -38,19 +45,24 @@ pub struct Enricher {
     home: HomeCountries,
     rules: Rules,
     persistence: Persistence,
-    proc_root: PathBuf,
+    /// Bumped when the rules or persistence points change: every judgement is stale.
+    rules_generation: u64,
+    known: KnownFlows,
+    processes: Processes,
 }
 
 impl Enricher {
     pub fn new(geo: GeoDb, home: HomeCountries, rules: Rules) -> Self {
         let paths = ProcPaths::default();
         Self {
-            proc_root: paths.proc_root.clone(),
+            processes: Processes::new(paths.proc_root.clone()),
             sockets: SocketTable::new(paths),
             geo,
             home,
             rules,
             persistence: Persistence::new(),
+            rules_generation: 1,
+            known: KnownFlows::default(),
         }
     }
 
@@ -58,6 +70,7 @@ impl Enricher {
     /// are judged with that in mind.
     pub fn with_persistence(mut self, persistence: Persistence) -> Self {
         self.persistence = persistence;
+        self.rules_generation += 1;
         self
     }
 
@@ -69,53 +82,201 @@ impl Enricher {
         &self.home
     }
 
+    /// How many flows' facts are kept (those reported lately).
+    pub fn known_flows(&self) -> usize {
+        self.known.len()
+    }
+
     /// The snapshot with every flow paired with its facts. Reads /proc only for flows
-    /// not seen before (see [`SocketTable`]); call it from a thread in the metered
-    /// namespace.
+    /// not seen before (see [`SocketTable`]) and for processes not seen lately; call it
+    /// from a thread in the metered namespace.
     pub fn enrich(&mut self, snapshot: Snapshot, now: Instant) -> EnrichedSnapshot {
         let flows = &snapshot.flows;
-        self.sockets.resolve(flows.iter().map(|f| &f.id), now);
-        let owners: Vec<Owner> = flows
-            .iter()
-            .map(|f| {
-                self.sockets
-                    .owner(&f.id)
-                    .cloned()
-                    .unwrap_or(Owner::Unresolved)
-            })
-            .collect();
-        let remote_hosts = outbound_hosts_per_process(flows, &owners);
-        let mut hugetlb: HashMap<u32, Option<u64>> = HashMap::new();
-        let mut owners = owners.into_iter();
-        EnrichedSnapshot::from_fn(snapshot, |flow| {
-            // One owner per flow, in the same order.
-            let owner = owners.next().unwrap_or(Owner::Unresolved);
-            let location = self.geo.locate(flow.id.remote_ip);
-            let process = owner.process();
-            let mut context = FlowContext::new(location, &self.home);
-            context.persistence = &self.persistence;
-            if let Some(process) = process {
-                context.remote_hosts_of_process =
-                    remote_hosts.get(&process.pid).copied().unwrap_or(0);
-                context.hugetlb_kb = *hugetlb
-                    .entry(process.pid)
-                    .or_insert_with(|| verdict::hugetlb_kb(&self.proc_root, process.pid));
+        let retry_unowned = self.sockets.timing().retry_unowned;
+        // Known flows from memory (refreshed if stale); the others wait for one lookup.
+        let mut facts: Vec<Option<Facts>> = Vec::with_capacity(flows.len());
+        let mut due: Vec<usize> = Vec::new();
+        for (index, flow) in flows.iter().enumerate() {
+            let known = match self.known.get_mut(&flow.id) {
+                Some(known) if !known.owner_due(now, retry_unowned) => known,
+                _ => {
+                    due.push(index);
+                    facts.push(None);
+                    continue;
+                }
+            };
+            known.seen = now;
+            known.sent |= flow.tx_packets > 0;
+            let made_from = made_from(
+                &mut self.processes,
+                &known.facts.owner,
+                known.sent,
+                self.rules_generation,
+                now,
+            );
+            if made_from.0 != known.made_from {
+                known.made_from = made_from.0;
+                let grounds = Grounds::of(&self.rules, &self.home, &self.persistence);
+                known.facts.judgement = grounds.base_judgement(&flow.id, &known.facts, &made_from);
             }
-            let judgement = self.rules.judge(&flow.id, process, &context);
-            Facts {
-                owner,
-                location,
-                judgement,
+            facts.push(Some(known.facts.clone()));
+        }
+        if !due.is_empty() {
+            self.sockets
+                .resolve(due.iter().map(|&index| &flows[index].id), now);
+            for &index in &due {
+                let flow = &flows[index];
+                let known = self.first_facts(flow, now);
+                facts[index] = Some(known.facts.clone());
+                self.known.insert(flow.id.clone(), known);
             }
-        })
+        }
+        self.known
+            .sweep(now, self.sockets.timing().forget_after, flows.len());
+        self.processes
+            .forget_unseen(now, self.sockets.timing().forget_after);
+        let mut facts: Vec<Facts> = facts.into_iter().flatten().collect();
+        self.judge_floods(flows, &mut facts, now);
+        EnrichedSnapshot::from_parts(snapshot, facts)
+    }
+
+    /// A flow's facts as first found (or found again when its owner was due).
+    fn first_facts(&mut self, flow: &FlowDelta, now: Instant) -> Known {
+        let owner = self
+            .sockets
+            .owner(&flow.id)
+            .cloned()
+            .unwrap_or(Owner::Unresolved);
+        // An owner found again keeps what was known of the flow besides it.
+        let (location, sent) = match self.known.get_mut(&flow.id) {
+            Some(known) => (known.facts.location, known.sent),
+            None => (self.geo.locate(flow.id.remote_ip), false),
+        };
+        let sent = sent || flow.tx_packets > 0;
+        let made_from = made_from(
+            &mut self.processes,
+            &owner,
+            sent,
+            self.rules_generation,
+            now,
+        );
+        let mut facts = Facts {
+            owner,
+            location,
+            judgement: Judgement {
+                verdict: verdict::Verdict::Business,
+                reasons: Vec::new(),
+                foreign: false,
+            },
+        };
+        let grounds = Grounds::of(&self.rules, &self.home, &self.persistence);
+        facts.judgement = grounds.base_judgement(&flow.id, &facts, &made_from);
+        Known {
+            facts,
+            owner_checked: now,
+            seen: now,
+            sent,
+            made_from: made_from.0,
+        }
+    }
+
+    /// The interval's part: processes that sent to more remote hosts than the flood
+    /// limit have their flows judged again with that count.
+    fn judge_floods(&mut self, flows: &[FlowDelta], facts: &mut [Facts], now: Instant) {
+        let remote_hosts = outbound_hosts_per_process(flows, facts);
+        if !remote_hosts.values().any(|&hosts| self.rules.floods(hosts)) {
+            return;
+        }
+        for (flow, facts) in flows.iter().zip(facts.iter_mut()) {
+            let Owner::Process(process) = &facts.owner else {
+                continue;
+            };
+            let hosts = remote_hosts.get(&process.pid).copied().unwrap_or(0);
+            if !self.rules.floods(hosts) {
+                continue;
+            }
+            let hugetlb_kb = self.processes.facts(process, now).hugetlb_kb;
+            let grounds = Grounds::of(&self.rules, &self.home, &self.persistence);
+            let judgement = grounds.judge(&flow.id, facts, hugetlb_kb, true, hosts);
+            facts.judgement = judgement;
+        }
     }
 }
 
+/// What judgements are made with: borrowed apart from the caches they fill.
+struct Grounds<'a> {
+    rules: &'a Rules,
+    home: &'a HomeCountries,
+    persistence: &'a Persistence,
+}
+
+impl<'a> Grounds<'a> {
+    fn of(rules: &'a Rules, home: &'a HomeCountries, persistence: &'a Persistence) -> Self {
+        Self {
+            rules,
+            home,
+            persistence,
+        }
+    }
+
+    /// The judgement of a flow in an interval where its process does not flood.
+    fn base_judgement(
+        &self,
+        flow: &FlowId,
+        facts: &Facts,
+        (made_from, hugetlb_kb): &(MadeFrom, Option<u64>),
+    ) -> Judgement {
+        self.judge(flow, facts, *hugetlb_kb, made_from.sent, 0)
+    }
+
+    /// The judgement of a flow with `facts`' owner and location; `remote_hosts`: how
+    /// many its process sent to this interval.
+    fn judge(
+        &self,
+        flow: &FlowId,
+        facts: &Facts,
+        hugetlb_kb: Option<u64>,
+        outbound: bool,
+        remote_hosts: usize,
+    ) -> Judgement {
+        let mut context = FlowContext::new(facts.location, self.home);
+        context.persistence = self.persistence;
+        context.hugetlb_kb = hugetlb_kb;
+        context.outbound = outbound;
+        context.remote_hosts_of_process = remote_hosts;
+        self.rules.judge(flow, facts.owner.process(), &context)
+    }
+}
+
+/// What a judgement of a flow with `owner` is made from now, with the process's huge
+/// pages (which the judgement reads).
+fn made_from(
+    processes: &mut Processes,
+    owner: &Owner,
+    sent: bool,
+    rules: u64,
+    now: Instant,
+) -> (MadeFrom, Option<u64>) {
+    let (process, hugetlb_kb) = match owner {
+        Owner::Process(process) => {
+            let facts = processes.facts(process, now);
+            (facts.generation, facts.hugetlb_kb)
+        }
+        Owner::Unresolved | Owner::NoLocalSocket => (0, None),
+    };
+    let made_from = MadeFrom {
+        process,
+        rules,
+        sent,
+    };
+    (made_from, hugetlb_kb)
+}
+
 /// How many distinct remote hosts each process sent to in this interval.
-fn outbound_hosts_per_process(flows: &[FlowDelta], owners: &[Owner]) -> HashMap<u32, usize> {
-    let mut hosts: HashMap<u32, HashSet<IpAddr>> = HashMap::new();
-    for (flow, owner) in flows.iter().zip(owners) {
-        if let (Some(process), true) = (owner.process(), flow.tx_packets > 0) {
+fn outbound_hosts_per_process(flows: &[FlowDelta], facts: &[Facts]) -> FxHashMap<u32, usize> {
+    let mut hosts: FxHashMap<u32, FxHashSet<IpAddr>> = FxHashMap::default();
+    for (flow, facts) in flows.iter().zip(facts) {
+        if let (Some(process), true) = (facts.owner.process(), flow.tx_packets > 0) {
             hosts
                 .entry(process.pid)
                 .or_default()

@@ -10,16 +10,18 @@
 //!   interpreter runs a script from there); the name of a user-space process copies a
 //!   kernel thread (`kworker/0:2`, `[kthreadd]`, ...); the process was launched from a
 //!   persistence point that `audit` found (rc.local, crontabs); it maps huge pages and is
-//!   not a known huge-page user; the remote port is a common mining-pool port; the
-//!   process talks to more remote hosts in one interval than a flood limit.
+//!   not a known huge-page user; it sends to a common mining-pool port, or listens on
+//!   one; the process talks to more remote hosts in one interval than a flood limit.
 //! - **cloud agent** when the executable's path or name is a known agent of a cloud
 //!   provider (Tencent Cloud, Alibaba Cloud, AWS, Google Cloud, Azure) and nothing is
 //!   suspicious: a deleted or `/tmp`-launched "agent" is suspicious, not an agent.
 //! - **business** otherwise.
 //!
 //! With no local process (forwarded or raw traffic, or a socket already closed) the
-//! flow alone decides: a mining-pool port makes it suspicious, anything else is business,
-//! and the reasons say "no local process".
+//! flow alone decides: a mining-pool remote port the host sent to makes it suspicious,
+//! anything else is business, and the reasons say "no local process". Traffic that only
+//! came in from such a port is not evidence: a spoofed flood's random source ports hit
+//! the pool list by chance.
 //!
 //! A remote outside the home countries is *foreign*: a risk mark beside the verdict and
 //! a reason line, never a verdict on its own. When a suspicious flow is also foreign,
@@ -152,8 +154,11 @@ pub enum Reason {
     Persistence { point: PathBuf, command: String },
     /// The process maps huge pages and is not a known huge-page user.
     HugePages { kb: u64 },
-    /// The remote port is a common mining-pool port.
+    /// The flow goes to a common mining-pool port: a local process (or, with none, the
+    /// host) sends to it.
     MiningPort { port: u16 },
+    /// A local process listens on a common mining-pool port and receives the flow on it.
+    MiningPortListener { port: u16 },
     /// The process talks to more distinct remote hosts in one interval than `limit`.
     OutboundFlood { remote_hosts: usize, limit: usize },
     /// A known agent of a cloud provider.
@@ -178,6 +183,7 @@ impl Reason {
             | Reason::Persistence { .. }
             | Reason::HugePages { .. }
             | Reason::MiningPort { .. }
+            | Reason::MiningPortListener { .. }
             | Reason::OutboundFlood { .. } => Some(Verdict::Suspicious),
             Reason::CloudAgent { .. } => Some(Verdict::CloudAgent),
             Reason::NoLocalProcess | Reason::Foreign { .. } => None,
@@ -210,6 +216,9 @@ impl fmt::Display for Reason {
             ),
             Reason::MiningPort { port } => {
                 write!(f, "remote port {port} is a common mining-pool port")
+            }
+            Reason::MiningPortListener { port } => {
+                write!(f, "listens on local port {port}, a common mining-pool port")
             }
             Reason::OutboundFlood {
                 remote_hosts,
@@ -269,11 +278,14 @@ pub struct FlowContext<'a> {
     pub persistence: &'a Persistence,
     /// The owning process's `HugetlbPages` in kB ([`hugetlb_kb`]); `None` if unknown.
     pub hugetlb_kb: Option<u64>,
+    /// The host has sent packets on this flow: with no local process, only then is a
+    /// mining-pool remote port evidence.
+    pub outbound: bool,
 }
 
 impl<'a> FlowContext<'a> {
     /// A context with only the remote's place known: no remote-host count, no
-    /// persistence points, huge pages unknown.
+    /// persistence points, huge pages unknown, nothing sent.
     pub fn new(location: Location, home: &'a HomeCountries) -> Self {
         static NONE_FOUND: Persistence = Persistence::new();
         Self {
@@ -282,6 +294,7 @@ impl<'a> FlowContext<'a> {
             remote_hosts_of_process: 0,
             persistence: &NONE_FOUND,
             hugetlb_kb: None,
+            outbound: false,
         }
     }
 }
@@ -613,14 +626,9 @@ impl Rules {
             Some(process) => self.process_signs(process, context, &mut reasons),
             None => reasons.push(Reason::NoLocalProcess),
         }
-        let transport = flow.proto.0 == PROTO_TCP || flow.proto.0 == PROTO_UDP;
-        if transport && self.mining_ports.contains(&flow.remote_port) {
-            reasons.push(Reason::MiningPort {
-                port: flow.remote_port,
-            });
-        }
+        self.mining_signs(flow, process.is_some(), context, &mut reasons);
         if let Some(process) = process {
-            if context.remote_hosts_of_process > self.flood_hosts {
+            if self.floods(context.remote_hosts_of_process) {
                 reasons.push(Reason::OutboundFlood {
                     remote_hosts: context.remote_hosts_of_process,
                     limit: self.flood_hosts,
@@ -648,6 +656,37 @@ impl Rules {
             reasons,
             foreign,
         }
+    }
+
+    /// Mining-pool ports: sending to one (a local process, or with none the host), or a
+    /// local process listening on one. Never a random inbound source port: with no local
+    /// process and nothing sent, the flow came in from that port, which proves nothing.
+    fn mining_signs(
+        &self,
+        flow: &FlowId,
+        owned: bool,
+        context: &FlowContext<'_>,
+        reasons: &mut Vec<Reason>,
+    ) {
+        if flow.proto.0 != PROTO_TCP && flow.proto.0 != PROTO_UDP {
+            return;
+        }
+        if (owned || context.outbound) && self.mining_ports.contains(&flow.remote_port) {
+            reasons.push(Reason::MiningPort {
+                port: flow.remote_port,
+            });
+        }
+        if owned && self.mining_ports.contains(&flow.local_port) {
+            reasons.push(Reason::MiningPortListener {
+                port: flow.local_port,
+            });
+        }
+    }
+
+    /// Whether `remote_hosts` distinct remote hosts in one interval is a flood: the only
+    /// part of a judgement that depends on the interval besides the flow's own facts.
+    pub fn floods(&self, remote_hosts: usize) -> bool {
+        remote_hosts > self.flood_hosts
     }
 
     /// The signs of compromise that the process itself shows.
@@ -1043,10 +1082,6 @@ mod tests {
             let common = flow(PROTO_TCP, &format!("198.51.100.9:{port}"));
             assert_eq!(judge(&common, Some(&nginx())).verdict, Verdict::Business);
         }
-        // The local port does not count (a local service on 3333 serving clients).
-        let mut inbound = flow(PROTO_TCP, "198.51.100.9:50000");
-        inbound.local_port = 3333;
-        assert_eq!(judge(&inbound, Some(&nginx())).verdict, Verdict::Business);
         // Nor does a protocol without ports.
         let icmp = flow(1, "198.51.100.9:3333");
         assert_eq!(judge(&icmp, Some(&nginx())).verdict, Verdict::Business);
@@ -1208,6 +1243,8 @@ mod tests {
         // Process signs need a process.
         context.remote_hosts_of_process = 10_000;
         context.hugetlb_kb = Some(2048);
+        // Sent to a pool port (forwarded, or from a socket since closed).
+        context.outbound = true;
         let mining = flow(PROTO_UDP, "198.51.100.9:3333");
         let judgement = Rules::default().judge(&mining, None, &context);
         assert_eq!(judgement.verdict, Verdict::Suspicious);
@@ -1215,6 +1252,52 @@ mod tests {
             judgement.reasons,
             [Reason::NoLocalProcess, Reason::MiningPort { port: 3333 }]
         );
+    }
+
+    #[test]
+    fn inbound_traffic_from_a_pool_port_with_no_local_process_proves_nothing() {
+        // A spoofed flood: random source ports, some on the pool list, nothing sent back.
+        let home = no_home();
+        let context = FlowContext::new(Location::Unknown, &home);
+        let rules = Rules::default();
+        for port in [3333, 4444, 14444] {
+            let spoofed = flow(PROTO_UDP, &format!("198.51.100.9:{port}"));
+            let judgement = rules.judge(&spoofed, None, &context);
+            assert_eq!(judgement.verdict, Verdict::Business, "{port}");
+            assert_eq!(judgement.reasons, [Reason::NoLocalProcess], "{port}");
+        }
+        // Nor is the local port, with no local process to listen on it.
+        let mut to_3333 = flow(PROTO_UDP, "198.51.100.9:50000");
+        to_3333.local_port = 3333;
+        assert_eq!(
+            rules.judge(&to_3333, None, &context).verdict,
+            Verdict::Business
+        );
+    }
+
+    #[test]
+    fn a_local_listener_on_a_pool_port_is_suspicious() {
+        // A miner's proxy (or a pool) serving on 3333: a client from an ordinary port.
+        let mut inbound = flow(PROTO_TCP, "198.51.100.9:50000");
+        inbound.local_port = 3333;
+        let proxy = process("xmrig-proxy", "/usr/local/bin/xmrig-proxy", "xmrig-proxy");
+        let judgement = judge(&inbound, Some(&proxy));
+        assert_eq!(judgement.verdict, Verdict::Suspicious);
+        assert_eq!(
+            judgement.reasons,
+            [Reason::MiningPortListener { port: 3333 }]
+        );
+        assert_eq!(
+            judgement.reasons[0].to_string(),
+            "listens on local port 3333, a common mining-pool port"
+        );
+        // An ordinary local port is nothing.
+        inbound.local_port = 8443;
+        assert_eq!(judge(&inbound, Some(&proxy)).verdict, Verdict::Business);
+        // Without ports (ICMP) neither side counts.
+        let mut icmp = flow(1, "198.51.100.9:0");
+        icmp.local_port = 3333;
+        assert_eq!(judge(&icmp, Some(&proxy)).verdict, Verdict::Business);
     }
 
     #[test]

@@ -201,6 +201,11 @@ impl SocketTable {
         self
     }
 
+    /// How long answers are kept: callers that keep owners of their own follow it.
+    pub fn timing(&self) -> Timing {
+        self.timing
+    }
+
     /// Makes [`owner`](Self::owner) answer for `flows`. Flows already attributed are
     /// answered from the cache with no I/O; the others (new ones, and unowned ones due
     /// for a retry) are looked up together, with one read of the socket tables and at

@@ -66,7 +66,10 @@ pub fn run(args: &LogArgs, verbose: bool) -> Result<()> {
     let mut cycle = Cycle {
         enricher,
         alerts,
-        exec: args.alert_exec.as_deref().map(AlertExec::new),
+        exec: args
+            .alert_exec
+            .as_deref()
+            .map(|command| AlertExec::new(command, sink.version())),
         summaries,
         sink,
     };

@@ -78,6 +78,11 @@ impl LogSink {
         })
     }
 
+    /// The schema version of every line this sink writes.
+    pub fn version(&self) -> u32 {
+        self.version
+    }
+
     /// The `start` record: what is attached where, and how the log will be written.
     pub fn push_start(
         &mut self,

@@ -34,7 +34,7 @@ use crate::{
     enrich::{geo::CountryCode, sockets::ProcessInfo, verdict::Verdict},
     sinks::schema::{
         self, ALERT_TYPE, AlertRecord, FloodPortRecord, FloodSourceRecord, FlowKey, Line,
-        ProcessFields, Proto, SCHEMA_VERSION,
+        ProcessFields, Proto,
     },
     units,
 };
@@ -204,11 +204,12 @@ impl Alert {
         }
     }
 
-    /// The whole log line (envelope and record, no newline): what `--alert-exec` reads.
-    pub fn to_json_line(&self) -> String {
+    /// The whole log line (envelope and record, no newline) in schema `version` (the
+    /// log's): what `--alert-exec` reads.
+    pub fn to_json_line(&self, version: u32) -> String {
         let ts = schema::timestamp(self.at);
         let line = Line {
-            v: SCHEMA_VERSION,
+            v: version,
             kind: ALERT_TYPE,
             ts: &ts,
             record: self.record(),

@@ -31,6 +31,8 @@ const EXEC_POLL: Duration = Duration::from_millis(20);
 /// in a row is reported, later ones only counted until a command succeeds again.
 pub struct AlertExec {
     command: Arc<str>,
+    /// The log's schema version, for the JSON line on the command's stdin.
+    schema_version: u32,
     timeout: Duration,
     max_running: usize,
     running: Arc<AtomicUsize>,
@@ -124,9 +126,10 @@ impl AlertExec {
     pub const DEFAULT_MAX_RUNNING: usize = 4;
 
     /// `command` runs through `/bin/sh -c`, with the default limits.
-    pub fn new(command: impl Into<String>) -> Self {
+    pub fn new(command: impl Into<String>, schema_version: u32) -> Self {
         Self {
             command: Arc::from(command.into()),
+            schema_version,
             timeout: Self::DEFAULT_TIMEOUT,
             max_running: Self::DEFAULT_MAX_RUNNING,
             running: Arc::new(AtomicUsize::new(0)),
@@ -169,7 +172,7 @@ impl AlertExec {
         let slot = Slot(Arc::clone(&self.running));
         let command = Arc::clone(&self.command);
         let outcomes = Arc::clone(&self.outcomes);
-        let mut json = alert.to_json_line();
+        let mut json = alert.to_json_line(self.schema_version);
         json.push('\n');
         let text = alert.to_string();
         let timeout = self.timeout;

@@ -56,7 +56,7 @@ fn alerts_read_as_one_line_and_log_as_one_record() {
          mining-pool port"
     );
 
-    let line: Value = serde_json::from_str(&alerts[0].to_json_line()).unwrap();
+    let line: Value = serde_json::from_str(&alerts[0].to_json_line(SCHEMA_VERSION)).unwrap();
     assert_eq!(line["v"], 1);
     assert_eq!(line["type"], "alert");
     assert_eq!(line["ts"], "2027-01-15T08:00:01.000Z");
@@ -108,7 +108,7 @@ fn alerts_read_as_one_line_and_log_as_one_record() {
 #[test]
 fn rate_records_carry_their_limit() {
     let alerts = line_rate_over_90_percent();
-    let line: Value = serde_json::from_str(&alerts[0].to_json_line()).unwrap();
+    let line: Value = serde_json::from_str(&alerts[0].to_json_line(SCHEMA_VERSION)).unwrap();
     assert_eq!(line["kind"], "rate");
     assert_eq!(line["direction"], "tx");
     assert_eq!(line["rate_bps"], 1_000_000_000u64);
@@ -126,9 +126,9 @@ fn alert_lines_are_pinned_byte_for_byte() {
     let alerts = mining_in_cn(&mut engine);
     let rate = line_rate_over_90_percent();
     let lines = [
-        alerts[0].to_json_line(),
-        alerts[1].to_json_line(),
-        rate[0].to_json_line(),
+        alerts[0].to_json_line(SCHEMA_VERSION),
+        alerts[1].to_json_line(SCHEMA_VERSION),
+        rate[0].to_json_line(SCHEMA_VERSION),
     ];
     assert_eq!(
         lines,

@@ -30,11 +30,14 @@ fn exec_passes_the_alert_as_json_on_stdin() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("alert.json");
     let text = dir.path().join("alert.txt");
-    let mut exec = AlertExec::new(format!(
-        "cat > {}; printf '%s' \"$FLOWMETER_ALERT\" > {}",
-        quoted(&json),
-        quoted(&text)
-    ));
+    let mut exec = AlertExec::new(
+        format!(
+            "cat > {}; printf '%s' \"$FLOWMETER_ALERT\" > {}",
+            quoted(&json),
+            quoted(&text)
+        ),
+        SCHEMA_VERSION,
+    );
     let alert = sample_alert();
     exec.run(&alert);
     assert!(exec.wait_idle(Duration::from_secs(30)));
@@ -53,8 +56,11 @@ fn exec_passes_the_alert_as_json_on_stdin() {
 fn exec_kills_a_command_past_its_time_limit_with_its_children() {
     let dir = tempfile::tempdir().unwrap();
     let pid_file = dir.path().join("pid");
-    let mut exec = AlertExec::new(format!("sleep 60 & echo $! > {}; wait", quoted(&pid_file)))
-        .with_timeout(Duration::from_millis(300));
+    let mut exec = AlertExec::new(
+        format!("sleep 60 & echo $! > {}; wait", quoted(&pid_file)),
+        SCHEMA_VERSION,
+    )
+    .with_timeout(Duration::from_millis(300));
     exec.run(&sample_alert());
     assert!(exec.wait_idle(Duration::from_secs(30)));
     assert_eq!(
@@ -87,10 +93,10 @@ fn exec_kills_a_command_past_its_time_limit_with_its_children() {
 fn exec_drops_alerts_beyond_its_limit_and_counts_them() {
     let dir = tempfile::tempdir().unwrap();
     let flag = dir.path().join("go");
-    let mut exec = AlertExec::new(format!(
-        "while [ ! -e {} ]; do sleep 0.02; done",
-        quoted(&flag)
-    ))
+    let mut exec = AlertExec::new(
+        format!("while [ ! -e {} ]; do sleep 0.02; done", quoted(&flag)),
+        SCHEMA_VERSION,
+    )
     .with_max_running(1);
     let alert = sample_alert();
     exec.run(&alert);
@@ -114,7 +120,10 @@ fn exec_reports_the_first_failure_of_a_row_and_the_recovery() {
     let dir = tempfile::tempdir().unwrap();
     let fail = dir.path().join("fail");
     std::fs::write(&fail, "").unwrap();
-    let mut exec = AlertExec::new(format!("[ ! -e {} ] || exit 3", quoted(&fail)));
+    let mut exec = AlertExec::new(
+        format!("[ ! -e {} ] || exit 3", quoted(&fail)),
+        SCHEMA_VERSION,
+    );
     let alert = sample_alert();
     for _ in 0..3 {
         exec.run(&alert);

@@ -164,7 +164,7 @@ fn a_flood_of_one_packet_flows_is_one_alert_that_names_its_carriers() {
 fn a_flood_record_carries_its_rates_and_carriers() {
     let mut engine = engine(300, 10);
     let alerts = engine.observe(&flood_interval(&mut Random(1), 1, 20_000));
-    let line: Value = serde_json::from_str(&alerts[0].to_json_line()).unwrap();
+    let line: Value = serde_json::from_str(&alerts[0].to_json_line(SCHEMA_VERSION)).unwrap();
     assert_eq!(line["kind"], "flood");
     assert_eq!(line["phase"], "start");
     assert_eq!(line["iface"], "eth0");
@@ -352,7 +352,8 @@ fn a_storm_of_suspicious_groups_is_capped_and_says_what_it_folded() {
             .to_string()
             .ends_with("; 490 more suspicious alerts folded")
     );
-    let line: Value = serde_json::from_str(&alerts.last().unwrap().to_json_line()).unwrap();
+    let line: Value =
+        serde_json::from_str(&alerts.last().unwrap().to_json_line(SCHEMA_VERSION)).unwrap();
     assert_eq!(line["folded"], 490);
     // The same storm goes on: the folded ones stay folded, the told ones quiet.
     assert!(engine.observe(&suspicious_storm(2, 500)).is_empty());

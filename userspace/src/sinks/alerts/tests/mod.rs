@@ -12,7 +12,7 @@ use std::{
     time::{Duration, SystemTime},
 };
 
-pub use crate::sinks::fixtures::miner;
+pub use crate::sinks::{fixtures::miner, schema::SCHEMA_VERSION};
 
 use super::{Alert, AlertConfig, AlertEngine, AlertKind, Phase, RateLimit};
 use crate::{

@@ -21,7 +21,7 @@
 //!   kernel reports the average per packet; min and median over 7 calls.
 //! - New flow every packet: one call per frame, each frame a different flow (another
 //!   source address and port), into a fresh object (empty maps) in each of the 7 rounds
-//!   of 20,000 frames. The kernel's time of a single run includes one read of its
+//!   of 10,000 frames. The kernel's time of a single run includes one read of its
 //!   clock, so this table has its own single-run baselines and known-flow rows.
 //! - Table full: the same, into flow maps of 1,024 entries that an unmeasured round has
 //!   filled: every packet's flow is new and its insert evicts the least recently used.
@@ -38,9 +38,8 @@ use aya::{
     programs::{Program, SchedClassifier, TestRun, TestRunOptions, Xdp},
 };
 use flowmeter_common::{
-    DEFAULT_FLOW_CAPACITY, FLOWS_MAP, FLOWS_V4_MAP, FlowCounters, FlowKey, FlowKeyV4, IFACES_MAP,
-    IfaceConfig, LINK_ETHERNET, TC_EGRESS_PROG, TC_INGRESS_PROG, TOTALS_MAP, Totals,
-    XDP_INGRESS_PROG,
+    FLOWS_MAP, FLOWS_V4_MAP, FlowCounters, FlowKey, FlowKeyV4, IFACES_MAP, IfaceConfig,
+    LINK_ETHERNET, TC_EGRESS_PROG, TC_INGRESS_PROG, TOTALS_MAP, Totals, XDP_INGRESS_PROG,
 };
 use frames::{Frame, TCP_ACK};
 
@@ -55,7 +54,10 @@ const BASELINE_TC: &str = "baseline_tc_unspec";
 
 const REPEAT: u32 = 1_000_000;
 const RUNS: usize = 7;
-const NEW_FLOWS_PER_RUN: u16 = 20_000;
+const NEW_FLOWS_PER_RUN: u16 = 10_000;
+/// Entries of each flow map in the new-flow rounds: room for every flow of a round
+/// (smaller than the default, so that a fresh object per round loads quickly).
+const NEW_FLOW_TABLE: u32 = 16_384;
 /// Entries of each flow map in the table-full rounds: far fewer than a round's flows.
 const FULL_TABLE: u32 = 1024;
 
@@ -141,31 +143,56 @@ const WORKLOADS: [Workload; 4] = [
 fn main() -> anyhow::Result<()> {
     // `cargo bench` passes `--bench` (and any filter); this bench takes no arguments.
     let objects = objects()?;
-    let baseline = load(BASELINE, &BASELINES, DEFAULT_FLOW_CAPACITY)?;
+    let baseline = load(BASELINE, &BASELINES, NEW_FLOW_TABLE)?;
+    // Every program of every object, measured in turn within each round, so that what
+    // else the machine does falls on all of them alike.
+    let measured: Vec<(&Object, &str, Hook)> = objects
+        .iter()
+        .flat_map(|object| {
+            PROGRAMS
+                .iter()
+                .map(move |&(name, hook)| (object, name, hook))
+        })
+        .collect();
+    let load_each = |capacity| {
+        measured
+            .iter()
+            .map(|&(object, name, hook)| load(&object.bytes, &[(name, hook)], capacity))
+            .collect::<anyhow::Result<Vec<_>>>()
+    };
 
-    println!("## Known flow: {REPEAT} packets per call, {RUNS} calls\n");
+    println!("## Known flow: {REPEAT} packets per call, {RUNS} rounds\n");
     print_header();
     for workload in &WORKLOADS {
         let frame = (workload.flow)(0);
-        let mut baselines = Vec::new();
-        for &(name, hook) in &BASELINES {
-            let times = (0..RUNS)
-                .map(|_| run(program(&baseline, name), hook, &frame, REPEAT))
-                .collect::<anyhow::Result<Vec<_>>>()?;
-            baselines.push((hook, median(&times)));
-            print_row("", name, workload.name, &times, &baselines, hook);
-        }
-        for object in &objects {
-            for &(name, hook) in &PROGRAMS {
-                let ebpf = load(&object.bytes, &[(name, hook)], DEFAULT_FLOW_CAPACITY)?;
-                let before = flow_packets(&ebpf)?;
-                let times = (0..RUNS)
-                    .map(|_| run(program(&ebpf, name), hook, &frame, REPEAT))
-                    .collect::<anyhow::Result<Vec<_>>>()?;
-                let expected = RUNS as u64 * u64::from(REPEAT);
-                check_counted(&ebpf, before, expected, false, name)?;
-                print_row(&object.label, name, workload.name, &times, &baselines, hook);
+        let ebpfs = load_each(NEW_FLOW_TABLE)?;
+        let mut base_times = vec![Vec::new(); BASELINES.len()];
+        let mut times = vec![Vec::new(); measured.len()];
+        for _ in 0..RUNS {
+            for (i, &(name, hook)) in BASELINES.iter().enumerate() {
+                base_times[i].push(run(program(&baseline, name), hook, &frame, REPEAT)?);
             }
+            for (i, &(_, name, hook)) in measured.iter().enumerate() {
+                times[i].push(run(program(&ebpfs[i], name), hook, &frame, REPEAT)?);
+            }
+        }
+        let baselines = print_baselines(workload.name, &base_times);
+        for (i, &(object, name, hook)) in measured.iter().enumerate() {
+            check_counted(
+                &ebpfs[i],
+                (0, 0),
+                RUNS as u64 * u64::from(REPEAT),
+                false,
+                name,
+            )?;
+            print_row(
+                &object.label,
+                name,
+                workload.name,
+                &times[i],
+                &baselines,
+                hook,
+            );
         }
     }
 
@@ -174,64 +201,81 @@ fn main() -> anyhow::Result<()> {
          (known flow, new flow every packet, table of {FULL_TABLE} full)\n"
     );
     print_header();
+    let expected = u64::from(NEW_FLOWS_PER_RUN);
     for workload in &WORKLOADS {
         let frames: Vec<Vec<u8>> = (0..NEW_FLOWS_PER_RUN).map(workload.flow).collect();
         let same_frame = || frames.iter().take(1).cycle();
-        let mut baselines = Vec::new();
-        for &(name, hook) in &BASELINES {
-            let times = (0..RUNS)
-                .map(|_| single_runs(program(&baseline, name), hook, same_frame()))
-                .collect::<anyhow::Result<Vec<_>>>()?;
-            baselines.push((hook, median(&times)));
-            print_row("", name, workload.name, &times, &baselines, hook);
+        let known_ebpfs = load_each(NEW_FLOW_TABLE)?;
+        let full_ebpfs = load_each(FULL_TABLE)?;
+        // Fills the small tables: from now on every new flow evicts one.
+        for (i, &(_, name, hook)) in measured.iter().enumerate() {
+            single_runs(program(&full_ebpfs[i], name), hook, frames.iter())?;
         }
-        for object in &objects {
-            for &(name, hook) in &PROGRAMS {
-                let row = |case: &str, times: &[f64]| {
-                    let label = format!("{name}, {case}");
-                    print_row(&object.label, &label, workload.name, times, &baselines, hook);
-                };
-                let expected = u64::from(NEW_FLOWS_PER_RUN);
-                let ebpf = load(&object.bytes, &[(name, hook)], DEFAULT_FLOW_CAPACITY)?;
-                let mut known = Vec::new();
-                for _ in 0..RUNS {
-                    let before = flow_packets(&ebpf)?;
-                    known.push(single_runs(program(&ebpf, name), hook, same_frame())?);
-                    check_counted(&ebpf, before, expected, false, name)?;
-                }
-                row("known flow", &known);
+        let mut base_times = vec![Vec::new(); BASELINES.len()];
+        let mut times = vec![[Vec::new(), Vec::new(), Vec::new()]; measured.len()];
+        for _ in 0..RUNS {
+            for (i, &(name, hook)) in BASELINES.iter().enumerate() {
+                base_times[i].push(single_runs(program(&baseline, name), hook, same_frame())?);
+            }
+            for (i, &(object, name, hook)) in measured.iter().enumerate() {
+                let [known, new, full] = &mut times[i];
+                let ebpf = &known_ebpfs[i];
+                let before = flow_packets(ebpf)?;
+                known.push(single_runs(program(ebpf, name), hook, same_frame())?);
+                check_counted(ebpf, before, expected, false, name)?;
 
-                let mut new = Vec::new();
-                for _ in 0..RUNS {
-                    let ebpf = load(&object.bytes, &[(name, hook)], DEFAULT_FLOW_CAPACITY)?;
-                    new.push(single_runs(program(&ebpf, name), hook, frames.iter())?);
-                    check_counted(&ebpf, (0, 0), expected, false, name)?;
-                    if let Some(flows) = flow_count(&ebpf)?
-                        && flows != usize::from(NEW_FLOWS_PER_RUN)
-                    {
-                        bail!("{name}: {flows} flows in the maps after {NEW_FLOWS_PER_RUN} new ones");
-                    }
-                }
-                row("new flow", &new);
-
-                let ebpf = load(&object.bytes, &[(name, hook)], FULL_TABLE)?;
-                single_runs(program(&ebpf, name), hook, frames.iter())?;
-                let mut full = Vec::new();
-                for _ in 0..RUNS {
-                    let before = flow_packets(&ebpf)?;
-                    full.push(single_runs(program(&ebpf, name), hook, frames.iter())?);
-                    check_counted(&ebpf, before, expected, true, name)?;
-                }
+                let ebpf = load(&object.bytes, &[(name, hook)], NEW_FLOW_TABLE)?;
+                new.push(single_runs(program(&ebpf, name), hook, frames.iter())?);
+                check_counted(&ebpf, (0, 0), expected, false, name)?;
                 if let Some(flows) = flow_count(&ebpf)?
+                    && flows != usize::from(NEW_FLOWS_PER_RUN)
+                {
+                    bail!("{name}: {flows} flows in the maps after {NEW_FLOWS_PER_RUN} new ones");
+                }
+
+                let ebpf = &full_ebpfs[i];
+                let before = flow_packets(ebpf)?;
+                full.push(single_runs(program(ebpf, name), hook, frames.iter())?);
+                check_counted(ebpf, before, expected, true, name)?;
+                if let Some(flows) = flow_count(ebpf)?
                     && flows > 2 * FULL_TABLE as usize
                 {
                     bail!("{name}: {flows} flows in maps of {FULL_TABLE} entries");
                 }
-                row("table full", &full);
+            }
+        }
+        let baselines = print_baselines(workload.name, &base_times);
+        for (i, &(object, name, hook)) in measured.iter().enumerate() {
+            for (case, times) in ["known flow", "new flow", "table full"]
+                .iter()
+                .zip(&times[i])
+            {
+                let label = format!("{name}, {case}");
+                print_row(
+                    &object.label,
+                    &label,
+                    workload.name,
+                    times,
+                    &baselines,
+                    hook,
+                );
             }
         }
     }
     Ok(())
+}
+
+/// Prints the baselines' rows; returns each hook's median.
+fn print_baselines(frame: &str, times: &[Vec<f64>]) -> Vec<(Hook, f64)> {
+    let baselines: Vec<(Hook, f64)> = BASELINES
+        .iter()
+        .zip(times)
+        .map(|(&(_, hook), times)| (hook, median(times)))
+        .collect();
+    for (&(name, hook), times) in BASELINES.iter().zip(times) {
+        print_row("", name, frame, times, &baselines, hook);
+    }
+    baselines
 }
 
 /// The embedded object, then those named in [`OBJECTS_ENV`].
@@ -256,7 +300,8 @@ fn objects() -> anyhow::Result<Vec<Object>> {
 
 /// The loaded program called `name`.
 fn program<'a>(ebpf: &'a Ebpf, name: &str) -> &'a Program {
-    ebpf.program(name).expect("every program measured is loaded")
+    ebpf.program(name)
+        .expect("every program measured is loaded")
 }
 
 /// Loads the object with flow maps of `flow_capacity` entries, meters the test-run

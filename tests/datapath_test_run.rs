@@ -21,9 +21,8 @@ use aya::{
 use flowmeter::datapath::{sum_flow_counters, sum_totals};
 use flowmeter_common::{
     DIR_RX, DIR_TX, FAMILY_IPV4, FAMILY_IPV6, FLOWS_MAP, FLOWS_V4_MAP, FlowCounters, FlowKey,
-    FlowKeyV4, IFACES_MAP,
-    IfaceConfig, LINK_ETHERNET, LINK_RAW_IP, TC_EGRESS_PROG, TC_INGRESS_PROG, TOTALS_MAP, Totals,
-    XDP_INGRESS_PROG, totals_index,
+    FlowKeyV4, IFACES_MAP, IfaceConfig, LINK_ETHERNET, LINK_RAW_IP, TC_EGRESS_PROG,
+    TC_INGRESS_PROG, TOTALS_MAP, Totals, XDP_INGRESS_PROG, totals_index,
 };
 use frames::{
     ETH_HEADER, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_LLDP, Extension, Frame, Header,

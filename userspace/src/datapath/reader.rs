@@ -19,8 +19,7 @@ use flowmeter_common::{DIR_RX, DIR_TX, FlowCounters, FlowKey, Totals};
 use rustc_hash::FxHashMap;
 
 use super::{
-    DirectionTotals, Error, FlowDelta, FlowId, FlowSource, Interface, InterfaceTotals,
-    Snapshot,
+    DirectionTotals, Error, FlowDelta, FlowId, FlowSource, Interface, InterfaceTotals, Snapshot,
 };
 
 /// Flows idle this long are removed from the kernel table, so it keeps room.
@@ -379,15 +378,27 @@ mod tests {
         let (reader, start) = reader();
         let mut reader = reader.with_idle_timeout(Duration::from_secs(60));
         reader.source_mut().now_ns = 30 * SECOND;
-        reader.source_mut().flows.insert(key(1), counters(1, 0, SECOND));
-        reader.source_mut().flows.insert(key(2), counters(1, 0, SECOND));
+        reader
+            .source_mut()
+            .flows
+            .insert(key(1), counters(1, 0, SECOND));
+        reader
+            .source_mut()
+            .flows
+            .insert(key(2), counters(1, 0, SECOND));
         read(&mut reader, start);
         // Only the second flow moves later on.
         reader.source_mut().now_ns = 90 * SECOND;
-        reader.source_mut().flows.insert(key(2), counters(2, 0, SECOND));
+        reader
+            .source_mut()
+            .flows
+            .insert(key(2), counters(2, 0, SECOND));
         read(&mut reader, start);
         reader.source_mut().now_ns = 100 * SECOND;
-        reader.source_mut().flows.insert(key(2), counters(2, 0, SECOND));
+        reader
+            .source_mut()
+            .flows
+            .insert(key(2), counters(2, 0, SECOND));
         let snapshot = read(&mut reader, start);
         // Idle since 30 s: gone from the kernel table; moved at 90 s: kept.
         assert!(snapshot.flows.is_empty());
@@ -399,7 +410,10 @@ mod tests {
     fn a_flow_removed_while_idle_and_seen_again_is_new_traffic() {
         let (reader, start) = reader();
         let mut reader = reader.with_idle_timeout(Duration::from_secs(60));
-        reader.source_mut().flows.insert(key(1), counters(4, 0, SECOND));
+        reader
+            .source_mut()
+            .flows
+            .insert(key(1), counters(4, 0, SECOND));
         read(&mut reader, start);
         reader.source_mut().now_ns = 100 * SECOND;
         read(&mut reader, start);

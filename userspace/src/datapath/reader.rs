@@ -377,28 +377,17 @@ mod tests {
     fn idle_flows_are_removed_from_the_table() {
         let (reader, start) = reader();
         let mut reader = reader.with_idle_timeout(Duration::from_secs(60));
-        reader.source_mut().now_ns = 30 * SECOND;
-        reader
-            .source_mut()
-            .flows
-            .insert(key(1), counters(1, 0, SECOND));
-        reader
-            .source_mut()
-            .flows
-            .insert(key(2), counters(1, 0, SECOND));
-        read(&mut reader, start);
-        // Only the second flow moves later on.
-        reader.source_mut().now_ns = 90 * SECOND;
-        reader
-            .source_mut()
-            .flows
-            .insert(key(2), counters(2, 0, SECOND));
-        read(&mut reader, start);
+        // Both flows appear at 30 s; only the second moves later on (at 90 s).
+        let reads: [(u64, &[(u16, u64)]); 2] = [(30, &[(1, 1), (2, 1)]), (90, &[(2, 2)])];
+        for (second, flows) in reads {
+            reader.source_mut().now_ns = second * SECOND;
+            for &(port, packets) in flows {
+                let flow = counters(packets, 0, SECOND);
+                reader.source_mut().flows.insert(key(port), flow);
+            }
+            read(&mut reader, start);
+        }
         reader.source_mut().now_ns = 100 * SECOND;
-        reader
-            .source_mut()
-            .flows
-            .insert(key(2), counters(2, 0, SECOND));
         let snapshot = read(&mut reader, start);
         // Idle since 30 s: gone from the kernel table; moved at 90 s: kept.
         assert!(snapshot.flows.is_empty());

@@ -38,8 +38,9 @@ use aya::{
     programs::{Program, SchedClassifier, TestRun, TestRunOptions, Xdp},
 };
 use flowmeter_common::{
-    FLOWS_MAP, FLOWS_V4_MAP, FlowCounters, FlowKey, FlowKeyV4, IFACES_MAP, IfaceConfig,
-    LINK_ETHERNET, TC_EGRESS_PROG, TC_INGRESS_PROG, TOTALS_MAP, Totals, XDP_INGRESS_PROG,
+    DEFAULT_FLOW_CAPACITY, FLOWS_MAP, FLOWS_V4_MAP, FlowCounters, FlowKey, FlowKeyV4, IFACES_MAP,
+    IfaceConfig, LINK_ETHERNET, TC_EGRESS_PROG, TC_INGRESS_PROG, TOTALS_MAP, Totals,
+    XDP_INGRESS_PROG,
 };
 use frames::{Frame, TCP_ACK};
 
@@ -55,9 +56,6 @@ const BASELINE_TC: &str = "baseline_tc_unspec";
 const REPEAT: u32 = 1_000_000;
 const RUNS: usize = 7;
 const NEW_FLOWS_PER_RUN: u16 = 10_000;
-/// Entries of each flow map in the new-flow rounds: room for every flow of a round
-/// (smaller than the default, so that a fresh object per round loads quickly).
-const NEW_FLOW_TABLE: u32 = 16_384;
 /// Entries of each flow map in the table-full rounds: far fewer than a round's flows.
 const FULL_TABLE: u32 = 1024;
 
@@ -143,7 +141,7 @@ const WORKLOADS: [Workload; 4] = [
 fn main() -> anyhow::Result<()> {
     // `cargo bench` passes `--bench` (and any filter); this bench takes no arguments.
     let objects = objects()?;
-    let baseline = load(BASELINE, &BASELINES, NEW_FLOW_TABLE)?;
+    let baseline = load(BASELINE, &BASELINES, DEFAULT_FLOW_CAPACITY)?;
     // Every program of every object, measured in turn within each round, so that what
     // else the machine does falls on all of them alike.
     let measured: Vec<(&Object, &str, Hook)> = objects
@@ -165,7 +163,7 @@ fn main() -> anyhow::Result<()> {
     print_header();
     for workload in &WORKLOADS {
         let frame = (workload.flow)(0);
-        let ebpfs = load_each(NEW_FLOW_TABLE)?;
+        let ebpfs = load_each(DEFAULT_FLOW_CAPACITY)?;
         let mut base_times = vec![Vec::new(); BASELINES.len()];
         let mut times = vec![Vec::new(); measured.len()];
         for _ in 0..RUNS {
@@ -205,7 +203,7 @@ fn main() -> anyhow::Result<()> {
     for workload in &WORKLOADS {
         let frames: Vec<Vec<u8>> = (0..NEW_FLOWS_PER_RUN).map(workload.flow).collect();
         let same_frame = || frames.iter().take(1).cycle();
-        let known_ebpfs = load_each(NEW_FLOW_TABLE)?;
+        let known_ebpfs = load_each(DEFAULT_FLOW_CAPACITY)?;
         let full_ebpfs = load_each(FULL_TABLE)?;
         // Fills the small tables: from now on every new flow evicts one.
         for (i, &(_, name, hook)) in measured.iter().enumerate() {
@@ -224,7 +222,7 @@ fn main() -> anyhow::Result<()> {
                 known.push(single_runs(program(ebpf, name), hook, same_frame())?);
                 check_counted(ebpf, before, expected, false, name)?;
 
-                let ebpf = load(&object.bytes, &[(name, hook)], NEW_FLOW_TABLE)?;
+                let ebpf = load(&object.bytes, &[(name, hook)], DEFAULT_FLOW_CAPACITY)?;
                 new.push(single_runs(program(&ebpf, name), hook, frames.iter())?);
                 check_counted(&ebpf, (0, 0), expected, false, name)?;
                 if let Some(flows) = flow_count(&ebpf)?

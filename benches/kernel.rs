@@ -4,18 +4,27 @@
 //!
 //! Run as root: `cargo bench --bench kernel`. Prints markdown tables.
 //!
-//! The flowmeter object meters the interface that BPF_PROG_TEST_RUN runs on (the netns
-//! loopback, ifindex 1) as an Ethernet link, as userspace would configure it, and every
-//! measurement checks that the packets really landed in the totals and the flow table:
-//! an unmetered interface takes the programs' early exit and would measure nothing.
+//! Other builds of the programs can run beside the embedded one, in the same run, so
+//! that a change is measured against what it replaces on the same noisy machine:
+//! `FLOWMETER_BENCH_OBJECTS=before=/tmp/before.o,other=/tmp/other.o cargo bench --bench
+//! kernel` (an object built from an older commit with `cargo +nightly build --release
+//! --target bpfel-unknown-none -Z build-std=core` in its `xdp/`; its flow maps may have
+//! another layout: only its totals, whose layout is the same, are checked).
 //!
-//! - Existing flow: one call repeats the same frame 1,000,000 times, so after the first
+//! Each object meters the interface that BPF_PROG_TEST_RUN runs on (the netns loopback,
+//! ifindex 1) as an Ethernet link, as userspace would configure it, and every
+//! measurement checks that the packets really landed in the totals and in flows: an
+//! unmetered interface takes the programs' early exit and would measure nothing.
+//!
+//! - Known flow: one call repeats the same frame 1,000,000 times, so after the first
 //!   packet the flow exists and every later packet takes the lookup-and-add path. The
 //!   kernel reports the average per packet; min and median over 7 calls.
 //! - New flow every packet: one call per frame, each frame a different flow (another
-//!   source address and port), into a table emptied before each of the 7 rounds of
-//!   20,000 frames. The kernel's time of a single run includes one read of its clock,
-//!   so this table has its own single-run baselines and existing-flow rows.
+//!   source address and port), into a fresh object (empty maps) in each of the 7 rounds
+//!   of 10,000 frames. The kernel's time of a single run includes one read of its
+//!   clock, so this table has its own single-run baselines and known-flow rows.
+//! - Table full: the same, into flow maps of 1,024 entries that an unmeasured round has
+//!   filled: every packet's flow is new and its insert evicts the least recently used.
 
 #[path = "../tests/common/frames.rs"]
 mod frames;
@@ -29,20 +38,26 @@ use aya::{
     programs::{Program, SchedClassifier, TestRun, TestRunOptions, Xdp},
 };
 use flowmeter_common::{
-    FLOWS_MAP, FlowCounters, FlowKey, IFACES_MAP, IfaceConfig, LINK_ETHERNET, TC_EGRESS_PROG,
-    TC_INGRESS_PROG, TOTALS_MAP, Totals, XDP_INGRESS_PROG,
+    DEFAULT_FLOW_CAPACITY, FLOWS_MAP, FLOWS_V4_MAP, FlowCounters, FlowKey, FlowKeyV4, IFACES_MAP,
+    IfaceConfig, LINK_ETHERNET, TC_EGRESS_PROG, TC_INGRESS_PROG, TOTALS_MAP, Totals,
+    XDP_INGRESS_PROG,
 };
 use frames::{Frame, TCP_ACK};
 
 static FLOWMETER: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/flowmeter"));
 static BASELINE: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/baseline"));
 
+/// Extra objects to measure beside the embedded one: `label=path,label=path`.
+const OBJECTS_ENV: &str = "FLOWMETER_BENCH_OBJECTS";
+
 const BASELINE_XDP: &str = "baseline_xdp_pass";
 const BASELINE_TC: &str = "baseline_tc_unspec";
 
 const REPEAT: u32 = 1_000_000;
 const RUNS: usize = 7;
-const NEW_FLOWS_PER_RUN: u16 = 20_000;
+const NEW_FLOWS_PER_RUN: u16 = 10_000;
+/// Entries of each flow map in the table-full rounds: far fewer than a round's flows.
+const FULL_TABLE: u32 = 1024;
 
 /// BPF_PROG_TEST_RUN without a context runs on the netns loopback (ifindex 1, for
 /// XDP's ingress_ifindex and the skb's ifindex alike); it gets totals slot 0.
@@ -59,23 +74,20 @@ enum Hook {
     Tc,
 }
 
-impl Hook {
-    fn baseline(self) -> &'static str {
-        match self {
-            Hook::Xdp => BASELINE_XDP,
-            Hook::Tc => BASELINE_TC,
-        }
-    }
-}
-
-/// Every program measured, baselines first so that the others can refer to them.
-const PROGRAMS: [(&str, Hook); 5] = [
-    (BASELINE_XDP, Hook::Xdp),
+/// The baselines, each with its hook.
+const BASELINES: [(&str, Hook); 2] = [(BASELINE_XDP, Hook::Xdp), (BASELINE_TC, Hook::Tc)];
+/// flowmeter's programs, in every object measured.
+const PROGRAMS: [(&str, Hook); 3] = [
     (XDP_INGRESS_PROG, Hook::Xdp),
-    (BASELINE_TC, Hook::Tc),
     (TC_INGRESS_PROG, Hook::Tc),
     (TC_EGRESS_PROG, Hook::Tc),
 ];
+
+/// A build of flowmeter's programs, and what the tables call it.
+struct Object {
+    label: String,
+    bytes: Vec<u8>,
+}
 
 /// A frame to measure on, and how to make the n-th of many different flows like it.
 struct Workload {
@@ -128,84 +140,179 @@ const WORKLOADS: [Workload; 4] = [
 
 fn main() -> anyhow::Result<()> {
     // `cargo bench` passes `--bench` (and any filter); this bench takes no arguments.
-    let mut flowmeter = load(FLOWMETER, &PROGRAMS[1..])?;
-    meter_test_run_interface(&mut flowmeter)?;
-    let baseline = load(BASELINE, &PROGRAMS)?;
+    let objects = objects()?;
+    let baseline = load(BASELINE, &BASELINES, DEFAULT_FLOW_CAPACITY)?;
+    // Every program of every object, measured in turn within each round, so that what
+    // else the machine does falls on all of them alike.
+    let measured: Vec<(&Object, &str, Hook)> = objects
+        .iter()
+        .flat_map(|object| {
+            PROGRAMS
+                .iter()
+                .map(move |&(name, hook)| (object, name, hook))
+        })
+        .collect();
+    let load_each = |capacity| {
+        measured
+            .iter()
+            .map(|&(object, name, hook)| load(&object.bytes, &[(name, hook)], capacity))
+            .collect::<anyhow::Result<Vec<_>>>()
+    };
 
-    println!("## Existing flow: {REPEAT} packets per call, {RUNS} calls\n");
+    println!("## Known flow: {REPEAT} packets per call, {RUNS} rounds\n");
     print_header();
     for workload in &WORKLOADS {
         let frame = (workload.flow)(0);
-        let mut baselines = Vec::new();
-        for &(name, hook) in &PROGRAMS {
-            let program = find(&[&baseline, &flowmeter], name);
-            let before = flow_packets(&flowmeter)?;
-            let times = (0..RUNS)
-                .map(|_| run(program, hook, &frame, REPEAT))
-                .collect::<anyhow::Result<Vec<_>>>()?;
-            if name != hook.baseline() {
-                check_counted(&flowmeter, before, RUNS as u64 * u64::from(REPEAT), name)?;
+        let ebpfs = load_each(DEFAULT_FLOW_CAPACITY)?;
+        let mut base_times = vec![Vec::new(); BASELINES.len()];
+        let mut times = vec![Vec::new(); measured.len()];
+        for _ in 0..RUNS {
+            for (i, &(name, hook)) in BASELINES.iter().enumerate() {
+                base_times[i].push(run(program(&baseline, name), hook, &frame, REPEAT)?);
             }
-            print_row(name, workload.name, &times, &mut baselines, hook);
+            for (i, &(_, name, hook)) in measured.iter().enumerate() {
+                times[i].push(run(program(&ebpfs[i], name), hook, &frame, REPEAT)?);
+            }
+        }
+        let baselines = print_baselines(workload.name, &base_times);
+        for (i, &(object, name, hook)) in measured.iter().enumerate() {
+            check_counted(
+                &ebpfs[i],
+                (0, 0),
+                RUNS as u64 * u64::from(REPEAT),
+                false,
+                name,
+            )?;
+            print_row(
+                &object.label,
+                name,
+                workload.name,
+                &times[i],
+                &baselines,
+                hook,
+            );
         }
     }
 
     println!(
-        "\n## New flow every packet: 1 packet per call, {NEW_FLOWS_PER_RUN} calls per round, \
-         {RUNS} rounds\n"
+        "\n## One packet per call: {NEW_FLOWS_PER_RUN} calls per round, {RUNS} rounds \
+         (known flow, new flow every packet, table of {FULL_TABLE} full)\n"
     );
     print_header();
+    let expected = u64::from(NEW_FLOWS_PER_RUN);
     for workload in &WORKLOADS {
         let frames: Vec<Vec<u8>> = (0..NEW_FLOWS_PER_RUN).map(workload.flow).collect();
-        let mut baselines = Vec::new();
-        for &(name, hook) in &PROGRAMS {
-            // The same frame every call: the flow exists after the first.
-            let program = find(&[&baseline, &flowmeter], name);
-            let before = flow_packets(&flowmeter)?;
-            let existing = (0..RUNS)
-                .map(|_| single_runs(program, hook, frames.iter().take(1).cycle()))
-                .collect::<anyhow::Result<Vec<_>>>()?;
-            if name == hook.baseline() {
-                print_row(name, workload.name, &existing, &mut baselines, hook);
-                continue;
+        let same_frame = || frames.iter().take(1).cycle();
+        let known_ebpfs = load_each(DEFAULT_FLOW_CAPACITY)?;
+        let full_ebpfs = load_each(FULL_TABLE)?;
+        // Fills the small tables: from now on every new flow evicts one.
+        for (i, &(_, name, hook)) in measured.iter().enumerate() {
+            single_runs(program(&full_ebpfs[i], name), hook, frames.iter())?;
+        }
+        let mut base_times = vec![Vec::new(); BASELINES.len()];
+        let mut times = vec![[Vec::new(), Vec::new(), Vec::new()]; measured.len()];
+        for _ in 0..RUNS {
+            for (i, &(name, hook)) in BASELINES.iter().enumerate() {
+                base_times[i].push(single_runs(program(&baseline, name), hook, same_frame())?);
             }
-            let expected = RUNS as u64 * u64::from(NEW_FLOWS_PER_RUN);
-            check_counted(&flowmeter, before, expected, name)?;
-            let label = format!("{name}, existing flow");
-            print_row(&label, workload.name, &existing, &mut baselines, hook);
-            let mut new = Vec::new();
-            for _ in 0..RUNS {
-                clear_flows(&mut flowmeter)?;
-                let before = flow_packets(&flowmeter)?;
-                let program = find(&[&flowmeter], name);
-                new.push(single_runs(program, hook, frames.iter())?);
-                check_counted(&flowmeter, before, NEW_FLOWS_PER_RUN.into(), name)?;
-                let flows = flow_count(&mut flowmeter)?;
-                if flows != usize::from(NEW_FLOWS_PER_RUN) {
-                    bail!("{name}: {flows} flows in the table after {NEW_FLOWS_PER_RUN} new ones");
+            for (i, &(object, name, hook)) in measured.iter().enumerate() {
+                let [known, new, full] = &mut times[i];
+                let ebpf = &known_ebpfs[i];
+                let before = flow_packets(ebpf)?;
+                known.push(single_runs(program(ebpf, name), hook, same_frame())?);
+                check_counted(ebpf, before, expected, false, name)?;
+
+                let ebpf = load(&object.bytes, &[(name, hook)], DEFAULT_FLOW_CAPACITY)?;
+                new.push(single_runs(program(&ebpf, name), hook, frames.iter())?);
+                check_counted(&ebpf, (0, 0), expected, false, name)?;
+                if let Some(flows) = flow_count(&ebpf)?
+                    && flows != usize::from(NEW_FLOWS_PER_RUN)
+                {
+                    bail!("{name}: {flows} flows in the maps after {NEW_FLOWS_PER_RUN} new ones");
+                }
+
+                let ebpf = &full_ebpfs[i];
+                let before = flow_packets(ebpf)?;
+                full.push(single_runs(program(ebpf, name), hook, frames.iter())?);
+                check_counted(ebpf, before, expected, true, name)?;
+                if let Some(flows) = flow_count(ebpf)?
+                    && flows > 2 * FULL_TABLE as usize
+                {
+                    bail!("{name}: {flows} flows in maps of {FULL_TABLE} entries");
                 }
             }
-            let label = format!("{name}, new flow");
-            print_row(&label, workload.name, &new, &mut baselines, hook);
         }
-        clear_flows(&mut flowmeter)?;
+        let baselines = print_baselines(workload.name, &base_times);
+        for (i, &(object, name, hook)) in measured.iter().enumerate() {
+            for (case, times) in ["known flow", "new flow", "table full"]
+                .iter()
+                .zip(&times[i])
+            {
+                let label = format!("{name}, {case}");
+                print_row(
+                    &object.label,
+                    &label,
+                    workload.name,
+                    times,
+                    &baselines,
+                    hook,
+                );
+            }
+        }
     }
     Ok(())
 }
 
-/// The program called `name`, in whichever object holds it.
-fn find<'a>(objects: &[&'a Ebpf], name: &str) -> &'a Program {
-    objects
+/// Prints the baselines' rows; returns each hook's median.
+fn print_baselines(frame: &str, times: &[Vec<f64>]) -> Vec<(Hook, f64)> {
+    let baselines: Vec<(Hook, f64)> = BASELINES
         .iter()
-        .find_map(|ebpf| ebpf.program(name))
-        .expect("every program is loaded")
+        .zip(times)
+        .map(|(&(_, hook), times)| (hook, median(times)))
+        .collect();
+    for (&(name, hook), times) in BASELINES.iter().zip(times) {
+        print_row("", name, frame, times, &baselines, hook);
+    }
+    baselines
 }
 
-/// Loads the object and those of `programs` that it holds.
-fn load(object: &[u8], programs: &[(&str, Hook)]) -> anyhow::Result<Ebpf> {
+/// The embedded object, then those named in [`OBJECTS_ENV`].
+fn objects() -> anyhow::Result<Vec<Object>> {
+    let mut objects = vec![Object {
+        label: "this build".into(),
+        bytes: FLOWMETER.to_vec(),
+    }];
+    let listed = std::env::var(OBJECTS_ENV).unwrap_or_default();
+    for entry in listed.split(',').filter(|e| !e.is_empty()) {
+        let (label, path) = entry
+            .split_once('=')
+            .with_context(|| format!("{OBJECTS_ENV}: '{entry}' is not label=path"))?;
+        let bytes = std::fs::read(path).with_context(|| format!("{OBJECTS_ENV}: {path}"))?;
+        objects.push(Object {
+            label: label.into(),
+            bytes,
+        });
+    }
+    Ok(objects)
+}
+
+/// The loaded program called `name`.
+fn program<'a>(ebpf: &'a Ebpf, name: &str) -> &'a Program {
+    ebpf.program(name)
+        .expect("every program measured is loaded")
+}
+
+/// Loads the object with flow maps of `flow_capacity` entries, meters the test-run
+/// interface, and loads those of `programs` that it holds.
+fn load(object: &[u8], programs: &[(&str, Hook)], flow_capacity: u32) -> anyhow::Result<Ebpf> {
     let mut ebpf = EbpfLoader::new()
+        .map_max_entries(FLOWS_MAP, flow_capacity)
+        .map_max_entries(FLOWS_V4_MAP, flow_capacity)
         .load(object)
         .context("loading an eBPF object (this bench needs root: run it with sudo)")?;
+    if ebpf.map(IFACES_MAP).is_some() {
+        meter_test_run_interface(&mut ebpf)?;
+    }
     for &(name, hook) in programs {
         let Some(program) = ebpf.program_mut(name) else {
             continue;
@@ -246,15 +353,25 @@ fn flow_packets(ebpf: &Ebpf) -> anyhow::Result<(u64, u64)> {
     Ok((packets, without_flow))
 }
 
-/// Fails unless exactly `expected` packets were counted since `before`, all in flows.
-fn check_counted(ebpf: &Ebpf, before: (u64, u64), expected: u64, name: &str) -> anyhow::Result<()> {
+/// Fails unless exactly `expected` packets were counted since `before`, all in flows
+/// (some may find no room in a full table when `table_full`: said, not failed).
+fn check_counted(
+    ebpf: &Ebpf,
+    before: (u64, u64),
+    expected: u64,
+    table_full: bool,
+    name: &str,
+) -> anyhow::Result<()> {
     let after = flow_packets(ebpf)?;
     let (counted, without_flow) = (after.0 - before.0, after.1 - before.1);
-    if counted != expected || without_flow != 0 {
+    if counted != expected || (without_flow != 0 && !table_full) {
         bail!(
             "{name}: counted {counted} packets ({without_flow} without a flow) instead of \
              {expected} in flows: is the test-run interface metered?"
         );
+    }
+    if without_flow != 0 {
+        eprintln!("note: {name}: {without_flow} of {expected} packets found the table full");
     }
     Ok(())
 }
@@ -298,52 +415,60 @@ fn single_runs<'a>(
     Ok(total / f64::from(calls))
 }
 
-fn flow_count(ebpf: &mut Ebpf) -> anyhow::Result<usize> {
-    let flows: PerCpuHashMap<_, FlowKey, FlowCounters> =
-        PerCpuHashMap::try_from(ebpf.map_mut(FLOWS_MAP).context("FLOWS map")?)?;
-    Ok(flows.keys().collect::<Result<Vec<_>, _>>()?.len())
-}
-
-fn clear_flows(ebpf: &mut Ebpf) -> anyhow::Result<()> {
-    let mut flows: PerCpuHashMap<_, FlowKey, FlowCounters> =
-        PerCpuHashMap::try_from(ebpf.map_mut(FLOWS_MAP).context("FLOWS map")?)?;
-    let keys = flows.keys().collect::<Result<Vec<_>, _>>()?;
-    for key in keys {
-        flows.remove(&key)?;
+/// Flows in the object's maps, if they have this build's layout (an older object's may
+/// not: then `None`).
+fn flow_count(ebpf: &Ebpf) -> anyhow::Result<Option<usize>> {
+    let mut count = None;
+    if let Some(Ok(map)) = ebpf
+        .map(FLOWS_V4_MAP)
+        .map(PerCpuHashMap::<_, FlowKeyV4, FlowCounters>::try_from)
+    {
+        *count.get_or_insert(0) += map.keys().collect::<Result<Vec<_>, _>>()?.len();
     }
-    Ok(())
+    if let Some(Ok(map)) = ebpf
+        .map(FLOWS_MAP)
+        .map(PerCpuHashMap::<_, FlowKey, FlowCounters>::try_from)
+    {
+        *count.get_or_insert(0) += map.keys().collect::<Result<Vec<_>, _>>()?.len();
+    }
+    Ok(count)
 }
 
 fn duration_ns(duration: Duration) -> f64 {
     duration.as_nanos() as f64
 }
 
-fn print_header() {
-    println!("| program | frame | min ns | median ns | median / baseline | median − baseline ns |");
-    println!("| --- | --- | ---: | ---: | ---: | ---: |");
+fn median(times: &[f64]) -> f64 {
+    let mut sorted = times.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted[sorted.len() / 2]
 }
 
-/// Prints one row; a baseline's row also records its median for the rows that follow.
+fn print_header() {
+    println!(
+        "| object | program | frame | min ns | median ns | median / baseline | median − baseline ns |"
+    );
+    println!("| --- | --- | --- | ---: | ---: | ---: | ---: |");
+}
+
+/// Prints one row, against the baseline of its hook.
 fn print_row(
+    object: &str,
     label: &str,
     frame: &str,
     times: &[f64],
-    baselines: &mut Vec<(Hook, f64)>,
+    baselines: &[(Hook, f64)],
     hook: Hook,
 ) {
-    let mut sorted = times.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let (min, median) = (sorted[0], sorted[sorted.len() / 2]);
-    if label == hook.baseline() {
-        baselines.push((hook, median));
-    }
+    let min = times.iter().copied().fold(f64::INFINITY, f64::min);
+    let median = median(times);
     let base = baselines
         .iter()
         .find(|(h, _)| *h == hook)
         .map(|&(_, median)| median)
         .expect("the baseline is measured first");
     println!(
-        "| {label} | {frame} | {min:.1} | {median:.1} | {:.2} | {:+.1} |",
+        "| {object} | {label} | {frame} | {min:.1} | {median:.1} | {:.2} | {:+.1} |",
         median / base,
         median - base
     );

@@ -32,7 +32,6 @@ fn table(flows: u32, round: u64) -> MemorySource {
             tx_packets: 5 * round,
             tx_bytes: 400 * round,
             first_seen_ns: 1,
-            last_seen_ns: source.now_ns,
             ..Default::default()
         };
         source.flows.insert(key, counters);

@@ -7,7 +7,8 @@
 //!
 //! Every program passes every packet on, whatever happens. The per-packet path never
 //! allocates, locks or sends events: it bumps per-CPU counters that userspace reads
-//! once per interval.
+//! once per interval. IPv4 and IPv6 flows live in separate maps, so that the frequent
+//! IPv4 key stays small; only a new flow reads the clock.
 #![no_std]
 #![no_main]
 
@@ -26,9 +27,13 @@ use aya_ebpf::{
 use aya_log_ebpf::debug;
 use flowmeter_common::{
     DEFAULT_FLOW_CAPACITY, DEFAULT_IFACES, DEFAULT_TOTALS_SLOTS, DIR_RX, DIR_TX, FlowCounters,
-    FlowKey, IfaceConfig, LINK_UNMETERED, Totals, totals_index,
+    FlowKey, FlowKeyV4, IfaceConfig, LINK_UNMETERED, Totals, totals_index,
 };
-use parse::{Packet, Unparsed, parse};
+use parse::{Key, Packet, Summary, Unparsed, parse};
+
+#[map(name = "FLOWS_V4")]
+static FLOWS_V4: LruPerCpuHashMap<FlowKeyV4, FlowCounters> =
+    LruPerCpuHashMap::with_max_entries(DEFAULT_FLOW_CAPACITY, 0);
 
 #[map(name = "FLOWS")]
 static FLOWS: LruPerCpuHashMap<FlowKey, FlowCounters> =
@@ -112,8 +117,8 @@ fn account<C: EbpfContext>(
     let totals = unsafe { &mut *totals };
     totals.packets += 1;
     totals.bytes += len;
-    let mut key = MaybeUninit::uninit();
-    match parse(packet, iface.link, ifindex, direction, &mut key) {
+    let (mut v4, mut v6) = (MaybeUninit::uninit(), MaybeUninit::uninit());
+    match parse(packet, iface.link, ifindex, direction, &mut v4, &mut v6) {
         Err(Unparsed::NonIp) => {
             totals.non_ip_packets += 1;
             totals.non_ip_bytes += len;
@@ -122,8 +127,12 @@ fn account<C: EbpfContext>(
             totals.malformed_packets += 1;
             totals.malformed_bytes += len;
         }
-        Ok((key, tcp_flags)) => {
-            if !count_flow(ctx, key, tcp_flags, direction, len) {
+        Ok((key, summary)) => {
+            let counted = match key {
+                Key::V4(key) => count_flow(ctx, &FLOWS_V4, key, ifindex, summary, direction, len),
+                Key::V6(key) => count_flow(ctx, &FLOWS, key, ifindex, summary, direction, len),
+            };
+            if !counted {
                 totals.insert_failed_packets += 1;
                 totals.insert_failed_bytes += len;
             }
@@ -131,41 +140,46 @@ fn account<C: EbpfContext>(
     }
 }
 
-/// Adds the packet to its flow, creating the flow if needed. False if there was no room.
+/// Adds the packet to its flow in `flows`, creating the flow if needed. False if there
+/// was no room.
 #[inline(always)]
-fn count_flow<C: EbpfContext>(
+fn count_flow<C: EbpfContext, K>(
     ctx: &C,
-    key: &FlowKey,
-    tcp_flags: u8,
+    flows: &LruPerCpuHashMap<K, FlowCounters>,
+    key: &K,
+    ifindex: u32,
+    summary: Summary,
     direction: u32,
     len: u64,
 ) -> bool {
-    // SAFETY: a helper without arguments.
-    let now = unsafe { bpf_ktime_get_coarse_ns() };
-    if let Some(counters) = FLOWS.get_ptr_mut(key) {
+    let tcp_flags = summary.tcp_flags;
+    if let Some(counters) = flows.get_ptr_mut(key) {
         // SAFETY: a per-CPU hash value belongs to this CPU for the program's run.
-        bump(unsafe { &mut *counters }, tcp_flags, direction, len, now);
+        bump(unsafe { &mut *counters }, tcp_flags, direction, len);
         return true;
     }
+    // SAFETY: a helper without arguments.
+    let now = unsafe { bpf_ktime_get_coarse_ns() };
     let mut fresh = MaybeUninit::uninit();
     let fresh = first_packet(&mut fresh, tcp_flags, direction, len, now);
-    if FLOWS.insert(key, fresh, BPF_NOEXIST as u64).is_ok() {
+    if flows.insert(key, fresh, BPF_NOEXIST as u64).is_ok() {
         // Off unless userspace runs with -v (AYA_LOG_LEVEL); once per flow, never per packet.
         debug!(
             ctx,
             "new flow: ifindex {} proto {} local port {} remote port {}",
-            key.ifindex,
-            key.proto,
-            key.local_port,
-            key.remote_port
+            ifindex,
+            summary.proto,
+            summary.local_port,
+            summary.remote_port
         );
         return true;
     }
-    // Another CPU created the flow in between: add to this CPU's slot of it.
-    match FLOWS.get_ptr_mut(key) {
+    // Another CPU created the flow in between: add to this CPU's slot of it (whose
+    // first_seen_ns stays zero: the creating CPU's stamp is the flow's).
+    match flows.get_ptr_mut(key) {
         Some(counters) => {
             // SAFETY: as above.
-            bump(unsafe { &mut *counters }, tcp_flags, direction, len, now);
+            bump(unsafe { &mut *counters }, tcp_flags, direction, len);
             true
         }
         None => false,
@@ -201,7 +215,6 @@ fn first_packet(
         write_zero(other.0);
         write_zero(other.1);
         (&raw mut (*c).first_seen_ns).write(now);
-        (&raw mut (*c).last_seen_ns).write(now);
         c.byte_add(FLAGS)
             .cast::<u64>()
             .write(u64::from_ne_bytes([tcp_flags, 0, 0, 0, 0, 0, 0, 0]));
@@ -219,13 +232,13 @@ fn first_packet(
 /// # Safety
 /// `place` is valid for writes and aligned.
 #[inline(always)]
-pub(crate) unsafe fn write_zero<T: Default>(place: *mut T) {
+unsafe fn write_zero<T: Default>(place: *mut T) {
     // SAFETY: see the function's contract.
     unsafe { place.write_volatile(T::default()) }
 }
 
 #[inline(always)]
-fn bump(counters: &mut FlowCounters, tcp_flags: u8, direction: u32, len: u64, now: u64) {
+fn bump(counters: &mut FlowCounters, tcp_flags: u8, direction: u32, len: u64) {
     if direction == DIR_TX {
         counters.tx_packets += 1;
         counters.tx_bytes += len;
@@ -233,11 +246,6 @@ fn bump(counters: &mut FlowCounters, tcp_flags: u8, direction: u32, len: u64, no
         counters.rx_packets += 1;
         counters.rx_bytes += len;
     }
-    // Each CPU stamps its own first packet; userspace takes the earliest.
-    if counters.first_seen_ns == 0 {
-        counters.first_seen_ns = now;
-    }
-    counters.last_seen_ns = now;
     counters.tcp_flags |= tcp_flags;
 }
 

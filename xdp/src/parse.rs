@@ -3,14 +3,14 @@
 //! read is bounds-checked against the end of the directly readable data, in the form the
 //! verifier can follow.
 //!
-//! The flow key is written in place, once, field by field, straight from the packet: no
-//! zero-filled temporaries, which would become `memset` calls (see `write_zero`).
+//! The flow key (IPv4 or IPv6, each its own map's) is written in place, once, field by
+//! field, straight from the packet: no zero-filled temporaries, which would become
+//! `memset` calls (see `write_zero` in main.rs).
 
 use core::{mem::MaybeUninit, mem::offset_of, ptr::copy_nonoverlapping};
 
-use crate::write_zero;
 use flowmeter_common::{
-    DIR_TX, FAMILY_IPV4, FAMILY_IPV6, FlowKey, LINK_RAW_IP, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP,
+    DIR_TX, FAMILY_IPV6, FlowKey, FlowKeyV4, LINK_RAW_IP, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP,
     PROTO_UDP,
 };
 
@@ -92,17 +92,33 @@ struct Network<'a> {
     transport: Option<usize>,
 }
 
+/// A parsed packet's flow key, written in place into the caller's place for its family.
+pub enum Key<'k> {
+    V4(&'k FlowKeyV4),
+    V6(&'k FlowKey),
+}
+
+/// What the log line of a new flow says about it, whatever its family.
+#[derive(Clone, Copy)]
+pub struct Summary {
+    pub proto: u8,
+    pub local_port: u16,
+    pub remote_port: u16,
+    pub tcp_flags: u8,
+}
+
 /// Parses a frame that begins as `link` says (`LINK_ETHERNET` or `LINK_RAW_IP`): writes
-/// the key of its flow on interface `ifindex` into `key`, and returns the key and the
-/// frame's TCP flags.
+/// the key of its flow on interface `ifindex` into `v4` or `v6`, by its address family,
+/// and returns that key with a summary of the packet (ports, TCP flags).
 #[inline(always)]
 pub fn parse<'k>(
     packet: &Packet,
     link: u32,
     ifindex: u32,
     direction: u32,
-    key: &'k mut MaybeUninit<FlowKey>,
-) -> Result<(&'k FlowKey, u8), Unparsed> {
+    v4: &'k mut MaybeUninit<FlowKeyV4>,
+    v6: &'k mut MaybeUninit<FlowKey>,
+) -> Result<(Key<'k>, Summary), Unparsed> {
     let (ethertype, offset) = if link == LINK_RAW_IP {
         // No link header: the IP version says what follows. (Any IP header is at least
         // 20 bytes; a 1-byte check would also be optimised into a form the verifier
@@ -131,58 +147,69 @@ pub fn parse<'k>(
     } else {
         (dst_port, src_port)
     };
-    // Written in place, field by field: a key built as a value would have its addresses
-    // joined from both families into common words (registers, spills) before the copy.
-    let key = key.as_mut_ptr();
-    // SAFETY: `key` points to a FlowKey-sized, FlowKey-aligned place; every one of its
-    // fields is written below before it is handed out as initialised.
-    unsafe {
-        (&raw mut (*key).ifindex).write(ifindex);
-        (&raw mut (*key).proto).write(network.proto);
-        (&raw mut (*key).local_port).write(local_port);
-        (&raw mut (*key).remote_port).write(remote_port);
-        (&raw mut (*key).pad).write(0);
-        let (local, remote) = (&raw mut (*key).local_addr, &raw mut (*key).remote_addr);
-        match network.addresses {
-            Addresses::V4 { src, dst } => {
-                let (local_v4, remote_v4) = if tx { (src, dst) } else { (dst, src) };
-                (&raw mut (*key).family).write(FAMILY_IPV4);
-                write_ipv4_in_16(local, local_v4);
-                write_ipv4_in_16(remote, remote_v4);
-            }
-            Addresses::V6 { src, dst } => {
-                let (local_v6, remote_v6) = if tx { (src, dst) } else { (dst, src) };
-                (&raw mut (*key).family).write(FAMILY_IPV6);
-                // Byte copies from the packet (its words may be unaligned).
-                copy_nonoverlapping(local_v6, local, 1);
-                copy_nonoverlapping(remote_v6, remote, 1);
+    let summary = Summary {
+        proto: network.proto,
+        local_port,
+        remote_port,
+        tcp_flags,
+    };
+    // Written in place, field by field: a key built as a value would be assembled in
+    // registers and spills before the copy.
+    let key = match network.addresses {
+        Addresses::V4 { src, dst } => {
+            let (local, remote) = if tx { (src, dst) } else { (dst, src) };
+            let key = v4.as_mut_ptr();
+            // SAFETY: `key` points to a FlowKeyV4-sized, FlowKeyV4-aligned place; every
+            // one of its fields is written below before it is handed out as initialised.
+            unsafe {
+                (&raw mut (*key).ifindex).write(ifindex);
+                // Whole words from the packet (4-aligned in the key, maybe not in the packet).
+                (&raw mut (*key).local_addr)
+                    .cast::<u32>()
+                    .write(u32::from_ne_bytes(*local));
+                (&raw mut (*key).remote_addr)
+                    .cast::<u32>()
+                    .write(u32::from_ne_bytes(*remote));
+                (&raw mut (*key).local_port).write(local_port);
+                (&raw mut (*key).remote_port).write(remote_port);
+                // The protocol and the 3 padding bytes after it as one aligned word.
+                (&raw mut (*key).proto)
+                    .cast::<u32>()
+                    .write(u32::from_ne_bytes([network.proto, 0, 0, 0]));
+                Key::V4(&*key)
             }
         }
-        Ok((&*key, tcp_flags))
-    }
+        Addresses::V6 { src, dst } => {
+            let (local, remote) = if tx { (src, dst) } else { (dst, src) };
+            let key = v6.as_mut_ptr();
+            // SAFETY: `key` points to a FlowKey-sized, FlowKey-aligned place; every one
+            // of its fields is written below before it is handed out as initialised.
+            unsafe {
+                (&raw mut (*key).ifindex).write(ifindex);
+                (&raw mut (*key).family).write(FAMILY_IPV6);
+                (&raw mut (*key).proto).write(network.proto);
+                (&raw mut (*key).local_port).write(local_port);
+                (&raw mut (*key).remote_port).write(remote_port);
+                (&raw mut (*key).pad).write(0);
+                // Byte copies from the packet (its words may be unaligned).
+                copy_nonoverlapping(local, &raw mut (*key).local_addr, 1);
+                copy_nonoverlapping(remote, &raw mut (*key).remote_addr, 1);
+                Key::V6(&*key)
+            }
+        }
+    };
+    Ok((key, summary))
 }
 
-/// Writes an IPv4 address as [`FlowKey`] holds it: in the first 4 of 16 bytes, the rest
-/// zero.
-///
-/// # Safety
-/// `field` is an address field of a `FlowKey`: writable, 16 bytes, 4-aligned.
-#[inline(always)]
-unsafe fn write_ipv4_in_16(field: *mut [u8; 16], addr: &[u8; 4]) {
-    const _: () = assert!(
-        align_of::<FlowKey>() >= 4
-            && offset_of!(FlowKey, local_addr).is_multiple_of(4)
-            && offset_of!(FlowKey, remote_addr).is_multiple_of(4)
-    );
-    let words = field.cast::<u32>();
-    // SAFETY: four aligned words inside the field (see above).
-    unsafe {
-        words.write(u32::from_ne_bytes(*addr));
-        write_zero(words.add(1));
-        write_zero(words.add(2));
-        write_zero(words.add(3));
-    }
-}
+// The in-place writes above rely on this layout.
+const _: () = assert!(
+    align_of::<FlowKeyV4>() >= 4
+        && offset_of!(FlowKeyV4, local_addr).is_multiple_of(4)
+        && offset_of!(FlowKeyV4, remote_addr).is_multiple_of(4)
+        && offset_of!(FlowKeyV4, proto).is_multiple_of(4)
+        && offset_of!(FlowKeyV4, pad) == offset_of!(FlowKeyV4, proto) + 1
+        && size_of::<FlowKeyV4>() == offset_of!(FlowKeyV4, proto) + 4
+);
 
 /// The ethertype after the Ethernet header and up to two VLAN tags (802.1Q, 802.1ad),
 /// and the offset where the network header begins.

@@ -11,8 +11,8 @@ use aya::{
 };
 use aya_log::EbpfLogger;
 use flowmeter_common::{
-    DEFAULT_FLOW_CAPACITY, FLOWS_MAP, IFACES_MAP, IfaceConfig, LINK_ETHERNET, LINK_RAW_IP,
-    TC_EGRESS_PROG, TC_INGRESS_PROG, TOTALS_MAP, XDP_INGRESS_PROG,
+    DEFAULT_FLOW_CAPACITY, FLOWS_MAP, FLOWS_V4_MAP, IFACES_MAP, IfaceConfig, LINK_ETHERNET,
+    LINK_RAW_IP, TC_EGRESS_PROG, TC_INGRESS_PROG, TOTALS_MAP, XDP_INGRESS_PROG,
 };
 
 use super::{
@@ -29,7 +29,8 @@ pub const OBJECT_OVERRIDE_ENV: &str = "FLOWMETER_BPF_OBJECT";
 #[derive(Clone, Debug)]
 pub struct Options {
     pub hook: HookChoice,
-    /// Flows the kernel table holds (`--flows`).
+    /// Flows the kernel table holds (`--flows`): as many IPv4 flows, and as many IPv6
+    /// flows (each family has its own map).
     pub flow_capacity: u32,
     /// Let the programs log (one debug line per new flow) through aya-log (`-v`).
     pub kernel_log: bool,
@@ -94,6 +95,7 @@ impl Datapath {
         };
         let mut ebpf = EbpfLoader::new()
             .override_global(aya_log::LEVEL, &log_level, true)
+            .map_max_entries(FLOWS_V4_MAP, options.flow_capacity)
             .map_max_entries(FLOWS_MAP, options.flow_capacity)
             .map_max_entries(IFACES_MAP, max_ifindex + 1)
             .map_max_entries(TOTALS_MAP, 2 * interfaces.len().max(1) as u32)
@@ -137,7 +139,9 @@ impl Datapath {
         }
 
         let maps = KernelMaps {
-            flows: PerCpuHashMap::try_from(take_map(&mut ebpf, FLOWS_MAP)?)
+            flows_v4: PerCpuHashMap::try_from(take_map(&mut ebpf, FLOWS_V4_MAP)?)
+                .map_err(|e| Error::Kernel("opening the flow table".into(), e.to_string()))?,
+            flows_v6: PerCpuHashMap::try_from(take_map(&mut ebpf, FLOWS_MAP)?)
                 .map_err(|e| Error::Kernel("opening the flow table".into(), e.to_string()))?,
             totals: PerCpuArray::try_from(take_map(&mut ebpf, TOTALS_MAP)?)
                 .map_err(|e| Error::Kernel("opening the totals".into(), e.to_string()))?,

@@ -1,11 +1,14 @@
 //! Reading the kernel's per-CPU maps, behind a trait that tests replace with a fake.
+//!
+//! The kernel keeps IPv4 and IPv6 flows in two maps (a small key for IPv4); here both
+//! become one table of dual-family [`FlowKey`]s, which the reader diffs.
 
 use std::collections::HashMap;
 
 use rustc_hash::FxHashMap;
 
 use aya::maps::{MapData, MapError, PerCpuArray, PerCpuHashMap};
-use flowmeter_common::{FlowCounters, FlowKey, Totals, totals_index};
+use flowmeter_common::{FlowCounters, FlowKey, FlowKeyV4, Totals, totals_index};
 
 use super::Error;
 
@@ -28,10 +31,12 @@ pub trait FlowSource {
 
 /// The maps of the loaded object that hold counters.
 pub struct KernelMaps {
-    pub(super) flows: PerCpuHashMap<MapData, FlowKey, FlowCounters>,
+    pub(super) flows_v4: PerCpuHashMap<MapData, FlowKeyV4, FlowCounters>,
+    pub(super) flows_v6: PerCpuHashMap<MapData, FlowKey, FlowCounters>,
     pub(super) totals: PerCpuArray<MapData, Totals>,
     /// ifindex → the interface's slot in `totals`.
     pub(super) slots: HashMap<u32, u32>,
+    /// Flows each of the two maps holds.
     pub(super) flow_capacity: u32,
 }
 
@@ -42,18 +47,10 @@ fn map_error(what: &str, error: MapError) -> Error {
 impl FlowSource for KernelMaps {
     fn flows(&mut self) -> Result<FlowTable, Error> {
         let mut flows = FlowTable::default();
-        // aya 0.14 has no batch lookups. A key evicted while we walk makes the kernel
-        // restart the walk, so bound it and let later reads of a key win.
-        let bound = 2 * self.flow_capacity as usize;
-        for entry in self.flows.iter().take(bound) {
-            match entry {
-                Ok((key, per_cpu)) => {
-                    flows.insert(key, sum_flow_counters(per_cpu.iter()));
-                }
-                Err(MapError::KeyNotFound) => continue,
-                Err(error) => return Err(map_error("the flow table", error)),
-            }
-        }
+        read_flows(&self.flows_v4, self.flow_capacity, &mut flows, |key| {
+            key.widen()
+        })?;
+        read_flows(&self.flows_v6, self.flow_capacity, &mut flows, |key| *key)?;
         Ok(flows)
     }
 
@@ -72,7 +69,11 @@ impl FlowSource for KernelMaps {
     }
 
     fn remove(&mut self, key: &FlowKey) -> Result<(), Error> {
-        match self.flows.remove(key) {
+        let removed = match key.narrow() {
+            Some(v4) => self.flows_v4.remove(&v4),
+            None => self.flows_v6.remove(key),
+        };
+        match removed {
             Ok(()) | Err(MapError::KeyNotFound) => Ok(()),
             Err(error) => Err(map_error("the flow table", error)),
         }
@@ -89,20 +90,42 @@ impl FlowSource for KernelMaps {
     }
 }
 
-/// One flow's counters over all CPUs: sums, earliest first packet, latest last packet.
+/// Adds every flow of one kernel map to `flows`, its key made dual-family by `widen`.
+fn read_flows<K: aya::Pod>(
+    map: &PerCpuHashMap<MapData, K, FlowCounters>,
+    capacity: u32,
+    flows: &mut FlowTable,
+    widen: impl Fn(&K) -> FlowKey,
+) -> Result<(), Error> {
+    // aya 0.14 has no batch lookups. A key evicted while we walk makes the kernel
+    // restart the walk, so bound it and let later reads of a key win.
+    let bound = 2 * capacity as usize;
+    for entry in map.iter().take(bound) {
+        match entry {
+            Ok((key, per_cpu)) => {
+                flows.insert(widen(&key), sum_flow_counters(per_cpu.iter()));
+            }
+            Err(MapError::KeyNotFound) => continue,
+            Err(error) => return Err(map_error("the flow table", error)),
+        }
+    }
+    Ok(())
+}
+
+/// One flow's counters over all CPUs: sums, and the first packet's time as the CPU that
+/// created the flow stamped it (the others hold zero there).
 pub fn sum_flow_counters<'a>(per_cpu: impl IntoIterator<Item = &'a FlowCounters>) -> FlowCounters {
     per_cpu
         .into_iter()
         .fold(FlowCounters::default(), |mut sum, cpu| {
-            let idle_cpu = cpu.rx_packets == 0 && cpu.tx_packets == 0;
-            if !idle_cpu && (sum.first_seen_ns == 0 || cpu.first_seen_ns < sum.first_seen_ns) {
+            let stamped = cpu.first_seen_ns != 0;
+            if stamped && (sum.first_seen_ns == 0 || cpu.first_seen_ns < sum.first_seen_ns) {
                 sum.first_seen_ns = cpu.first_seen_ns;
             }
             sum.rx_packets += cpu.rx_packets;
             sum.rx_bytes += cpu.rx_bytes;
             sum.tx_packets += cpu.tx_packets;
             sum.tx_bytes += cpu.tx_bytes;
-            sum.last_seen_ns = sum.last_seen_ns.max(cpu.last_seen_ns);
             sum.tcp_flags |= cpu.tcp_flags;
             sum
         })
@@ -131,21 +154,20 @@ mod tests {
     #[test]
     fn flow_counters_sum_over_cpus() {
         let cpus = [
+            // A CPU that joined an existing flow: it never stamps the first packet.
             FlowCounters {
                 rx_packets: 2,
                 rx_bytes: 200,
-                first_seen_ns: 50,
-                last_seen_ns: 70,
                 tcp_flags: 0x02,
                 ..Default::default()
             },
-            // A CPU that never saw the flow keeps zeros and must not pull first_seen to 0.
+            // A CPU that never saw the flow keeps zeros.
             FlowCounters::default(),
+            // The CPU that created it.
             FlowCounters {
                 tx_packets: 1,
                 tx_bytes: 60,
                 first_seen_ns: 40,
-                last_seen_ns: 90,
                 tcp_flags: 0x10,
                 ..Default::default()
             },
@@ -153,7 +175,7 @@ mod tests {
         let sum = sum_flow_counters(&cpus);
         assert_eq!((sum.rx_packets, sum.rx_bytes), (2, 200));
         assert_eq!((sum.tx_packets, sum.tx_bytes), (1, 60));
-        assert_eq!((sum.first_seen_ns, sum.last_seen_ns), (40, 90));
+        assert_eq!(sum.first_seen_ns, 40);
         assert_eq!(sum.tcp_flags, 0x12);
     }
 }

@@ -5,6 +5,9 @@
 //! also in the flow read that follows: traffic is never reported as unattributed and
 //! then again in its flow. (The reverse can happen, a packet in a flow before its
 //! totals are read; its unattributed share is then settled at the next read.)
+//!
+//! The kernel stamps only a flow's first packet; when a flow last moved is the read at
+//! which its counters last changed, which is what the idle timeout looks at.
 
 use std::{
     collections::HashMap,
@@ -13,10 +16,10 @@ use std::{
 };
 
 use flowmeter_common::{DIR_RX, DIR_TX, FlowCounters, FlowKey, Totals};
+use rustc_hash::FxHashMap;
 
 use super::{
-    DirectionTotals, Error, FlowDelta, FlowId, FlowSource, FlowTable, Interface, InterfaceTotals,
-    Snapshot,
+    DirectionTotals, Error, FlowDelta, FlowId, FlowSource, Interface, InterfaceTotals, Snapshot,
 };
 
 /// Flows idle this long are removed from the kernel table, so it keeps room.
@@ -26,12 +29,20 @@ pub const IDLE_FLOW_TIMEOUT: Duration = Duration::from_secs(120);
 pub struct Reader<S> {
     source: S,
     interfaces: Vec<(u32, Arc<str>)>,
-    /// Each flow's cumulative counters at the previous read.
-    previous: FlowTable,
+    /// Each flow as the previous read left it.
+    previous: FxHashMap<FlowKey, Known>,
     /// Per (ifindex, direction): what the previous reads established.
     directions: HashMap<(u32, u32), DirectionState>,
     last_read: Instant,
     idle_timeout_ns: u64,
+}
+
+/// A flow's cumulative counters at the previous read, and when they last changed.
+#[derive(Clone, Copy)]
+struct Known {
+    counters: FlowCounters,
+    /// `FlowSource::now_ns` at the read that first saw the counters as they are.
+    last_moved_ns: u64,
 }
 
 #[derive(Default)]
@@ -52,7 +63,7 @@ impl<S: FlowSource> Reader<S> {
                 .iter()
                 .map(|i| (i.ifindex, Arc::from(i.name.as_str())))
                 .collect(),
-            previous: FlowTable::default(),
+            previous: FxHashMap::default(),
             directions: HashMap::new(),
             last_read: started,
             idle_timeout_ns: IDLE_FLOW_TIMEOUT.as_nanos() as u64,
@@ -79,11 +90,27 @@ impl<S: FlowSource> Reader<S> {
             }
         }
         let current = self.source.flows()?;
+        let now_ns = self.source.now_ns();
         let mut attributed: HashMap<(u32, u32), (u64, u64)> = HashMap::new();
         let mut flows = Vec::new();
+        let mut known = FxHashMap::with_capacity_and_hasher(current.len(), Default::default());
         for (key, counters) in &current {
-            let delta = flow_delta(self.previous.get(key), counters);
-            if delta.rx_packets == 0 && delta.tx_packets == 0 {
+            let previous = self.previous.get(key);
+            let delta = flow_delta(previous.map(|p| &p.counters), counters);
+            let moved = delta.rx_packets != 0 || delta.tx_packets != 0;
+            let last_moved_ns = match previous {
+                Some(previous) if !moved => previous.last_moved_ns,
+                _ => now_ns,
+            };
+            let counters = *counters;
+            known.insert(
+                *key,
+                Known {
+                    counters,
+                    last_moved_ns,
+                },
+            );
+            if !moved {
                 continue;
             }
             for (direction, packets, bytes) in [
@@ -104,7 +131,7 @@ impl<S: FlowSource> Reader<S> {
             });
         }
         flows.sort_by(|a, b| a.id.cmp(&b.id));
-        self.forget_idle_flows(current)?;
+        self.forget_idle_flows(known, now_ns)?;
 
         let mut interfaces = Vec::with_capacity(self.interfaces.len());
         let mut totals = totals.into_iter();
@@ -147,11 +174,14 @@ impl<S: FlowSource> Reader<S> {
 
     /// Keeps `current` as the previous read, minus flows idle for too long, which are
     /// also removed from the kernel table.
-    fn forget_idle_flows(&mut self, mut current: FlowTable) -> Result<(), Error> {
-        let now_ns = self.source.now_ns();
+    fn forget_idle_flows(
+        &mut self,
+        mut current: FxHashMap<FlowKey, Known>,
+        now_ns: u64,
+    ) -> Result<(), Error> {
         let idle: Vec<FlowKey> = current
             .iter()
-            .filter(|(_, c)| c.last_seen_ns.saturating_add(self.idle_timeout_ns) < now_ns)
+            .filter(|(_, k)| k.last_moved_ns.saturating_add(self.idle_timeout_ns) < now_ns)
             .map(|(key, _)| *key)
             .collect();
         for key in idle {
@@ -250,7 +280,6 @@ mod tests {
             tx_packets,
             tx_bytes: tx_packets * 60,
             first_seen_ns,
-            last_seen_ns: first_seen_ns,
             ..Default::default()
         }
     }
@@ -348,18 +377,43 @@ mod tests {
     fn idle_flows_are_removed_from_the_table() {
         let (reader, start) = reader();
         let mut reader = reader.with_idle_timeout(Duration::from_secs(60));
+        // Both flows appear at 30 s; only the second moves later on (at 90 s).
+        let reads: [(u64, &[(u16, u64)]); 2] = [(30, &[(1, 1), (2, 1)]), (90, &[(2, 2)])];
+        for (second, flows) in reads {
+            reader.source_mut().now_ns = second * SECOND;
+            for &(port, packets) in flows {
+                let flow = counters(packets, 0, SECOND);
+                reader.source_mut().flows.insert(key(port), flow);
+            }
+            read(&mut reader, start);
+        }
         reader.source_mut().now_ns = 100 * SECOND;
-        let mut stale = counters(1, 0, SECOND);
-        stale.last_seen_ns = 30 * SECOND;
-        let mut fresh = counters(1, 0, SECOND);
-        fresh.last_seen_ns = 90 * SECOND;
-        reader.source_mut().flows.insert(key(1), stale);
-        reader.source_mut().flows.insert(key(2), fresh);
         let snapshot = read(&mut reader, start);
-        // Its last traffic is still reported, then it is gone from the kernel table.
-        assert_eq!(snapshot.flows.len(), 2);
+        // Idle since 30 s: gone from the kernel table; moved at 90 s: kept.
+        assert!(snapshot.flows.is_empty());
         assert!(!reader.source_mut().flows.contains_key(&key(1)));
         assert!(reader.source_mut().flows.contains_key(&key(2)));
+    }
+
+    #[test]
+    fn a_flow_removed_while_idle_and_seen_again_is_new_traffic() {
+        let (reader, start) = reader();
+        let mut reader = reader.with_idle_timeout(Duration::from_secs(60));
+        reader
+            .source_mut()
+            .flows
+            .insert(key(1), counters(4, 0, SECOND));
+        read(&mut reader, start);
+        reader.source_mut().now_ns = 100 * SECOND;
+        read(&mut reader, start);
+        assert!(reader.source_mut().flows.is_empty());
+        // The kernel creates it again on its next packet.
+        reader
+            .source_mut()
+            .flows
+            .insert(key(1), counters(1, 0, 101 * SECOND));
+        let snapshot = read(&mut reader, start);
+        assert_eq!(snapshot.flows[0].rx_packets, 1);
     }
 
     #[test]
@@ -448,7 +502,6 @@ mod tests {
                         arrived_since_read += n;
                     }
                     Step::Read => {
-                        kernel.last_seen_ns = clock;
                         if kernel.rx_packets > 0 {
                             reader.source_mut().flows.insert(key(1), kernel);
                         }

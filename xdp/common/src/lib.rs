@@ -5,8 +5,12 @@
 //! hash key.
 #![no_std]
 
-/// Name of the per-flow map (`LRU_PERCPU_HASH`, key [`FlowKey`], value [`FlowCounters`]).
+/// Name of the IPv6 flow map (`LRU_PERCPU_HASH`, key [`FlowKey`], value [`FlowCounters`]).
 pub const FLOWS_MAP: &str = "FLOWS";
+/// Name of the IPv4 flow map (`LRU_PERCPU_HASH`, key [`FlowKeyV4`], value [`FlowCounters`]):
+/// a 20-byte key hashes in one round of the kernel's jhash where the 44-byte one takes
+/// three, which is most of what a known flow's packet costs.
+pub const FLOWS_V4_MAP: &str = "FLOWS_V4";
 /// Name of the per-interface totals map (`PERCPU_ARRAY`, index [`totals_index`], value [`Totals`]).
 pub const TOTALS_MAP: &str = "TOTALS";
 /// Name of the interface map (`ARRAY`, index ifindex, value [`IfaceConfig`]): where each
@@ -18,7 +22,8 @@ pub const XDP_INGRESS_PROG: &str = "flowmeter_xdp_ingress";
 pub const TC_INGRESS_PROG: &str = "flowmeter_tc_ingress";
 pub const TC_EGRESS_PROG: &str = "flowmeter_tc_egress";
 
-/// Default number of flows the kernel tracks; userspace may change it at load time.
+/// Default number of flows the kernel tracks per address family; userspace may change it
+/// at load time.
 pub const DEFAULT_FLOW_CAPACITY: u32 = 65_536;
 /// Default sizes of the interface and totals maps; userspace sizes both at load time:
 /// IFACES to the highest ifindex metered + 1, TOTALS to two slots per interface.
@@ -66,7 +71,9 @@ pub struct IfaceConfig {
 /// One flow, oriented from the host's point of view: on ingress the remote end is the
 /// packet's source, on egress its destination, so both directions share one key.
 ///
-/// IPv4 addresses sit in the first 4 bytes of the 16-byte fields, the rest zero.
+/// The kernel keys IPv6 flows with it; userspace reads IPv4 flows as it too, widened
+/// from [`FlowKeyV4`] (see [`FlowKeyV4::widen`]): IPv4 addresses then sit in the first
+/// 4 bytes of the 16-byte fields, the rest zero.
 /// Ports are in host byte order; they are zero for ICMP, ICMPv6, other protocols and
 /// non-first IP fragments (which carry no transport header).
 #[repr(C)]
@@ -83,7 +90,61 @@ pub struct FlowKey {
     pub remote_addr: [u8; 16],
 }
 
+/// One IPv4 flow, oriented as [`FlowKey`] is: the key of the IPv4 flow map.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FlowKeyV4 {
+    pub ifindex: u32,
+    pub local_addr: [u8; 4],
+    pub remote_addr: [u8; 4],
+    pub local_port: u16,
+    pub remote_port: u16,
+    pub proto: u8,
+    /// Always zero: makes the key's padding explicit.
+    pub pad: [u8; 3],
+}
+
+impl FlowKeyV4 {
+    /// The same flow as a dual-family key, as userspace handles every flow.
+    pub fn widen(&self) -> FlowKey {
+        let in_16 = |addr: [u8; 4]| {
+            let mut wide = [0; 16];
+            wide[..4].copy_from_slice(&addr);
+            wide
+        };
+        FlowKey {
+            ifindex: self.ifindex,
+            family: FAMILY_IPV4,
+            proto: self.proto,
+            local_port: self.local_port,
+            remote_port: self.remote_port,
+            pad: 0,
+            local_addr: in_16(self.local_addr),
+            remote_addr: in_16(self.remote_addr),
+        }
+    }
+}
+
+impl FlowKey {
+    /// The key of an IPv4 flow in the IPv4 flow map; `None` for an IPv6 flow.
+    pub fn narrow(&self) -> Option<FlowKeyV4> {
+        let first_4 = |addr: &[u8; 16]| [addr[0], addr[1], addr[2], addr[3]];
+        (self.family == FAMILY_IPV4).then(|| FlowKeyV4 {
+            ifindex: self.ifindex,
+            local_addr: first_4(&self.local_addr),
+            remote_addr: first_4(&self.remote_addr),
+            local_port: self.local_port,
+            remote_port: self.remote_port,
+            proto: self.proto,
+            pad: [0; 3],
+        })
+    }
+}
+
 /// Counters of one flow on one CPU. Userspace sums the CPUs.
+///
+/// No packet reads a clock but a flow's first: userspace knows when a flow last moved
+/// from the interval in which its counters changed.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FlowCounters {
@@ -91,9 +152,11 @@ pub struct FlowCounters {
     pub rx_bytes: u64,
     pub tx_packets: u64,
     pub tx_bytes: u64,
-    /// `bpf_ktime_get_coarse_ns()` (CLOCK_MONOTONIC_COARSE) of the first and last packet.
+    /// `bpf_ktime_get_coarse_ns()` (CLOCK_MONOTONIC_COARSE) of the flow's first packet,
+    /// on the CPU that created the flow; zero on the other CPUs. A flow evicted and
+    /// created again under the same key has a later one: that is how userspace tells a
+    /// reincarnation from more traffic.
     pub first_seen_ns: u64,
-    pub last_seen_ns: u64,
     /// TCP flags seen (OR of every segment's flag byte: FIN=1 SYN=2 RST=4 PSH=8 ACK=16 ...).
     pub tcp_flags: u8,
     pub pad: [u8; 7],
@@ -122,6 +185,7 @@ mod user {
     // SAFETY: plain #[repr(C)] integers and byte arrays with explicit padding fields:
     // every bit pattern is valid and there are no implicit padding bytes.
     unsafe impl aya::Pod for super::FlowKey {}
+    unsafe impl aya::Pod for super::FlowKeyV4 {}
     unsafe impl aya::Pod for super::FlowCounters {}
     unsafe impl aya::Pod for super::Totals {}
     unsafe impl aya::Pod for super::IfaceConfig {}
@@ -136,8 +200,32 @@ mod tests {
     #[test]
     fn layout_has_no_implicit_padding() {
         assert_eq!(size_of::<FlowKey>(), 4 + 1 + 1 + 2 + 2 + 2 + 16 + 16);
-        assert_eq!(size_of::<FlowCounters>(), 6 * 8 + 8);
+        assert_eq!(size_of::<FlowKeyV4>(), 4 + 4 + 4 + 2 + 2 + 1 + 3);
+        assert_eq!(size_of::<FlowCounters>(), 5 * 8 + 8);
         assert_eq!(size_of::<Totals>(), 8 * 8);
         assert_eq!(size_of::<IfaceConfig>(), 8);
+    }
+
+    #[test]
+    fn an_ipv4_key_widens_and_narrows_back() {
+        let v4 = FlowKeyV4 {
+            ifindex: 3,
+            local_addr: [10, 0, 0, 1],
+            remote_addr: [198, 51, 100, 7],
+            local_port: 443,
+            remote_port: 50_000,
+            proto: PROTO_TCP,
+            pad: [0; 3],
+        };
+        let wide = v4.widen();
+        assert_eq!(wide.family, FAMILY_IPV4);
+        assert_eq!(wide.remote_addr[..4], [198, 51, 100, 7]);
+        assert_eq!(wide.remote_addr[4..], [0; 12]);
+        assert_eq!(wide.narrow(), Some(v4));
+        let v6 = FlowKey {
+            family: FAMILY_IPV6,
+            ..wide
+        };
+        assert_eq!(v6.narrow(), None);
     }
 }

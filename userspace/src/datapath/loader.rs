@@ -16,7 +16,8 @@ use flowmeter_common::{
 };
 
 use super::{
-    Error, HookChoice, IngressHook, Interface, KernelMaps, LinkLayer, hook, netlink, preflight,
+    Error, HookChoice, IngressHook, Interface, KernelMaps, LinkLayer, hook, maps::FlowBatches,
+    netlink, preflight,
 };
 
 /// The object built from `xdp/` by build.rs.
@@ -151,6 +152,7 @@ impl Datapath {
                 .map(|(slot, i)| (i.ifindex, slot as u32))
                 .collect(),
             flow_capacity: options.flow_capacity,
+            batches: aya::util::nr_cpus().ok().map(FlowBatches::new),
         };
         Ok((
             Self {

@@ -3,14 +3,14 @@
 //! The kernel keeps IPv4 and IPv6 flows in two maps (a small key for IPv4); here both
 //! become one table of dual-family [`FlowKey`]s, which the reader diffs.
 
-use std::collections::HashMap;
+use std::{borrow::Borrow, collections::HashMap, mem::size_of, os::fd::AsFd};
 
 use rustc_hash::FxHashMap;
 
-use aya::maps::{MapData, MapError, PerCpuArray, PerCpuHashMap};
+use aya::maps::{IterableMap, MapData, MapError, PerCpuArray, PerCpuHashMap};
 use flowmeter_common::{FlowCounters, FlowKey, FlowKeyV4, Totals, totals_index};
 
-use super::Error;
+use super::{Error, batch::BatchLookup};
 
 /// Every flow's counters, summed over CPUs. Fx hashing: the reader probes it for every
 /// flow of every interval, and the keys come from the kernel, not from an attacker who
@@ -38,6 +38,34 @@ pub struct KernelMaps {
     pub(super) slots: HashMap<u32, u32>,
     /// Flows each of the two maps holds.
     pub(super) flow_capacity: u32,
+    /// Batch readers of the two flow maps; `None` once the kernel has refused batch
+    /// lookups (before 5.6), when the maps are walked key by key instead.
+    pub(super) batches: Option<FlowBatches>,
+}
+
+/// Reusable buffers for reading the two flow maps in batches.
+pub(super) struct FlowBatches {
+    v4: BatchLookup,
+    v6: BatchLookup,
+    /// Possible CPUs: a per-CPU value holds one slot each.
+    cpus: usize,
+}
+
+/// One CPU's slot in a per-CPU value: the counters, rounded up to 8 bytes.
+const COUNTERS_SLOT: usize = size_of::<FlowCounters>().div_ceil(8) * 8;
+/// How much value buffer one batch call may fill (plus its keys).
+const BATCH_BYTES: usize = 1 << 20;
+
+impl FlowBatches {
+    pub(super) fn new(cpus: usize) -> Self {
+        let value = COUNTERS_SLOT * cpus;
+        let chunk = (BATCH_BYTES / value).max(64);
+        Self {
+            v4: BatchLookup::new(size_of::<FlowKeyV4>(), value, chunk),
+            v6: BatchLookup::new(size_of::<FlowKey>(), value, chunk),
+            cpus,
+        }
+    }
 }
 
 fn map_error(what: &str, error: MapError) -> Error {
@@ -47,6 +75,22 @@ fn map_error(what: &str, error: MapError) -> Error {
 impl FlowSource for KernelMaps {
     fn flows(&mut self) -> Result<FlowTable, Error> {
         let mut flows = FlowTable::default();
+        if let Some(batches) = &mut self.batches {
+            match read_batches(&self.flows_v4, &self.flows_v6, batches, &mut flows) {
+                Ok(()) => return Ok(flows),
+                Err(error) if batch_unsupported(&error) => {
+                    log::debug!("no batch lookups ({error}): reading the flow maps key by key");
+                    self.batches = None;
+                    flows.clear();
+                }
+                Err(error) => {
+                    return Err(Error::Kernel(
+                        "reading the flow table".into(),
+                        error.to_string(),
+                    ));
+                }
+            }
+        }
         read_flows(&self.flows_v4, self.flow_capacity, &mut flows, |key| {
             key.widen()
         })?;
@@ -90,6 +134,49 @@ impl FlowSource for KernelMaps {
     }
 }
 
+/// Adds every flow of both kernel maps to `flows` with `BPF_MAP_LOOKUP_BATCH`: a few
+/// syscalls per thousand flows, where the key-by-key walk makes two per flow.
+fn read_batches(
+    v4: &PerCpuHashMap<MapData, FlowKeyV4, FlowCounters>,
+    v6: &PerCpuHashMap<MapData, FlowKey, FlowCounters>,
+    batches: &mut FlowBatches,
+    flows: &mut FlowTable,
+) -> std::io::Result<()> {
+    let cpus = batches.cpus;
+    batches.v4.for_each(v4.map().fd().as_fd(), |key, value| {
+        let key: FlowKeyV4 = pod_from_bytes(key);
+        flows.insert(key.widen(), sum_cpu_slots(value, cpus));
+    })?;
+    batches.v6.for_each(v6.map().fd().as_fd(), |key, value| {
+        flows.insert(pod_from_bytes(key), sum_cpu_slots(value, cpus));
+    })
+}
+
+/// Whether a batch lookup failed because this kernel has none (it came in 5.6).
+fn batch_unsupported(error: &std::io::Error) -> bool {
+    /// The kernel's ENOTSUPP, which it returns for an operation a map type lacks.
+    const ENOTSUPP: i32 = 524;
+    matches!(
+        error.raw_os_error(),
+        Some(libc::EINVAL | libc::EOPNOTSUPP | ENOTSUPP)
+    )
+}
+
+/// A per-CPU value as the kernel copies it, one [`COUNTERS_SLOT`] per CPU, summed.
+fn sum_cpu_slots(value: &[u8], cpus: usize) -> FlowCounters {
+    sum_flow_counters((0..cpus).map(|cpu| {
+        pod_from_bytes::<FlowCounters>(&value[cpu * COUNTERS_SLOT..][..size_of::<FlowCounters>()])
+    }))
+}
+
+/// A map key or value from the bytes the kernel copied.
+fn pod_from_bytes<T: aya::Pod>(bytes: &[u8]) -> T {
+    assert_eq!(bytes.len(), size_of::<T>(), "a map element's size");
+    // SAFETY: `T: Pod` is plain data (any bit pattern is a valid value), and `bytes`
+    // holds exactly `size_of::<T>()` of them; they need not be aligned.
+    unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<T>()) }
+}
+
 /// Adds every flow of one kernel map to `flows`, its key made dual-family by `widen`.
 fn read_flows<K: aya::Pod>(
     map: &PerCpuHashMap<MapData, K, FlowCounters>,
@@ -114,10 +201,13 @@ fn read_flows<K: aya::Pod>(
 
 /// One flow's counters over all CPUs: sums, and the first packet's time as the CPU that
 /// created the flow stamped it (the others hold zero there).
-pub fn sum_flow_counters<'a>(per_cpu: impl IntoIterator<Item = &'a FlowCounters>) -> FlowCounters {
+pub fn sum_flow_counters<C: Borrow<FlowCounters>>(
+    per_cpu: impl IntoIterator<Item = C>,
+) -> FlowCounters {
     per_cpu
         .into_iter()
         .fold(FlowCounters::default(), |mut sum, cpu| {
+            let cpu = cpu.borrow();
             let stamped = cpu.first_seen_ns != 0;
             if stamped && (sum.first_seen_ns == 0 || cpu.first_seen_ns < sum.first_seen_ns) {
                 sum.first_seen_ns = cpu.first_seen_ns;

@@ -262,7 +262,7 @@ mod tests {
                 ..Default::default()
             },
         ];
-        let sum = sum_flow_counters(&cpus);
+        let sum = sum_flow_counters(cpus.iter());
         assert_eq!((sum.rx_packets, sum.rx_bytes), (2, 200));
         assert_eq!((sum.tx_packets, sum.tx_bytes), (1, 60));
         assert_eq!(sum.first_seen_ns, 40);

@@ -9,16 +9,19 @@
 use std::{
     alloc::{GlobalAlloc, Layout, System},
     hint::black_box,
-    net::{IpAddr, Ipv4Addr},
     sync::atomic::{AtomicIsize, Ordering},
-    time::{Duration, SystemTime},
+    time::Duration,
 };
+
+#[path = "common/steady.rs"]
+mod steady;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use flowmeter::{
-    datapath::{DirectionTotals, FlowDelta, FlowId, InterfaceTotals, Protocol, Snapshot},
+    datapath::{FlowId, Snapshot},
     flow::{Aggregator, GroupBy, SortBy},
 };
+use steady::snapshot;
 
 /// Counts the bytes allocated and not yet freed.
 struct Counting;
@@ -52,48 +55,6 @@ unsafe impl GlobalAlloc for Counting {
 
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
-
-/// `flows` flows from 10.0.0.1:443, each to its own remote host, all moved.
-fn snapshot(flows: u32) -> Snapshot {
-    let iface = "eth0".into();
-    let deltas: Vec<FlowDelta> = (0..flows)
-        .map(|n| FlowDelta {
-            id: FlowId {
-                iface: std::sync::Arc::clone(&iface),
-                proto: Protocol(6),
-                local_ip: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
-                local_port: 443,
-                remote_ip: IpAddr::V4(Ipv4Addr::from(0x0100_0000 + n)),
-                remote_port: (n % 50_000) as u16 + 1024,
-            },
-            rx_packets: 10,
-            rx_bytes: 15_000 + u64::from(n % 1000),
-            tx_packets: 5,
-            tx_bytes: 400 + u64::from(n % 7),
-            tcp_flags: 0x18,
-        })
-        .collect();
-    let total = |bytes: fn(&FlowDelta) -> u64| deltas.iter().map(bytes).sum::<u64>();
-    let interfaces = vec![InterfaceTotals {
-        iface,
-        rx: DirectionTotals {
-            packets: 10 * u64::from(flows),
-            bytes: total(|d| d.rx_bytes),
-            ..Default::default()
-        },
-        tx: DirectionTotals {
-            packets: 5 * u64::from(flows),
-            bytes: total(|d| d.tx_bytes),
-            ..Default::default()
-        },
-    }];
-    Snapshot {
-        at: SystemTime::UNIX_EPOCH,
-        interval: Duration::from_secs(1),
-        flows: deltas,
-        interfaces,
-    }
-}
 
 /// An aggregator after 40 one-second intervals of `snapshot`.
 fn steady(snapshot: &Snapshot) -> Aggregator {

@@ -9,15 +9,17 @@
 
 use std::{
     hint::black_box,
-    net::{IpAddr, Ipv4Addr},
     path::PathBuf,
     sync::Arc,
     time::{Duration, SystemTime},
 };
 
+#[path = "common/steady.rs"]
+mod steady;
+
 use criterion::{Criterion, criterion_group, criterion_main};
 use flowmeter::{
-    datapath::{DirectionTotals, FlowDelta, FlowId, InterfaceTotals, Protocol, Snapshot},
+    datapath::Snapshot,
     enrich::{
         EnrichedSnapshot, Facts,
         geo::{CountryCode, Location},
@@ -37,7 +39,6 @@ const HOUR: u64 = 3600;
 /// 10,000 TCP flows of 100 local processes to 10,000 remote hosts, each moving 15 kB
 /// in and 400 B out per second; eth0's totals.
 fn interval() -> EnrichedSnapshot {
-    let iface: Arc<str> = "eth0".into();
     let processes: Vec<Arc<ProcessInfo>> = (0..100)
         .map(|n| {
             Arc::new(ProcessInfo {
@@ -51,42 +52,9 @@ fn interval() -> EnrichedSnapshot {
             })
         })
         .collect();
-    let flows: Vec<FlowDelta> = (0..FLOWS)
-        .map(|n| FlowDelta {
-            id: FlowId {
-                iface: iface.clone(),
-                proto: Protocol(6),
-                local_ip: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
-                local_port: 443,
-                remote_ip: IpAddr::V4(Ipv4Addr::from(0x0100_0000 + n)),
-                remote_port: (n % 50_000) as u16 + 1024,
-            },
-            rx_packets: 10,
-            rx_bytes: 15_000 + u64::from(n % 1000),
-            tx_packets: 5,
-            tx_bytes: 400 + u64::from(n % 7),
-            tcp_flags: 0x18,
-        })
-        .collect();
-    let sum = |bytes: fn(&FlowDelta) -> u64| flows.iter().map(bytes).sum::<u64>();
-    let interfaces = vec![InterfaceTotals {
-        iface,
-        rx: DirectionTotals {
-            packets: 10 * u64::from(FLOWS),
-            bytes: sum(|f| f.rx_bytes),
-            ..Default::default()
-        },
-        tx: DirectionTotals {
-            packets: 5 * u64::from(FLOWS),
-            bytes: sum(|f| f.tx_bytes),
-            ..Default::default()
-        },
-    }];
     let snapshot = Snapshot {
         at: SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
-        interval: Duration::from_secs(1),
-        flows,
-        interfaces,
+        ..steady::snapshot(FLOWS)
     };
     let country = CountryCode::new("NL").expect("a country code");
     EnrichedSnapshot::from_fn(snapshot, |flow| Facts {

@@ -27,7 +27,7 @@ use std::{
 
 use super::{
     RateLimit,
-    flood::{Carrier, FloodFigures},
+    flood::{Carrier, FloodFigures, MIN_SHARE_PERCENT},
 };
 use crate::{
     datapath::FlowId,
@@ -188,6 +188,7 @@ impl Alert {
                     })
                     .collect()
             }),
+            source_prefixes: self.flood.as_ref().map(|f| f.source_prefixes),
             ports: self.flood.as_ref().map(|f| {
                 f.ports
                     .iter()
@@ -271,7 +272,7 @@ impl Alert {
         if self.phase == Phase::End {
             self.write_duration(f)?;
             // The subject as last seen, without its old rates.
-            write_carriers(f, "from", &flood.sources, false)?;
+            write_sources(f, flood, false)?;
             return write_carriers(f, "to", &flood.ports, false);
         }
         write!(
@@ -281,9 +282,26 @@ impl Alert {
             units::bits_per_second(self.rate_bps.unwrap_or_default())
         )?;
         self.write_duration(f)?;
-        write_carriers(f, "from", &flood.sources, true)?;
+        write_sources(f, flood, true)?;
         write_carriers(f, "to", &flood.ports, true)
     }
+}
+
+/// The named source prefixes, or, when none carries a share worth naming, how widely
+/// the sources are spread: "; from 65.5k source prefixes, none with 1% of it".
+fn write_sources(
+    f: &mut fmt::Formatter<'_>,
+    flood: &FloodFigures,
+    with_rates: bool,
+) -> fmt::Result {
+    if flood.sources.is_empty() && flood.source_prefixes > 0 {
+        return write!(
+            f,
+            "; from {} source prefixes, none with {MIN_SHARE_PERCENT}% of it",
+            units::compact(flood.source_prefixes as f64, "")
+        );
+    }
+    write_carriers(f, "from", &flood.sources, with_rates)
 }
 
 /// "; from 198.51.100.0/24 (100k pkt/s, 51.2 Mbit/s), 203.0.113.0/24 (...)", nothing

@@ -38,6 +38,10 @@ pub const FEW_PACKETS: u64 = 2;
 /// How many source prefixes, and how many local ports, a flood alert names.
 pub const CARRIERS_NAMED: usize = 5;
 
+/// A source prefix is named as a flood's carrier only if it sends at least this share
+/// of the flood's packets.
+pub const MIN_SHARE_PERCENT: u64 = 1;
+
 /// Whether `flow` looks like one of a flood's: see the module docs.
 pub fn is_flood_like(flow: &FlowDelta) -> bool {
     flow.tx_packets == 0 && (1..=FEW_PACKETS).contains(&flow.rx_packets)
@@ -118,8 +122,12 @@ pub struct FloodFigures {
     pub packets: u64,
     /// IP packets received in no flow this interval (table full, or evicted unread).
     pub stray_packets: u64,
-    /// The largest source prefixes by packets, largest first.
+    /// The largest source prefixes by packets, largest first, each carrying at least
+    /// [`MIN_SHARE_PERCENT`] of the flood: a spoof spread over the whole address space
+    /// has none, and naming its busiest /24s would only name noise.
     pub sources: Vec<Carrier<SourcePrefix>>,
+    /// How many distinct source prefixes the flood came from this interval.
+    pub source_prefixes: u64,
     /// The largest local ports by packets, largest first.
     pub ports: Vec<Carrier<LocalPort>>,
 }
@@ -226,7 +234,14 @@ impl FloodDetector {
             threshold_per_s,
             packets: total.packets,
             stray_packets: stray.packets,
-            sources: largest(&self.sources, seconds),
+            sources: largest(&self.sources, seconds)
+                .into_iter()
+                .filter(|carrier| {
+                    let packets_per_s = per_second(total.packets, seconds);
+                    carrier.packets_per_s * 100 >= packets_per_s * MIN_SHARE_PERCENT
+                })
+                .collect(),
+            source_prefixes: self.sources.len() as u64,
             ports: largest(&self.ports, seconds),
         };
         self.shrink();

@@ -27,7 +27,8 @@
 //! | `threshold_flows_per_s` | number | flood: `--alert-flood` |
 //! | `packets` | number | flood: its packets this interval |
 //! | `stray_packets` | number | flood: IP packets received in no flow this interval (table full, or evicted before read) |
-//! | `sources` | array of objects | flood: the top source prefixes by packets, `{"prefix", "packets_per_s", "bps"}` |
+//! | `sources` | array of objects | flood: the top source prefixes by packets, `{"prefix", "packets_per_s", "bps"}`, each with at least 1% of the flood |
+//! | `source_prefixes` | number | flood: distinct source prefixes (/24, /64) it came from |
 //! | `ports` | array of objects | flood: the top local ports by packets, `{"proto", "port", "packets_per_s", "bps"}` |
 //! | `folded` | number | conditions folded into this alert instead of raised one by one; absent when none |
 //! | `message` | string | the one-line text written on stderr |
@@ -85,6 +86,8 @@ pub struct AlertRecord<'a> {
     pub stray_packets: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sources: Option<Vec<FloodSourceRecord>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_prefixes: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ports: Option<Vec<FloodPortRecord>>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -83,6 +83,34 @@ fn engine(repeat: u64, clear: u64) -> AlertEngine {
 }
 
 #[test]
+fn a_spoof_spread_over_the_address_space_names_no_prefix_but_says_how_wide() {
+    let mut engine = engine(300, 2);
+    // Every flow from its own /24: 1.0.0.0/24, 1.0.1.0/24, ...
+    let flows: Vec<FlowDelta> = (0..20_000u32)
+        .map(|n| {
+            spoofed(
+                IpAddr::from(std::net::Ipv4Addr::from(0x0100_0000 + (n << 8))),
+                1024,
+            )
+        })
+        .collect();
+    let facts = vec![nobody(); flows.len()];
+    let alerts = engine.observe(&enriched(snapshot(1, flows), &facts));
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    let flood = alerts[0].flood.as_deref().unwrap();
+    assert!(flood.sources.is_empty(), "{:?}", flood.sources);
+    assert_eq!(flood.source_prefixes, 20_000);
+    let text = alerts[0].to_string();
+    assert!(
+        text.contains("; from 20.0k source prefixes, none with 1% of it; to udp/53"),
+        "{text}"
+    );
+    let line: Value = serde_json::from_str(&alerts[0].to_json_line(SCHEMA_VERSION)).unwrap();
+    assert_eq!(line["source_prefixes"], 20_000, "{line}");
+    assert_eq!(line["sources"], serde_json::json!([]), "{line}");
+}
+
+#[test]
 fn a_flood_of_one_packet_flows_is_one_alert_that_names_its_carriers() {
     let mut engine = engine(3, 2);
     let mut random = Random(7);
@@ -116,7 +144,13 @@ fn a_flood_of_one_packet_flows_is_one_alert_that_names_its_carriers() {
     assert_eq!(prefixes[..2], ["198.51.100.0/24", "203.0.113.0/24"]);
     assert_eq!(flood.sources[0].packets_per_s, 30_000);
     assert_eq!(flood.sources[0].bps, 30_000 * 64 * 8);
-    assert_eq!(flood.sources.len(), 5, "a handful of prefixes");
+    // The random tenth is spread over thousands of /24s, none with 1% of the flood.
+    assert_eq!(
+        flood.sources.len(),
+        2,
+        "only prefixes with a share worth naming"
+    );
+    assert!(flood.source_prefixes > 1_000, "{}", flood.source_prefixes);
     assert_eq!(
         flood.ports.iter().map(|c| c.key).collect::<Vec<_>>(),
         [LocalPort {
@@ -128,7 +162,7 @@ fn a_flood_of_one_packet_flows_is_one_alert_that_names_its_carriers() {
         start.to_string().starts_with(
             "ALERT start flood: 50.0k new flows/s > 5000/s on eth0, 50.0k pkt/s, 25.6 Mbit/s; \
              from 198.51.100.0/24 (30.0k pkt/s, 15.4 Mbit/s), 203.0.113.0/24 (15.0k pkt/s, \
-             7.7 Mbit/s), "
+             7.7 Mbit/s); to udp/53"
         ),
         "{start}"
     );

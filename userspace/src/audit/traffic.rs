@@ -276,10 +276,7 @@ mod tests {
             flows: flows.to_vec(),
             interfaces: Vec::new(),
         };
-        let mut facts = facts.into_iter();
-        watched.add(&EnrichedSnapshot::from_fn(snapshot, |_| {
-            facts.next().unwrap()
-        }));
+        watched.add(&EnrichedSnapshot::from_parts(snapshot, facts.to_vec()));
         watched.mark(&mut report, Duration::from_secs(2));
 
         let order: Vec<(&str, Option<u64>)> = report

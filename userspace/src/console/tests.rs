@@ -279,8 +279,7 @@ fn interval(actors: &[Actor], t: u32) -> EnrichedSnapshot {
             tx: direction(tx_total, 60),
         }],
     };
-    let mut facts = facts.into_iter();
-    EnrichedSnapshot::from_fn(snapshot, |_| facts.next().expect("one fact per flow"))
+    EnrichedSnapshot::from_parts(snapshot, facts)
 }
 
 /// A console that has run the scene for `seconds`.

@@ -22,8 +22,9 @@ impl EnrichedSnapshot {
         Self { snapshot, facts }
     }
 
-    /// Pairs `snapshot`'s flows with `facts`, in order; one fact per flow.
-    pub(super) fn from_parts(snapshot: Snapshot, facts: Vec<Facts>) -> Self {
+    /// Pairs `snapshot`'s flows with `facts`, in order; one fact per flow (panics
+    /// otherwise: the enricher and tests build both from the same flows).
+    pub(crate) fn from_parts(snapshot: Snapshot, facts: Vec<Facts>) -> Self {
         assert_eq!(snapshot.flows.len(), facts.len(), "one fact per flow");
         Self { snapshot, facts }
     }

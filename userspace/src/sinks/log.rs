@@ -363,8 +363,7 @@ mod tests {
         )
         .unwrap();
         let (snapshot, facts) = sample();
-        let mut facts = facts.into_iter();
-        let interval = EnrichedSnapshot::from_fn(snapshot, |_| facts.next().unwrap());
+        let interval = EnrichedSnapshot::from_parts(snapshot, facts.to_vec());
         sink.push_flows(&interval).unwrap();
         more(&mut sink, &interval).unwrap();
         sink.push_totals(interval.snapshot()).unwrap();

@@ -229,6 +229,7 @@ impl FloodDetector {
         }
         total.add(stray.packets, stray.bytes);
         let seconds = snapshot.interval;
+        let flood_packets_per_s = per_second(total.packets, seconds);
         let figures = FloodFigures {
             new_flows_per_s: per_second(flows as u64 + stray.packets, seconds),
             threshold_per_s,
@@ -237,8 +238,7 @@ impl FloodDetector {
             sources: largest(&self.sources, seconds)
                 .into_iter()
                 .filter(|carrier| {
-                    let packets_per_s = per_second(total.packets, seconds);
-                    carrier.packets_per_s * 100 >= packets_per_s * MIN_SHARE_PERCENT
+                    carrier.packets_per_s * 100 >= flood_packets_per_s * MIN_SHARE_PERCENT
                 })
                 .collect(),
             source_prefixes: self.sources.len() as u64,

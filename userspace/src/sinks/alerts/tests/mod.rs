@@ -29,9 +29,7 @@ pub const T0: u64 = 1_800_000_000;
 
 /// `snapshot` with `facts[i]` for its flow `i`: one fact per flow.
 pub fn enriched(snapshot: Snapshot, facts: &[Facts]) -> EnrichedSnapshot {
-    assert_eq!(snapshot.flows.len(), facts.len(), "one fact per flow");
-    let mut facts = facts.iter().cloned();
-    EnrichedSnapshot::from_fn(snapshot, |_| facts.next().unwrap())
+    EnrichedSnapshot::from_parts(snapshot, facts.to_vec())
 }
 
 pub const MIB: u64 = 1 << 20;

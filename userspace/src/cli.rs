@@ -192,8 +192,8 @@ pub struct DatapathArgs {
     #[arg(long, value_enum, default_value_t = HookChoice::Auto)]
     pub hook: HookChoice,
 
-    /// Flows the kernel table holds; traffic beyond it still counts in the totals,
-    /// as "unattributed".
+    /// Flows the kernel table holds, for IPv4 and for IPv6 each; traffic beyond it still
+    /// counts in the totals, as "unattributed".
     #[arg(long, value_name = "N", default_value_t = flowmeter_common::DEFAULT_FLOW_CAPACITY,
           value_parser = clap::value_parser!(u32).range(16..=16_777_216))]
     pub flows: u32,

@@ -104,6 +104,7 @@ impl Traffic {
             interval: Duration::from_secs(1),
             flows: self.flows.clone(),
             interfaces: Vec::new(),
+            overflow: Vec::new(),
         }
     }
 }

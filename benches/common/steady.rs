@@ -50,5 +50,6 @@ pub fn snapshot(flows: u32) -> Snapshot {
         interval: Duration::from_secs(1),
         flows: deltas,
         interfaces,
+        overflow: Vec::new(),
     }
 }

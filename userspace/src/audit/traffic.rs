@@ -275,6 +275,7 @@ mod tests {
             interval: Duration::from_secs(1),
             flows: flows.to_vec(),
             interfaces: Vec::new(),
+            overflow: Vec::new(),
         };
         watched.add(&EnrichedSnapshot::from_parts(snapshot, facts.to_vec()));
         watched.mark(&mut report, Duration::from_secs(2));

@@ -278,6 +278,7 @@ fn interval(actors: &[Actor], t: u32) -> EnrichedSnapshot {
             rx: direction(rx_total, 120),
             tx: direction(tx_total, 60),
         }],
+        overflow: Vec::new(),
     };
     EnrichedSnapshot::from_parts(snapshot, facts)
 }

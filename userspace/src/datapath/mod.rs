@@ -22,7 +22,10 @@ pub use interfaces::{Interface, LinkLayer};
 pub use loader::{Attachment, Datapath, Options};
 pub use maps::{FlowSource, FlowTable, KernelMaps, sum_flow_counters, sum_totals};
 pub use reader::{IDLE_FLOW_TIMEOUT, Reader};
-pub use snapshot::{DirectionTotals, FlowDelta, FlowId, InterfaceTotals, Protocol, Snapshot};
+pub use snapshot::{
+    DirectionTotals, FlowDelta, FlowId, InterfaceTotals, PrefixDelta, Protocol, Snapshot,
+    SourcePrefix,
+};
 
 /// Everything that can stop the datapath, each worded for the user with what to do.
 #[derive(Debug, thiserror::Error)]

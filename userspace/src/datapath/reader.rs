@@ -161,6 +161,7 @@ impl<S: FlowSource> Reader<S> {
             interval,
             flows,
             interfaces,
+            overflow: Vec::new(),
         })
     }
 
@@ -222,6 +223,9 @@ impl DirectionState {
             malformed_bytes: since(totals.malformed_bytes, previous.malformed_bytes),
             table_full_packets: since(totals.insert_failed_packets, previous.insert_failed_packets),
             table_full_bytes: since(totals.insert_failed_bytes, previous.insert_failed_bytes),
+            // The kernel's new-flow budget is not in the map ABI yet.
+            over_budget_packets: 0,
+            over_budget_bytes: 0,
         }
     }
 }

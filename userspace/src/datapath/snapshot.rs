@@ -20,6 +20,21 @@ pub struct Snapshot {
     pub flows: Vec<FlowDelta>,
     /// One entry per metered interface, also when idle.
     pub interfaces: Vec<InterfaceTotals>,
+    /// Received traffic that the kernel kept in no flow because its budget of new flows
+    /// was spent (a flood), summed per source prefix and local port; empty otherwise.
+    pub overflow: Vec<PrefixDelta>,
+}
+
+/// What new inbound flows over the kernel's new-flow budget carried during one interval,
+/// from one source prefix to one local port: the part of a flood that has no flows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PrefixDelta {
+    pub iface: Arc<str>,
+    pub proto: Protocol,
+    pub prefix: SourcePrefix,
+    pub local_port: u16,
+    pub packets: u64,
+    pub bytes: u64,
 }
 
 /// A transport protocol, as the wire schema names it.
@@ -107,4 +122,36 @@ pub struct DirectionTotals {
     pub malformed_bytes: u64,
     pub table_full_packets: u64,
     pub table_full_bytes: u64,
+    /// Received IP traffic of new flows over the kernel's new-flow budget (a flood): in no
+    /// flow, summed per source prefix in [`Snapshot::overflow`].
+    pub over_budget_packets: u64,
+    pub over_budget_bytes: u64,
+}
+
+/// A source prefix: the /24 of an IPv4 address, the /64 of an IPv6 one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SourcePrefix {
+    V4(Ipv4Addr),
+    V6(Ipv6Addr),
+}
+
+impl SourcePrefix {
+    pub fn of(ip: IpAddr) -> Self {
+        match ip {
+            IpAddr::V4(ip) => SourcePrefix::V4(Ipv4Addr::from_bits(ip.to_bits() & !0xff)),
+            IpAddr::V6(ip) => {
+                SourcePrefix::V6(Ipv6Addr::from_bits(ip.to_bits() & !(u128::MAX >> 64)))
+            }
+        }
+    }
+}
+
+impl fmt::Display for SourcePrefix {
+    /// `198.51.100.0/24`, `2001:db8:1:2::/64`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SourcePrefix::V4(net) => write!(f, "{net}/24"),
+            SourcePrefix::V6(net) => write!(f, "{net}/64"),
+        }
+    }
 }

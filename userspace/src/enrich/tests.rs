@@ -37,6 +37,7 @@ fn snapshot(flows: Vec<FlowDelta>) -> Snapshot {
         interval: Duration::from_secs(1),
         flows,
         interfaces: Vec::new(),
+        overflow: Vec::new(),
     }
 }
 

@@ -75,6 +75,7 @@ fn snapshot(ms: u64, flows: Vec<FlowDelta>) -> Snapshot {
         interval: Duration::from_millis(ms),
         flows,
         interfaces,
+        overflow: Vec::new(),
     }
 }
 
@@ -273,6 +274,7 @@ fn totals_come_from_the_interfaces_and_include_unattributed_traffic() {
                     tx: direction(200, 1),
                 },
             ],
+            overflow: Vec::new(),
         });
     }
     let interfaces = aggregator.interfaces();

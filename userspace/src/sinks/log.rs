@@ -317,6 +317,7 @@ mod tests {
                 },
                 tx: DirectionTotals::default(),
             }],
+            overflow: Vec::new(),
         };
         let facts = [
             Facts {

@@ -409,6 +409,7 @@ mod tests {
                 rx: direction(rx_bytes),
                 tx: direction(tx_bytes),
             }],
+            overflow: Vec::new(),
         }
     }
 

@@ -240,6 +240,7 @@ mod tests {
                 interval: Duration::from_secs(1),
                 flows: deltas,
                 interfaces: vec![],
+                overflow: Vec::new(),
             },
             |_| facts.pop().unwrap(),
         )

@@ -14,15 +14,11 @@
 //! are the flood's [`Carriers`]; while a flood alert is active, the per-flow alerts of
 //! flows it carries are folded into it (`engine.rs` asks [`Carriers::carries`]).
 
-use std::{
-    fmt,
-    net::{IpAddr, Ipv4Addr, Ipv6Addr},
-    sync::Arc,
-    time::Duration,
-};
+use std::{fmt, sync::Arc, time::Duration};
 
 use rustc_hash::FxHashMap;
 
+pub use crate::datapath::SourcePrefix;
 use crate::{
     datapath::{FlowDelta, Protocol},
     enrich::{EnrichedSnapshot, Facts},
@@ -45,34 +41,6 @@ pub const MIN_SHARE_PERCENT: u64 = 1;
 /// Whether `flow` looks like one of a flood's: see the module docs.
 pub fn is_flood_like(flow: &FlowDelta) -> bool {
     flow.tx_packets == 0 && (1..=FEW_PACKETS).contains(&flow.rx_packets)
-}
-
-/// A source prefix: the /24 of an IPv4 address, the /64 of an IPv6 one.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum SourcePrefix {
-    V4(Ipv4Addr),
-    V6(Ipv6Addr),
-}
-
-impl SourcePrefix {
-    pub fn of(ip: IpAddr) -> Self {
-        match ip {
-            IpAddr::V4(ip) => SourcePrefix::V4(Ipv4Addr::from_bits(ip.to_bits() & !0xff)),
-            IpAddr::V6(ip) => {
-                SourcePrefix::V6(Ipv6Addr::from_bits(ip.to_bits() & !(u128::MAX >> 64)))
-            }
-        }
-    }
-}
-
-impl fmt::Display for SourcePrefix {
-    /// `198.51.100.0/24`, `2001:db8:1:2::/64`.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            SourcePrefix::V4(net) => write!(f, "{net}/24"),
-            SourcePrefix::V6(net) => write!(f, "{net}/64"),
-        }
-    }
 }
 
 /// A local (destination) port of one protocol.

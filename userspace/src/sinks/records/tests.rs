@@ -109,6 +109,7 @@ impl Run {
                 interval: SECOND,
                 flows: deltas,
                 interfaces: vec![],
+                overflow: Vec::new(),
             },
             |_| facts.pop().unwrap(),
         );

@@ -111,6 +111,7 @@ pub fn snapshot(second: u64, flows: Vec<FlowDelta>) -> Snapshot {
         interval: Duration::from_secs(1),
         flows,
         interfaces: vec![],
+        overflow: Vec::new(),
     }
 }
 
@@ -129,6 +130,7 @@ pub fn link(second: u64, interval: Duration, rx_bytes: u64, tx_bytes: u64) -> Sn
             rx: direction(rx_bytes),
             tx: direction(tx_bytes),
         }],
+        overflow: Vec::new(),
     }
 }
 

@@ -11,6 +11,7 @@ use ratatui::{Frame, Terminal, backend::Backend};
 
 use super::{
     facts::FactsCache,
+    flood::FloodWatch,
     keys::{Action, Key, reduce},
     render::render,
     resolver::Resolver,
@@ -36,6 +37,7 @@ pub struct Console {
     state: State,
     aggregator: Aggregator,
     facts: FactsCache,
+    flood: FloodWatch,
     setup: Arc<Setup>,
     names: Names,
     resolver: Option<Resolver>,
@@ -48,6 +50,7 @@ impl Console {
             state,
             aggregator: Aggregator::new(),
             facts: FactsCache::default(),
+            flood: FloodWatch::default(),
             setup: Arc::new(setup),
             names: Names::new(),
             resolver,
@@ -69,6 +72,7 @@ impl Console {
     /// counts, so nothing is missing afterwards.
     pub fn ingest(&mut self, interval: EnrichedSnapshot) {
         self.aggregator.ingest(interval.snapshot());
+        self.flood.observe(&interval, self.aggregator.elapsed());
         self.facts.update(
             interval.into_flows(),
             self.aggregator.elapsed(),
@@ -119,6 +123,7 @@ impl Console {
             &self.names,
             &self.setup,
         );
+        self.view.flood = self.flood.banner();
         // While details are open they stay on their line, even when it has gone.
         if !self.state.details {
             self.state.follow(&self.view.keys());

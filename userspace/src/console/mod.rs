@@ -10,6 +10,7 @@
 //! - [`render::render`] lays out `(&State, &View)` on a frame: the main [`screen`],
 //!   [`details`] of one line, [`help`], each drawn with the [`widgets`] (text fitted to
 //!   a width, rows, the keys line) and the [`units`] of its numbers.
+//! - [`flood`]: the banner that names a flood's source prefixes and ports.
 //! - [`app`]: the [`Console`] that holds them and the event loop over channels;
 //!   [`terminal`]: raw mode, the restore guard and the key-reading thread.
 //!
@@ -18,6 +19,7 @@
 pub mod app;
 pub mod details;
 pub mod facts;
+pub mod flood;
 pub mod help;
 pub mod keys;
 pub mod render;

@@ -9,7 +9,8 @@
 //! ```
 //!
 //! From 120 columns on, user and executable get columns of their own; from 160, the
-//! command line too (on the second row).
+//! command line too (on the second row). During a flood, a banner under the header
+//! names what carries it (`console::flood`).
 
 use ratatui::{
     Frame,
@@ -79,7 +80,13 @@ pub fn render(state: &State, view: &View, frame: &mut Frame, area: Rect) {
         return;
     }
     let columns = Columns::for_width(area.width);
-    let body_rows = area.height - FIXED_ROWS;
+    // A flood's banner takes the first two rows under the header, where they leave a line.
+    let banner = view
+        .flood
+        .as_ref()
+        .filter(|_| area.height >= FIXED_ROWS + 4);
+    let banner_rows = if banner.is_some() { 2 } else { 0 };
+    let body_rows = area.height - FIXED_ROWS - banner_rows;
     let fit_lines = usize::from(body_rows / 2);
     let keys = view.keys();
     let selected = state.selected_position(&keys);
@@ -92,6 +99,14 @@ pub fn render(state: &State, view: &View, frame: &mut Frame, area: Rect) {
     let shown = &shown[..shown.len().min(fit_lines)];
 
     frame.render_widget(Paragraph::new(column_header(state, &columns)), row(area, 0));
+    if let Some(banner) = banner {
+        let style = Style::new().add_modifier(Modifier::BOLD | Modifier::REVERSED);
+        for (index, text) in banner.iter().enumerate() {
+            let text = fit(&format!(" {text}"), usize::from(area.width));
+            let line = Line::styled(text, style);
+            frame.render_widget(Paragraph::new(line), row(area, 1 + index as u16));
+        }
+    }
     let mut lines = Vec::with_capacity(usize::from(body_rows));
     for (offset, entry) in shown.iter().enumerate() {
         let is_selected = selected == Some(first + offset);
@@ -107,13 +122,13 @@ pub fn render(state: &State, view: &View, frame: &mut Frame, area: Rect) {
         }));
     }
     let body = Rect {
-        y: area.y + 1,
+        y: area.y + 1 + banner_rows,
         height: body_rows,
         ..area
     };
     frame.render_widget(Paragraph::new(lines), body);
 
-    let bottom = area.y + 1 + body_rows;
+    let bottom = area.y + 1 + banner_rows + body_rows;
     let tail = Rect {
         y: bottom,
         height: FIXED_ROWS - 1,

@@ -557,3 +557,70 @@ fn names_replace_addresses_when_they_arrive() {
     assert!(screen.contains("pool.example.net"), "{screen}");
     assert!(!screen.contains("198.51.100.7 "), "{screen}");
 }
+
+/// The scene's interval `t` during a spoofed flood to udp/53 that the kernel's new-flow
+/// budget counted by source prefix: 90k packets from 198.51.100.0/24, 10k from
+/// 203.0.113.0/24, none of them in a flow.
+fn flood_interval(actors: &[Actor], t: u32) -> EnrichedSnapshot {
+    let quiet = interval(actors, t);
+    let facts: Vec<Facts> = quiet.flows().map(|(_, facts)| facts.clone()).collect();
+    let mut snapshot = quiet.snapshot().clone();
+    let mut overflow = |prefix: [u8; 4], packets: u64| {
+        let rx = &mut snapshot.interfaces[0].rx;
+        rx.packets += packets;
+        rx.bytes += packets * 64;
+        rx.unattributed_packets += packets;
+        rx.unattributed_bytes += packets * 64;
+        rx.over_budget_packets += packets;
+        rx.over_budget_bytes += packets * 64;
+        snapshot.overflow.push(crate::datapath::PrefixDelta {
+            iface: Arc::from("eth0"),
+            proto: Protocol(UDP),
+            prefix: crate::datapath::SourcePrefix::of(IpAddr::from(prefix)),
+            local_port: 53,
+            packets,
+            bytes: packets * 64,
+        });
+    };
+    overflow([198, 51, 100, 0], 90_000);
+    overflow([203, 0, 113, 0], 10_000);
+    EnrichedSnapshot::from_parts(snapshot, facts)
+}
+
+#[test]
+fn a_flood_is_named_above_the_hosts_and_the_banner_goes_a_while_after_it() {
+    let actors = scene();
+    let mut console = console_after(3, State::default());
+    assert!(!text(&screen(&console, 80, 24)).contains("FLOOD"));
+
+    console.ingest(flood_interval(&actors, 3));
+    let screen_80 = text(&screen(&console, 80, 24));
+    let banner: Vec<&str> = screen_80.lines().skip(2).take(2).collect();
+    assert!(
+        banner[0].contains("FLOOD 100k new flows/s on eth0, 100k pkt/s, 51.2 Mbit/s; to udp/53"),
+        "{screen_80}"
+    );
+    assert!(
+        banner[1].contains("from 198.51.100.0/24 (90.0k pkt/s, 46.1 Mbit/s), 203.0.113.0/24"),
+        "{screen_80}"
+    );
+    // The hosts are still listed under it.
+    assert!(screen_80.contains("198.51.100.7"), "{screen_80}");
+    let screen_160 = text(&screen(&console, 160, 48));
+    assert!(
+        screen_160.contains("to udp/53 (100k pkt/s, 51.2 Mbit/s)"),
+        "{screen_160}"
+    );
+
+    // Over: the banner says so for a few seconds, then goes.
+    console.ingest(interval(&actors, 4));
+    let after = text(&screen(&console, 80, 24));
+    assert!(
+        after.contains("FLOOD (over 1s ago) 100k new flows/s"),
+        "{after}"
+    );
+    for t in 5..=9 {
+        console.ingest(interval(&actors, t));
+    }
+    assert!(!text(&screen(&console, 80, 24)).contains("FLOOD"));
+}

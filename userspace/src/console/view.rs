@@ -68,6 +68,8 @@ pub struct View {
     pub totals: Totals,
     /// The details of the selected line, when that screen is open.
     pub details: Option<Details>,
+    /// What carries a flood, while one holds: two lines (see [`super::flood`]).
+    pub flood: Option<[String; 2]>,
 }
 
 impl View {
@@ -231,6 +233,8 @@ pub fn build(
         matching,
         totals: aggregator.totals(),
         details,
+        // The console's flood watch fills it in.
+        flood: None,
     }
 }
 

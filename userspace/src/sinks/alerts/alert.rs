@@ -25,10 +25,7 @@ use std::{
     time::{Duration, SystemTime},
 };
 
-use super::{
-    RateLimit,
-    flood::{Carrier, FloodFigures, MIN_SHARE_PERCENT},
-};
+use super::{RateLimit, flood::FloodFigures};
 use crate::{
     datapath::FlowId,
     enrich::{geo::CountryCode, sockets::ProcessInfo, verdict::Verdict},
@@ -272,8 +269,7 @@ impl Alert {
         if self.phase == Phase::End {
             self.write_duration(f)?;
             // The subject as last seen, without its old rates.
-            write_sources(f, flood, false)?;
-            return write_carriers(f, "to", &flood.ports, false);
+            return write!(f, "{}", flood.carriers(false));
         }
         write!(
             f,
@@ -282,53 +278,8 @@ impl Alert {
             units::bits_per_second(self.rate_bps.unwrap_or_default())
         )?;
         self.write_duration(f)?;
-        write_sources(f, flood, true)?;
-        write_carriers(f, "to", &flood.ports, true)
+        write!(f, "{}", flood.carriers(true))
     }
-}
-
-/// The named source prefixes, or, when none carries a share worth naming, how widely
-/// the sources are spread: "; from 65.5k source prefixes, none with 1% of it".
-fn write_sources(
-    f: &mut fmt::Formatter<'_>,
-    flood: &FloodFigures,
-    with_rates: bool,
-) -> fmt::Result {
-    if flood.sources.is_empty() && flood.source_prefixes > 0 {
-        return write!(
-            f,
-            "; from {} source prefixes, none with {MIN_SHARE_PERCENT}% of it",
-            units::compact(flood.source_prefixes as f64, "")
-        );
-    }
-    write_carriers(f, "from", &flood.sources, with_rates)
-}
-
-/// "; from 198.51.100.0/24 (100k pkt/s, 51.2 Mbit/s), 203.0.113.0/24 (...)", nothing
-/// when there are none.
-fn write_carriers<K: fmt::Display>(
-    f: &mut fmt::Formatter<'_>,
-    label: &str,
-    carriers: &[Carrier<K>],
-    with_rates: bool,
-) -> fmt::Result {
-    for (n, carrier) in carriers.iter().enumerate() {
-        let separator = if n == 0 {
-            format!("; {label} ")
-        } else {
-            ", ".to_owned()
-        };
-        write!(f, "{separator}{}", carrier.key)?;
-        if with_rates {
-            write!(
-                f,
-                " ({}, {})",
-                units::compact(carrier.packets_per_s as f64, " pkt/s"),
-                units::bits_per_second(carrier.bps)
-            )?;
-        }
-    }
-    Ok(())
 }
 
 impl fmt::Display for Alert {

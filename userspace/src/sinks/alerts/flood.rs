@@ -22,6 +22,7 @@ pub use crate::datapath::SourcePrefix;
 use crate::{
     datapath::{FlowDelta, Protocol},
     enrich::{EnrichedSnapshot, Facts},
+    units,
 };
 
 /// `--alert-flood` when not given: new flows per second.
@@ -98,6 +99,94 @@ pub struct FloodFigures {
     pub source_prefixes: u64,
     /// The largest local ports by packets, largest first.
     pub ports: Vec<Carrier<LocalPort>>,
+}
+
+impl FloodFigures {
+    /// "; from 198.51.100.0/24 (100k pkt/s, 51.2 Mbit/s), ...; to udp/53 (...)": what
+    /// carries the flood, with or without rates.
+    pub fn carriers(&self, with_rates: bool) -> impl fmt::Display + '_ {
+        CarriersText {
+            figures: self,
+            sources: true,
+            ports: true,
+            with_rates,
+        }
+    }
+
+    /// The "; from ..." part of [`Self::carriers`]: the named source prefixes or, when none
+    /// carries a share worth naming, how widely the sources are spread.
+    pub fn sources(&self, with_rates: bool) -> impl fmt::Display + '_ {
+        CarriersText {
+            figures: self,
+            sources: true,
+            ports: false,
+            with_rates,
+        }
+    }
+
+    /// The "; to ..." part of [`Self::carriers`]: the local ports.
+    pub fn ports(&self, with_rates: bool) -> impl fmt::Display + '_ {
+        CarriersText {
+            figures: self,
+            sources: false,
+            ports: true,
+            with_rates,
+        }
+    }
+}
+
+struct CarriersText<'a> {
+    figures: &'a FloodFigures,
+    sources: bool,
+    ports: bool,
+    with_rates: bool,
+}
+
+impl fmt::Display for CarriersText<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let flood = self.figures;
+        if self.sources {
+            if flood.sources.is_empty() && flood.source_prefixes > 0 {
+                write!(
+                    f,
+                    "; from {} source prefixes, none with {MIN_SHARE_PERCENT}% of it",
+                    units::compact(flood.source_prefixes as f64, "")
+                )?;
+            } else {
+                write_carriers(f, "from", &flood.sources, self.with_rates)?;
+            }
+        }
+        if self.ports {
+            write_carriers(f, "to", &flood.ports, self.with_rates)?;
+        }
+        Ok(())
+    }
+}
+
+/// "; from 198.51.100.0/24 (100k pkt/s, 51.2 Mbit/s), 203.0.113.0/24 (...)", nothing
+/// when there are none.
+fn write_carriers<K: fmt::Display>(
+    f: &mut fmt::Formatter<'_>,
+    label: &str,
+    carriers: &[Carrier<K>],
+    with_rates: bool,
+) -> fmt::Result {
+    for (n, carrier) in carriers.iter().enumerate() {
+        if n == 0 {
+            write!(f, "; {label} {}", carrier.key)?;
+        } else {
+            write!(f, ", {}", carrier.key)?;
+        }
+        if with_rates {
+            write!(
+                f,
+                " ({}, {})",
+                units::compact(carrier.packets_per_s as f64, " pkt/s"),
+                units::bits_per_second(carrier.bps)
+            )?;
+        }
+    }
+    Ok(())
 }
 
 /// One interval as the detector read it.
@@ -185,6 +274,23 @@ impl FloodDetector {
             };
             self.ports.entry(port).or_default().add(packets, bytes);
             self.count_iface(&flow.id.iface, packets);
+        }
+        // Traffic over the kernel's new-flow budget has no flows, only its source prefix
+        // and local port: it is part of the stray packets below, and carries the flood
+        // as much as flood-like flows do.
+        for over in &snapshot.overflow {
+            self.sources
+                .entry(over.prefix)
+                .or_default()
+                .add(over.packets, over.bytes);
+            let port = LocalPort {
+                proto: over.proto,
+                port: over.local_port,
+            };
+            self.ports
+                .entry(port)
+                .or_default()
+                .add(over.packets, over.bytes);
         }
         let mut stray = Traffic::default();
         for totals in &snapshot.interfaces {

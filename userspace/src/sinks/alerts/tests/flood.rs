@@ -461,3 +461,66 @@ fn the_verdict_of_a_flood_flow_does_not_matter_to_the_count() {
     assert_eq!(phases(&alerts), [(AlertKind::Flood, Phase::Start)]);
     assert_eq!(alerts[0].flood.as_deref().unwrap().new_flows_per_s, 6_000);
 }
+
+/// One second of a flood the kernel's new-flow budget held back: no flow at all, only
+/// the interface's over-budget packets and their source prefixes.
+fn over_budget_interval(second: u64, from: &[([u8; 4], u64)]) -> EnrichedSnapshot {
+    let packets: u64 = from.iter().map(|(_, packets)| packets).sum();
+    let mut snapshot = snapshot(second, vec![]);
+    snapshot.interfaces.push(crate::datapath::InterfaceTotals {
+        iface: Arc::from("eth0"),
+        rx: crate::datapath::DirectionTotals {
+            packets,
+            bytes: packets * 64,
+            unattributed_packets: packets,
+            unattributed_bytes: packets * 64,
+            over_budget_packets: packets,
+            over_budget_bytes: packets * 64,
+            ..Default::default()
+        },
+        tx: Default::default(),
+    });
+    snapshot.overflow = from
+        .iter()
+        .map(|&(prefix, packets)| crate::datapath::PrefixDelta {
+            iface: Arc::from("eth0"),
+            proto: Protocol(flowmeter_common::PROTO_UDP),
+            prefix: SourcePrefix::of(IpAddr::from(prefix)),
+            local_port: 123,
+            packets,
+            bytes: packets * 64,
+        })
+        .collect();
+    enriched(snapshot, &[])
+}
+
+#[test]
+fn a_flood_over_the_kernels_budget_is_named_by_the_prefixes_it_counted() {
+    let from = [([198, 51, 100, 0], 60_000), ([203, 0, 113, 0], 20_000)];
+    let alerts = engine(300, 2).observe(&over_budget_interval(1, &from));
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    let flood = alerts[0].flood.as_deref().unwrap();
+    assert_eq!(flood.new_flows_per_s, 80_000);
+    assert_eq!(flood.stray_packets, 80_000);
+    let named: Vec<(String, u64)> = flood
+        .sources
+        .iter()
+        .map(|c| (c.key.to_string(), c.packets_per_s))
+        .collect();
+    assert_eq!(
+        named,
+        [
+            ("198.51.100.0/24".to_owned(), 60_000),
+            ("203.0.113.0/24".to_owned(), 20_000)
+        ]
+    );
+    assert_eq!(flood.ports[0].key.to_string(), "udp/123");
+    assert_eq!(flood.ports[0].packets_per_s, 80_000);
+    // Below the threshold it is no flood, whatever the prefixes say.
+    let mut quiet = engine(300, 2);
+    assert!(
+        quiet
+            .observe(&over_budget_interval(1, &[([198, 51, 100, 0], 4_000)]))
+            .is_empty()
+    );
+}

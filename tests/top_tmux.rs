@@ -1,7 +1,8 @@
 //! `flowmeter top` as a person sees it: the real binary in tmux at 80x24, metering real
 //! traffic between two test namespaces. The screen must name the remote address, the
 //! sending process and the remote's country; `q` must end it, restore nothing attached
-//! to the interface, and exit 0.
+//! to the interface, and exit 0. During a spoofed flood, it must name the flood's
+//! source prefix and port.
 //!
 //! Needs root (the test fails without it) and tmux. tmux runs on a server socket of the
 //! test's own, which the guard kills on every way out. Traffic never leaves the test's
@@ -23,7 +24,8 @@ use std::{
 use aya::programs::{SchedClassifier, tc::TcAttachType};
 use common::{
     FLOWMETER,
-    netns::{VethPair, require_root, unique_name},
+    netns::{Family, MAC_A, MAC_B, VethPair, require_root, unique_name},
+    packets::{self, Random, RawSender, UdpHeaders},
     scene::{CountryScene, own_comm},
 };
 
@@ -238,4 +240,65 @@ fn the_console_shows_host_process_and_country_and_q_detaches() {
     sender_thread.join().expect("sender thread");
     drop(receiver);
     let _ = std::fs::remove_dir_all(&scratch);
+}
+
+#[test]
+fn the_console_names_a_spoofed_flood_by_its_source_prefix_and_port() {
+    require_root();
+    let pair = VethPair::new(Family::V4);
+    let (std::net::IpAddr::V4(a_ip), std::net::IpAddr::V4(b_ip)) = (pair.a_ip, pair.b_ip) else {
+        panic!("an IPv4 pair");
+    };
+    let command = format!(
+        "ip netns exec '{}' '{FLOWMETER}' top --iface '{}'",
+        pair.a.name(),
+        pair.a_if,
+    );
+    let tmux = Tmux::start(80, 24, &command);
+    wait_for_screen(&tmux, "the console metering", |screen| {
+        screen.contains(&b_ip.to_string()) || screen.contains("no traffic yet")
+    });
+
+    // Bursts of 20,000 one-packet flows from random hosts of 198.51.100.0/24 to udp/53,
+    // until the banner names them (at most 20 bursts).
+    let sender = pair.b.run(|| RawSender::bind(&pair.b_if));
+    let mut random = Random::new(3);
+    let flood = |random: &mut Random| {
+        sender.send_udp(20_000, 18, |_| {
+            let bits = random.next();
+            UdpHeaders {
+                dst_mac: packets::mac(MAC_A),
+                src_mac: packets::mac(MAC_B),
+                src: std::net::Ipv4Addr::new(198, 51, 100, bits as u8),
+                dst: a_ip,
+                src_port: (bits >> 16) as u16,
+                dst_port: 53,
+            }
+        })
+    };
+    let named = |screen: &str| {
+        screen.contains("FLOOD") && screen.contains("udp/53") && screen.contains("198.51.100.0/24")
+    };
+    let mut screen = tmux.capture();
+    for _ in 0..20 {
+        flood(&mut random);
+        thread::sleep(Duration::from_millis(300));
+        screen = tmux.capture();
+        if named(&screen) {
+            break;
+        }
+    }
+    println!("{screen}");
+    assert!(named(&screen), "the flood is named on screen:\n{screen}");
+    let banner = screen
+        .lines()
+        .find(|line| line.contains("FLOOD"))
+        .expect("the banner");
+    assert!(banner.contains("new flows/s on "), "{banner}");
+    tmux.send_keys("q");
+    let deadline = Instant::now() + QUIT_TIMEOUT;
+    while tmux.alive() {
+        assert!(Instant::now() < deadline, "still running after q");
+        thread::sleep(Duration::from_millis(50));
+    }
 }

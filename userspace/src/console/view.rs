@@ -6,14 +6,10 @@
 //! hosts) shows the process and country that carry the most bytes, the worst verdict of
 //! its flows, and the foreign mark if any flow has it; the details screen lists them all.
 
-use std::{
-    collections::{HashMap, HashSet},
-    net::IpAddr,
-    sync::Arc,
-    time::Duration,
-};
+use std::{collections::HashMap, net::IpAddr, sync::Arc, time::Duration};
 
 use flowmeter_common::{PROTO_TCP, PROTO_UDP};
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::{
     facts::{FactsCache, Known},
@@ -161,7 +157,7 @@ pub fn build(
         (top.rows, top.total, None)
     } else {
         // Every line, then only those with a flow (or a name) that matches.
-        let matched: HashSet<RowKey> = cache
+        let matched: FxHashSet<RowKey> = cache
             .iter()
             .filter(|(flow, known)| flow_matches(flow, known, &needle, names))
             .map(|(flow, known)| row_key(group_by, flow, known))
@@ -187,16 +183,33 @@ pub fn build(
     } else {
         None
     };
-    let mut summaries: HashMap<RowKey, Summary> = rows
+    // One lookup per flow of the cache: a fast hash, as the keys are the program's own.
+    let mut summaries: FxHashMap<RowKey, Summary> = rows
         .iter()
         .map(|row| (row.key.clone(), Summary::default()))
         .collect();
     if let Some(key) = &details_key {
         summaries.entry(key.clone()).or_default().with_reasons = true;
     }
-    for (flow, known) in cache.iter() {
-        if let Some(summary) = summaries.get_mut(&row_key(group_by, flow, known)) {
-            summary.add(flow, known);
+    // The lines' flows: found through the aggregator's groups where it keeps them (one
+    // pass without hashing), else by the key of every flow's facts.
+    let keys: Vec<RowKey> = summaries.keys().cloned().collect();
+    match aggregator.flows_of_lines(&keys) {
+        Some(members) => {
+            for (line, flow) in members {
+                if let (Some(summary), Some(known)) =
+                    (summaries.get_mut(&keys[line]), cache.get(flow))
+                {
+                    summary.add(flow, known);
+                }
+            }
+        }
+        None => {
+            for (flow, known) in cache.iter() {
+                if let Some(summary) = summaries.get_mut(&row_key(group_by, flow, known)) {
+                    summary.add(flow, known);
+                }
+            }
         }
     }
     for summary in summaries.values_mut() {
@@ -291,7 +304,7 @@ struct Summary {
     no_socket: u64,
     unresolved: u64,
     places: Vec<(Location, u64, usize)>,
-    remotes: HashMap<IpAddr, u64>,
+    remotes: FxHashMap<IpAddr, u64>,
     remote_ports: Vec<u16>,
     local_ports: Vec<u16>,
     verdict: Option<Verdict>,

@@ -1,6 +1,7 @@
 //! Folds snapshots into per-flow meters, per-interface meters and group peaks.
 
 use std::{
+    cell::RefCell,
     collections::HashMap,
     mem,
     sync::Arc,
@@ -13,6 +14,7 @@ use super::{
     meter::{Counts, Meter},
     rates::Totals,
     slab::Slab,
+    view::GroupSums,
     window::{RxTx, RxTxF, SHORTEST, Scales, Timeline, WINDOWS, WindowTable},
 };
 use crate::datapath::{FlowId, Snapshot};
@@ -44,6 +46,11 @@ pub struct Aggregator {
     group_bytes: [Vec<RxTxF>; GroupBy::ADDRESS.len()],
     idle: Vec<u32>,
     found: Vec<u32>,
+    /// Ingests so far: tells views whether what they summed is still current.
+    pub(super) generation: u64,
+    /// The group sums of the latest view, reused by the next view of the same interval
+    /// (a key press: another sort, the selection moved).
+    pub(super) sums: RefCell<GroupSums>,
 }
 
 #[derive(Debug)]
@@ -90,12 +97,15 @@ impl Aggregator {
             group_bytes: Default::default(),
             idle: Vec::new(),
             found: Vec::new(),
+            generation: 0,
+            sums: RefCell::default(),
         }
     }
 
     /// Adds one interval. Snapshots must come in order; time is taken only from their
     /// `interval`s (and `at`, kept for display).
     pub fn ingest(&mut self, snapshot: &Snapshot) {
+        self.generation += 1;
         let mut slot = self.timeline.begin(snapshot.interval);
         // History is most of the memory: no room to spare beyond one entry per flow.
         slot.flows.reserve_exact(snapshot.flows.len());

@@ -131,6 +131,17 @@ impl AddressKey {
         }
     }
 
+    /// The address key of a line's key; `None` for a process line.
+    pub fn from_group_key<P>(key: &GroupKey<P>) -> Option<Self> {
+        Some(match *key {
+            GroupKey::RemoteHost(ip) => Self::RemoteHost(ip),
+            GroupKey::HostPair { local, remote } => Self::HostPair(local, remote),
+            GroupKey::RemotePort(port) => Self::RemotePort(port),
+            GroupKey::LocalPort(port) => Self::LocalPort(port),
+            GroupKey::Process(_) => return None,
+        })
+    }
+
     pub fn to_group_key<P>(self) -> GroupKey<P> {
         match self {
             Self::RemoteHost(ip) => GroupKey::RemoteHost(ip),
@@ -171,6 +182,11 @@ impl GroupTable {
         });
         groups[group].flows += 1;
         group
+    }
+
+    /// The index of the live group `key`.
+    pub fn find(&self, key: &AddressKey) -> Option<u32> {
+        self.index.get(key).copied()
     }
 
     /// Takes a flow out of a group, forgetting the group (and its peak) with its last flow.

@@ -888,3 +888,30 @@ proptest! {
         prop_assert_eq!(&top.rows[..], &full.rows[..limit.min(full.rows.len())]);
     }
 }
+
+/// A view reuses the group sums of the previous view of the same interval; the next
+/// ingest, or another grouping, sums again.
+#[test]
+fn views_of_one_interval_share_their_sums_and_the_next_ingest_renews_them() {
+    let a = to([198, 51, 100, 1]);
+    let b = to([198, 51, 100, 2]);
+    let mut aggregator = Aggregator::new();
+    aggregator.ingest(&snapshot(1000, vec![delta(&a, 1000, 0), delta(&b, 500, 0)]));
+    let cum = |aggregator: &Aggregator, group_by: GroupBy| -> Vec<u64> {
+        let top = aggregator.top(group_by, SortBy::default(), 10, no_process);
+        top.rows.iter().map(|row| row.total.cum).collect()
+    };
+    assert_eq!(cum(&aggregator, GroupBy::RemoteHost), [1000, 500]);
+    // Another sort and another grouping of the same interval: the same amounts.
+    let by_cum = SortBy {
+        column: Column::Cum,
+        ..SortBy::default()
+    };
+    let top = aggregator.top(GroupBy::RemoteHost, by_cum, 10, no_process);
+    assert_eq!(top.rows[0].total.cum, 1000);
+    assert_eq!(cum(&aggregator, GroupBy::LocalPort), [1500]);
+    assert_eq!(cum(&aggregator, GroupBy::RemoteHost), [1000, 500]);
+    // b overtakes a in the next interval.
+    aggregator.ingest(&snapshot(2000, vec![delta(&b, 2000, 0)]));
+    assert_eq!(cum(&aggregator, GroupBy::RemoteHost), [2500, 1000]);
+}

@@ -1,10 +1,14 @@
 //! Lines for a screen: flows summed into groups in one pass, then only the top N sorted.
+//! The sums of an address grouping are kept until the next ingest, so a key press that
+//! only sorts again does not walk the flows.
 
 use std::{cmp::Ordering, collections::HashMap, hash::Hash};
 
+use rustc_hash::FxHashMap;
+
 use super::{
     aggregator::{Aggregator, Flow},
-    group::{GroupBy, GroupKey},
+    group::{AddressKey, GroupBy, GroupKey},
     rates::{Peak, Rates, SortBy, Totals},
     window::{RxTx, RxTxF, Scales, WINDOWS},
 };
@@ -92,6 +96,32 @@ impl Aggregator {
         self.top_flows(sort, limit, |flow| group.contains(flow, &process_of))
     }
 
+    /// The flows of the lines `keys` of an address grouping, each with the position of
+    /// its line in `keys`: one pass over the flows comparing group indices, so that a
+    /// screen's few lines cost no hashing per flow. `None` for process lines (which the
+    /// aggregator does not keep).
+    pub fn flows_of_lines<P>(&self, keys: &[GroupKey<P>]) -> Option<Vec<(usize, &FlowId)>> {
+        let group_by = keys.first()?.group_by();
+        let table = group_by.address_index()?;
+        let groups = &self.groups[table];
+        let mut line_of: FxHashMap<u32, usize> = FxHashMap::default();
+        for (line, key) in keys.iter().enumerate() {
+            let address = AddressKey::from_group_key(key)?;
+            if let Some(group) = groups.find(&address) {
+                line_of.entry(group).or_insert(line);
+            }
+        }
+        let members = self
+            .flows
+            .iter()
+            .filter_map(|(_, flow)| {
+                let line = *line_of.get(&flow.groups[table])?;
+                Some((line, &flow.id))
+            })
+            .collect();
+        Some(members)
+    }
+
     fn top_by_address<P>(
         &self,
         table: usize,
@@ -100,11 +130,17 @@ impl Aggregator {
         scales: &Scales,
     ) -> Top<Row<GroupKey<P>>> {
         let groups = &self.groups[table].groups;
-        let mut sums = vec![GroupSum::default(); groups.index_bound()];
-        for (index, flow) in self.flows.iter() {
-            let window_bytes = self.flow_window_bytes(index, scales);
-            sums[flow.groups[table] as usize].add(flow, window_bytes);
+        let mut cache = self.sums.borrow_mut();
+        if cache.of != Some((self.generation, table)) {
+            cache.of = Some((self.generation, table));
+            cache.sums.clear();
+            cache.sums.resize(groups.index_bound(), GroupSum::default());
+            for (index, flow) in self.flows.iter() {
+                let window_bytes = self.flow_window_bytes(index, scales);
+                cache.sums[flow.groups[table] as usize].add(flow, window_bytes);
+            }
         }
+        let sums = &cache.sums;
         let totals = |index: u32| sums[index as usize].totals(scales, groups[index].peak);
         let candidates = groups
             .iter()
@@ -201,6 +237,15 @@ impl Aggregator {
             .collect();
         Top { rows, total }
     }
+}
+
+/// The group sums of one address grouping as of one ingest: a second view of the same
+/// interval (another sort, a key press) only ranks them again.
+#[derive(Debug, Default)]
+pub(super) struct GroupSums {
+    /// The aggregator's generation and the grouping's table they were summed for.
+    of: Option<(u64, usize)>,
+    sums: Vec<GroupSum>,
 }
 
 /// A group's flows added up for one view.

@@ -178,7 +178,7 @@ impl Cycle {
 
 /// Writes the batch; a failing disk is told once on stderr while metering goes on.
 fn commit(sink: &mut LogSink) -> Result<()> {
-    if let Some(notice) = sink.commit().context("writing the log")? {
+    for notice in sink.commit().context("writing the log")? {
         eprintln!("flowmeter: {notice}");
     }
     Ok(())

@@ -19,8 +19,10 @@ pub type FlowTable = FxHashMap<FlowKey, FlowCounters>;
 
 /// Where the reader gets cumulative counters from: the kernel maps, or a fake.
 pub trait FlowSource {
-    /// Every flow in the table with its counters summed over CPUs.
-    fn flows(&mut self) -> Result<FlowTable, Error>;
+    /// Every flow in the table with its counters summed over CPUs, into `flows`
+    /// (emptied first: the reader hands the same table back each interval, so its
+    /// memory is reused, not allocated again).
+    fn flows(&mut self, flows: &mut FlowTable) -> Result<(), Error>;
     /// An interface's totals in one direction (`DIR_RX`/`DIR_TX`), summed over CPUs.
     fn totals(&mut self, ifindex: u32, direction: u32) -> Result<Totals, Error>;
     /// Forgets a flow, so the table keeps room for new ones.
@@ -73,11 +75,11 @@ fn map_error(what: &str, error: MapError) -> Error {
 }
 
 impl FlowSource for KernelMaps {
-    fn flows(&mut self) -> Result<FlowTable, Error> {
-        let mut flows = FlowTable::default();
+    fn flows(&mut self, flows: &mut FlowTable) -> Result<(), Error> {
+        flows.clear();
         if let Some(batches) = &mut self.batches {
-            match read_batches(&self.flows_v4, &self.flows_v6, batches, &mut flows) {
-                Ok(()) => return Ok(flows),
+            match read_batches(&self.flows_v4, &self.flows_v6, batches, flows) {
+                Ok(()) => return Ok(()),
                 Err(error) if batch_unsupported(&error) => {
                     log::debug!("no batch lookups ({error}): reading the flow maps key by key");
                     self.batches = None;
@@ -91,11 +93,8 @@ impl FlowSource for KernelMaps {
                 }
             }
         }
-        read_flows(&self.flows_v4, self.flow_capacity, &mut flows, |key| {
-            key.widen()
-        })?;
-        read_flows(&self.flows_v6, self.flow_capacity, &mut flows, |key| *key)?;
-        Ok(flows)
+        read_flows(&self.flows_v4, self.flow_capacity, flows, |key| key.widen())?;
+        read_flows(&self.flows_v6, self.flow_capacity, flows, |key| *key)
     }
 
     fn totals(&mut self, ifindex: u32, direction: u32) -> Result<Totals, Error> {

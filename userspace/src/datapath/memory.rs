@@ -17,8 +17,9 @@ pub struct MemorySource {
 }
 
 impl FlowSource for MemorySource {
-    fn flows(&mut self) -> Result<FlowTable, Error> {
-        Ok(self.flows.clone())
+    fn flows(&mut self, flows: &mut FlowTable) -> Result<(), Error> {
+        flows.clone_from(&self.flows);
+        Ok(())
     }
 
     fn totals(&mut self, ifindex: u32, direction: u32) -> Result<Totals, Error> {

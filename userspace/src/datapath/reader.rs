@@ -19,18 +19,26 @@ use flowmeter_common::{DIR_RX, DIR_TX, FlowCounters, FlowKey, Totals};
 use rustc_hash::FxHashMap;
 
 use super::{
-    DirectionTotals, Error, FlowDelta, FlowId, FlowSource, Interface, InterfaceTotals, Snapshot,
+    DirectionTotals, Error, FlowDelta, FlowId, FlowSource, FlowTable, Interface, InterfaceTotals,
+    Snapshot,
 };
 
 /// Flows idle this long are removed from the kernel table, so it keeps room.
 pub const IDLE_FLOW_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// Reads a [`FlowSource`] once per interval and remembers what it read last.
+/// Reads a [`FlowSource`] once per interval and remembers what it read last. Its tables
+/// are kept between reads and updated in place, so a steady table costs no allocation.
 pub struct Reader<S> {
     source: S,
     interfaces: Vec<(u32, Arc<str>)>,
     /// Each flow as the previous read left it.
     previous: FxHashMap<FlowKey, Known>,
+    /// The table the source fills at each read, kept for its memory.
+    read: FlowTable,
+    /// Flows idle for too long, found at a read; kept for its memory.
+    idle: Vec<FlowKey>,
+    /// Reads so far: tells the flows of this read from those the kernel let go.
+    reads: u64,
     /// Per (ifindex, direction): what the previous reads established.
     directions: HashMap<(u32, u32), DirectionState>,
     last_read: Instant,
@@ -43,6 +51,8 @@ struct Known {
     counters: FlowCounters,
     /// `FlowSource::now_ns` at the read that first saw the counters as they are.
     last_moved_ns: u64,
+    /// The read that last found the flow in the table.
+    seen: u64,
 }
 
 #[derive(Default)]
@@ -64,6 +74,9 @@ impl<S: FlowSource> Reader<S> {
                 .map(|i| (i.ifindex, Arc::from(i.name.as_str())))
                 .collect(),
             previous: FxHashMap::default(),
+            read: FlowTable::default(),
+            idle: Vec::new(),
+            reads: 0,
             directions: HashMap::new(),
             last_read: started,
             idle_timeout_ns: IDLE_FLOW_TIMEOUT.as_nanos() as u64,
@@ -89,28 +102,34 @@ impl<S: FlowSource> Reader<S> {
                 totals.push(self.source.totals(ifindex, direction)?);
             }
         }
-        let current = self.source.flows()?;
+        self.source.flows(&mut self.read)?;
         let now_ns = self.source.now_ns();
+        self.reads += 1;
+        let reads = self.reads;
         let mut attributed: HashMap<(u32, u32), (u64, u64)> = HashMap::new();
         let mut flows = Vec::new();
-        let mut known = FxHashMap::with_capacity_and_hasher(current.len(), Default::default());
-        for (key, counters) in &current {
-            let previous = self.previous.get(key);
-            let delta = flow_delta(previous.map(|p| &p.counters), counters);
-            let moved = delta.rx_packets != 0 || delta.tx_packets != 0;
-            let last_moved_ns = match previous {
-                Some(previous) if !moved => previous.last_moved_ns,
-                _ => now_ns,
+        for (key, counters) in &self.read {
+            let delta = match self.previous.get_mut(key) {
+                Some(known) => {
+                    let delta = flow_delta(Some(&known.counters), counters);
+                    if moved(&delta) {
+                        known.last_moved_ns = now_ns;
+                    }
+                    known.counters = *counters;
+                    known.seen = reads;
+                    delta
+                }
+                None => {
+                    let known = Known {
+                        counters: *counters,
+                        last_moved_ns: now_ns,
+                        seen: reads,
+                    };
+                    self.previous.insert(*key, known);
+                    *counters
+                }
             };
-            let counters = *counters;
-            known.insert(
-                *key,
-                Known {
-                    counters,
-                    last_moved_ns,
-                },
-            );
-            if !moved {
+            if !moved(&delta) {
                 continue;
             }
             for (direction, packets, bytes) in [
@@ -122,7 +141,7 @@ impl<S: FlowSource> Reader<S> {
                 sum.1 += bytes;
             }
             flows.push(FlowDelta {
-                id: FlowId::from_key(key, self.iface_name(key.ifindex)),
+                id: FlowId::from_key(key, iface_name(&self.interfaces, key.ifindex)),
                 rx_packets: delta.rx_packets,
                 rx_bytes: delta.rx_bytes,
                 tx_packets: delta.tx_packets,
@@ -131,7 +150,7 @@ impl<S: FlowSource> Reader<S> {
             });
         }
         flows.sort_by(|a, b| a.id.cmp(&b.id));
-        self.forget_idle_flows(known, now_ns)?;
+        self.forget_gone_and_idle_flows(now_ns)?;
 
         let mut interfaces = Vec::with_capacity(self.interfaces.len());
         let mut totals = totals.into_iter();
@@ -165,33 +184,52 @@ impl<S: FlowSource> Reader<S> {
         })
     }
 
-    fn iface_name(&self, ifindex: u32) -> Arc<str> {
-        self.interfaces
-            .iter()
-            .find(|(index, _)| *index == ifindex)
-            .map(|(_, name)| name.clone())
-            .unwrap_or_else(|| Arc::from(ifindex.to_string()))
-    }
-
-    /// Keeps `current` as the previous read, minus flows idle for too long, which are
-    /// also removed from the kernel table.
-    fn forget_idle_flows(
-        &mut self,
-        mut current: FxHashMap<FlowKey, Known>,
-        now_ns: u64,
-    ) -> Result<(), Error> {
-        let idle: Vec<FlowKey> = current
-            .iter()
-            .filter(|(_, k)| k.last_moved_ns.saturating_add(self.idle_timeout_ns) < now_ns)
-            .map(|(key, _)| *key)
-            .collect();
-        for key in idle {
+    /// Forgets the flows this read did not find (the kernel let them go) and those idle
+    /// for too long, which are also removed from the kernel table.
+    fn forget_gone_and_idle_flows(&mut self, now_ns: u64) -> Result<(), Error> {
+        let (reads, idle_timeout_ns, idle) = (self.reads, self.idle_timeout_ns, &mut self.idle);
+        self.previous.retain(|key, known| {
+            if known.seen != reads {
+                return false;
+            }
+            let is_idle = known.last_moved_ns.saturating_add(idle_timeout_ns) < now_ns;
+            if is_idle {
+                idle.push(*key);
+            }
+            !is_idle
+        });
+        for key in self.idle.drain(..) {
             self.source.remove(&key)?;
-            current.remove(&key);
         }
-        self.previous = current;
+        // After a flood the tables give back what they no longer need.
+        let live = self.previous.len();
+        shrink_to_live(&mut self.previous, live);
+        shrink_to_live(&mut self.read, live);
         Ok(())
     }
+}
+
+/// Gives back a table's room when it holds far fewer than it could (a quarter), keeping
+/// twice what is live, so a steady table is never shrunk and grown again.
+fn shrink_to_live<V>(table: &mut FxHashMap<FlowKey, V>, live: usize) {
+    const SMALL: usize = 1024;
+    if table.capacity() > 4 * live.max(SMALL) {
+        table.shrink_to(2 * live.max(SMALL));
+    }
+}
+
+/// Whether a delta counts any packet.
+fn moved(delta: &FlowCounters) -> bool {
+    delta.rx_packets != 0 || delta.tx_packets != 0
+}
+
+/// The name of the interface with `ifindex` (its number if it is not metered).
+fn iface_name(interfaces: &[(u32, Arc<str>)], ifindex: u32) -> Arc<str> {
+    interfaces
+        .iter()
+        .find(|(index, _)| *index == ifindex)
+        .map(|(_, name)| name.clone())
+        .unwrap_or_else(|| Arc::from(ifindex.to_string()))
 }
 
 impl DirectionState {

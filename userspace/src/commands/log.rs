@@ -131,6 +131,8 @@ impl Cycle {
         let interval = self.enricher.enrich(session.read()?, Instant::now());
         // The interval's lines: flows, alerts, top, then the totals that close it.
         self.sink.push_flows(&interval)?;
+        self.sink
+            .push_evicted(interval.snapshot().at, session.gone())?;
         if read == Read::Last {
             self.sink.push_open_flows(interval.snapshot().at)?;
         }

@@ -23,7 +23,7 @@ use super::build;
 use crate::{
     cli::DatapathArgs,
     datapath::{
-        Attachment, Datapath, Interface, KernelMaps, Options, Reader, Snapshot, interfaces,
+        Attachment, Datapath, FlowId, Interface, KernelMaps, Options, Reader, Snapshot, interfaces,
     },
 };
 
@@ -93,6 +93,11 @@ impl Session {
     pub fn read(&mut self) -> Result<Snapshot> {
         self.datapath.flush_kernel_log();
         Ok(self.reader.read(SystemTime::now(), Instant::now())?)
+    }
+
+    /// The flows the last read no longer found: the kernel let them go.
+    pub fn gone(&self) -> impl ExactSizeIterator<Item = FlowId> + '_ {
+        self.reader.gone()
     }
 
     /// Detaches the programs; the maps stay readable, for the last [`read`](Self::read).

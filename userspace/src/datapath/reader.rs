@@ -37,6 +37,9 @@ pub struct Reader<S> {
     read: FlowTable,
     /// Flows idle for too long, found at a read; kept for its memory.
     idle: Vec<FlowKey>,
+    /// Flows in the previous read that this read did not find: the kernel let them go
+    /// (its table was full). Their traffic after the previous read is unattributed.
+    gone: Vec<FlowKey>,
     /// Reads so far: tells the flows of this read from those the kernel let go.
     reads: u64,
     /// Per (ifindex, direction): what the previous reads established.
@@ -76,6 +79,7 @@ impl<S: FlowSource> Reader<S> {
             previous: FxHashMap::default(),
             read: FlowTable::default(),
             idle: Vec::new(),
+            gone: Vec::new(),
             reads: 0,
             directions: HashMap::new(),
             last_read: started,
@@ -92,6 +96,15 @@ impl<S: FlowSource> Reader<S> {
     /// The source, to change what the next read sees (tests, benchmarks).
     pub fn source_mut(&mut self) -> &mut S {
         &mut self.source
+    }
+
+    /// The flows the last read no longer found, because the kernel let them go (not
+    /// those the reader removed as idle): a consumer that holds state per flow can end
+    /// it now rather than wait for a timeout.
+    pub fn gone(&self) -> impl ExactSizeIterator<Item = FlowId> + '_ {
+        self.gone
+            .iter()
+            .map(|key| FlowId::from_key(key, iface_name(&self.interfaces, key.ifindex)))
     }
 
     /// Reads the maps and returns what moved since the previous read.
@@ -184,12 +197,15 @@ impl<S: FlowSource> Reader<S> {
         })
     }
 
-    /// Forgets the flows this read did not find (the kernel let them go) and those idle
-    /// for too long, which are also removed from the kernel table.
+    /// Forgets the flows this read did not find (the kernel let them go: listed in
+    /// `gone`) and those idle for too long, which are also removed from the kernel table.
     fn forget_gone_and_idle_flows(&mut self, now_ns: u64) -> Result<(), Error> {
-        let (reads, idle_timeout_ns, idle) = (self.reads, self.idle_timeout_ns, &mut self.idle);
+        let (reads, idle_timeout_ns) = (self.reads, self.idle_timeout_ns);
+        let (idle, gone) = (&mut self.idle, &mut self.gone);
+        gone.clear();
         self.previous.retain(|key, known| {
             if known.seen != reads {
+                gone.push(*key);
                 return false;
             }
             let is_idle = known.last_moved_ns.saturating_add(idle_timeout_ns) < now_ns;
@@ -435,6 +451,34 @@ mod tests {
         assert!(snapshot.flows.is_empty());
         assert!(!reader.source_mut().flows.contains_key(&key(1)));
         assert!(reader.source_mut().flows.contains_key(&key(2)));
+    }
+
+    #[test]
+    fn flows_the_kernel_let_go_are_gone_once_and_idle_removals_are_not() {
+        let (reader, start) = reader();
+        let mut reader = reader.with_idle_timeout(Duration::from_secs(60));
+        reader.source_mut().now_ns = 30 * SECOND;
+        for port in [1, 2, 3] {
+            reader
+                .source_mut()
+                .flows
+                .insert(key(port), counters(1, 0, SECOND));
+        }
+        read(&mut reader, start);
+        assert_eq!(reader.gone().len(), 0);
+        // The kernel evicts flow 1 (its table was full).
+        reader.source_mut().flows.remove(&key(1));
+        read(&mut reader, start);
+        let gone: Vec<u16> = reader.gone().map(|id| id.remote_port).collect();
+        assert_eq!(gone, [key(1).remote_port]);
+        // Flows 2 and 3 idle out: the reader removes them itself; not gone, and flow 1
+        // is told once.
+        reader.source_mut().now_ns = 100 * SECOND;
+        read(&mut reader, start);
+        assert_eq!(reader.gone().len(), 0);
+        assert!(reader.source_mut().flows.is_empty());
+        read(&mut reader, start);
+        assert_eq!(reader.gone().len(), 0);
     }
 
     #[test]

@@ -23,7 +23,7 @@ use super::{
     top::TopTalkers,
 };
 use crate::{
-    datapath::{Attachment, Snapshot},
+    datapath::{Attachment, FlowId, Snapshot},
     enrich::EnrichedSnapshot,
 };
 
@@ -151,6 +151,22 @@ impl LogSink {
         };
         recorder.table.observe(interval, &mut recorder.ended);
         let written = self.push_records(&ts, &mut recorder.ended);
+        self.recorder = Some(recorder);
+        written
+    }
+
+    /// v2: the records of flows the kernel let go since the previous read (the reader's
+    /// `gone`), `end_reason: "evicted"`. `at` is the interval's end.
+    pub fn push_evicted(
+        &mut self,
+        at: SystemTime,
+        gone: impl IntoIterator<Item = FlowId>,
+    ) -> io::Result<()> {
+        let Some(mut recorder) = self.recorder.take() else {
+            return Ok(());
+        };
+        recorder.table.end_evicted(gone, &mut recorder.ended);
+        let written = self.push_records(&schema::timestamp(at), &mut recorder.ended);
         self.recorder = Some(recorder);
         written
     }
@@ -313,7 +329,7 @@ impl LogSink {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::datapath::{DirectionTotals, FlowDelta, FlowId, InterfaceTotals, Protocol};
+    use crate::datapath::{DirectionTotals, FlowDelta, InterfaceTotals, Protocol};
     use crate::enrich::{
         Facts,
         geo::{CountryCode, Location},

@@ -10,7 +10,9 @@
 //!
 //! Cost follows what changed: a flow that moved costs one hash lookup; a flow that did
 //! not move costs nothing until its idle check comes due, at most once per idle timeout.
-//! The table holds one entry per live flow and forgets it with its final record.
+//! The table holds one entry per live flow and forgets it with its final record; a flow
+//! the kernel let go from its full table ends at once (`evicted`), so a flood of new
+//! flows never holds more open records than the kernel table has flows.
 
 use std::{
     collections::BTreeMap,
@@ -60,6 +62,10 @@ pub enum EndReason {
     Rst,
     /// `log` stopped (signal or `--duration`): every open flow is written.
     Stop,
+    /// The kernel let the flow go from its full table: its record ends with what was
+    /// read of it (later traffic under its key is a new flow), so the open records are
+    /// never more than the kernel table holds.
+    Evicted,
 }
 
 impl EndReason {
@@ -70,6 +76,7 @@ impl EndReason {
             Self::Fin => "fin",
             Self::Rst => "rst",
             Self::Stop => "stop",
+            Self::Evicted => "evicted",
         }
     }
 }
@@ -229,6 +236,21 @@ impl FlowRecords {
         }
         self.close_finished(out);
         self.expire_idle(out);
+    }
+
+    /// Ends the records of flows the kernel let go (the reader's `gone`), appending them
+    /// to `out`; a flow whose record already ended is skipped.
+    pub fn end_evicted(
+        &mut self,
+        gone: impl IntoIterator<Item = FlowId>,
+        out: &mut Vec<FlowRecord>,
+    ) {
+        for id in gone {
+            // Its idle or closing check, if any, finds no open record and is dropped.
+            if let Some(open) = self.open.remove(&id) {
+                out.push(open.record(id, EndReason::Evicted));
+            }
+        }
     }
 
     /// Ends every open record (`log` is stopping), appending them to `out`.

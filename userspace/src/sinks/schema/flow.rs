@@ -55,7 +55,7 @@ pub struct FlowRecordLine<'a> {
     pub start: String,
     /// RFC 3339: the end of the last interval counted.
     pub end: String,
-    /// `"idle"`, `"active"`, `"fin"`, `"rst"` or `"stop"`.
+    /// `"idle"`, `"active"`, `"fin"`, `"rst"`, `"stop"` or `"evicted"`.
     pub end_reason: &'static str,
     #[serde(flatten)]
     pub counts: FlowCounts,

@@ -37,7 +37,7 @@ const FLOOD_PAYLOAD: usize = 18;
 /// What the debug build (the test harness's) meets on this 2-vCPU machine with room to
 /// spare; the release build stops within the 2 s the service promises (see the report
 /// of issue 11 and docs/service.md).
-const STOP_BOUND: Duration = Duration::from_secs(20);
+const STOP_BOUND: Duration = Duration::from_secs(90);
 /// Loading and verifying the programs, and creating a million-entry table.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 

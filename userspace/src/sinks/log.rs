@@ -172,13 +172,17 @@ impl LogSink {
     }
 
     /// v2, on stop after the last read: every open flow's record, `end_reason: "stop"`,
-    /// so nothing counted is left unwritten. `at` is the last interval's end.
+    /// so nothing counted is left unwritten. `at` is the last interval's end. Written as
+    /// they are drained: memory does not follow the open flows.
     pub fn push_open_flows(&mut self, at: SystemTime) -> io::Result<()> {
         let Some(mut recorder) = self.recorder.take() else {
             return Ok(());
         };
-        recorder.table.close_all(&mut recorder.ended);
-        let written = self.push_records(&schema::timestamp(at), &mut recorder.ended);
+        let ts = schema::timestamp(at);
+        let written = recorder
+            .table
+            .drain_open()
+            .try_for_each(|record| self.push("flow", &ts, record.wire()));
         self.recorder = Some(recorder);
         written
     }

@@ -153,7 +153,7 @@ struct Open {
 }
 
 impl Open {
-    /// The record so far: the flow's final one, or one cut by the active timeout.
+    /// The record so far, cut by the active timeout: the flow goes on.
     fn record(&self, id: FlowId, end_reason: EndReason) -> FlowRecord {
         FlowRecord {
             id,
@@ -163,6 +163,19 @@ impl Open {
             tcp_flags: self.tcp_flags,
             end_reason,
             facts: self.facts.clone(),
+        }
+    }
+
+    /// The flow's final record; its facts move into it.
+    fn into_record(self, id: FlowId, end_reason: EndReason) -> FlowRecord {
+        FlowRecord {
+            id,
+            start: self.start,
+            end: self.end,
+            counts: self.counts,
+            tcp_flags: self.tcp_flags,
+            end_reason,
+            facts: self.facts,
         }
     }
 
@@ -248,21 +261,20 @@ impl FlowRecords {
         for id in gone {
             // Its idle or closing check, if any, finds no open record and is dropped.
             if let Some(open) = self.open.remove(&id) {
-                out.push(open.record(id, EndReason::Evicted));
+                out.push(open.into_record(id, EndReason::Evicted));
             }
         }
     }
 
-    /// Ends every open record (`log` is stopping), appending them to `out`.
-    pub fn close_all(&mut self, out: &mut Vec<FlowRecord>) {
-        out.extend(
-            self.open
-                .drain()
-                .map(|(id, open)| open.record(id, EndReason::Stop)),
-        );
+    /// Ends every open record (`log` is stopping), one at a time: a million open flows
+    /// need not be held as records all at once.
+    pub fn drain_open(&mut self) -> impl Iterator<Item = FlowRecord> + '_ {
         self.idle_checks.clear();
         self.closing.clear();
         self.was_closing.clear();
+        self.open
+            .drain()
+            .map(|(id, open)| open.into_record(id, EndReason::Stop))
     }
 
     fn moved(
@@ -337,7 +349,7 @@ impl FlowRecords {
                 .is_some_and(|open| open.generation == generation && open.last_moved < now);
             if ended && let Some(open) = self.open.remove(&id) {
                 let reason = open.closed_by();
-                out.push(open.record(id, reason));
+                out.push(open.into_record(id, reason));
             }
         }
     }
@@ -360,7 +372,7 @@ impl FlowRecords {
                 let deadline = open.last_moved + self.timeouts.idle;
                 if deadline <= now {
                     if let Some(open) = self.open.remove(&id) {
-                        out.push(open.record(id, EndReason::Idle));
+                        out.push(open.into_record(id, EndReason::Idle));
                     }
                 } else {
                     self.idle_checks

@@ -123,7 +123,7 @@ impl Run {
     }
 
     fn stop(&mut self) -> Vec<FlowRecord> {
-        self.table.close_all(&mut self.out);
+        self.out.extend(self.table.drain_open());
         std::mem::take(&mut self.out)
     }
 }

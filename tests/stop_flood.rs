@@ -52,7 +52,7 @@ fn ipv4(ip: IpAddr) -> Ipv4Addr {
 /// documentation ranges, times the source ports from 1024 up.
 fn flood_frame(n: u64, dst: Ipv4Addr) -> UdpHeaders {
     let host = (n / 2 % 256) as u8;
-    let src = if n % 2 == 0 {
+    let src = if n.is_multiple_of(2) {
         Ipv4Addr::new(198, 51, 100, host)
     } else {
         Ipv4Addr::new(203, 0, 113, host)

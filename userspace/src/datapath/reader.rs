@@ -19,22 +19,20 @@ use flowmeter_common::{DIR_RX, DIR_TX, FlowCounters, FlowKey, Totals};
 use rustc_hash::FxHashMap;
 
 use super::{
-    DirectionTotals, Error, FlowDelta, FlowId, FlowSource, FlowTable, Interface, InterfaceTotals,
-    Snapshot,
+    DirectionTotals, Error, FlowDelta, FlowId, FlowSource, Interface, InterfaceTotals, Snapshot,
 };
 
 /// Flows idle this long are removed from the kernel table, so it keeps room.
 pub const IDLE_FLOW_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// Reads a [`FlowSource`] once per interval and remembers what it read last. Its tables
-/// are kept between reads and updated in place, so a steady table costs no allocation.
+/// Reads a [`FlowSource`] once per interval and remembers what it read last. Its table
+/// is kept between reads and updated in place as flows are read, so a steady table
+/// costs no allocation and no second table is built.
 pub struct Reader<S> {
     source: S,
     interfaces: Vec<(u32, Arc<str>)>,
     /// Each flow as the previous read left it.
     previous: FxHashMap<FlowKey, Known>,
-    /// The table the source fills at each read, kept for its memory.
-    read: FlowTable,
     /// Flows idle for too long, found at a read; kept for its memory.
     idle: Vec<FlowKey>,
     /// Flows in the previous read that this read did not find: the kernel let them go
@@ -77,7 +75,6 @@ impl<S: FlowSource> Reader<S> {
                 .map(|i| (i.ifindex, Arc::from(i.name.as_str())))
                 .collect(),
             previous: FxHashMap::default(),
-            read: FlowTable::default(),
             idle: Vec::new(),
             gone: Vec::new(),
             reads: 0,
@@ -115,35 +112,37 @@ impl<S: FlowSource> Reader<S> {
                 totals.push(self.source.totals(ifindex, direction)?);
             }
         }
-        self.source.flows(&mut self.read)?;
         let now_ns = self.source.now_ns();
         self.reads += 1;
         let reads = self.reads;
         let mut attributed: HashMap<(u32, u32), (u64, u64)> = HashMap::new();
         let mut flows = Vec::new();
-        for (key, counters) in &self.read {
-            let delta = match self.previous.get_mut(key) {
+        let (previous, interfaces) = (&mut self.previous, &self.interfaces);
+        // Each flow is diffed as it is read, against the previous read's entry, which
+        // it then replaces: no table of this read is built.
+        self.source.flows(&mut |key, counters| {
+            let delta = match previous.get_mut(&key) {
                 Some(known) => {
-                    let delta = flow_delta(Some(&known.counters), counters);
+                    let delta = flow_delta(Some(&known.counters), &counters);
                     if moved(&delta) {
                         known.last_moved_ns = now_ns;
                     }
-                    known.counters = *counters;
+                    known.counters = counters;
                     known.seen = reads;
                     delta
                 }
                 None => {
                     let known = Known {
-                        counters: *counters,
+                        counters,
                         last_moved_ns: now_ns,
                         seen: reads,
                     };
-                    self.previous.insert(*key, known);
-                    *counters
+                    previous.insert(key, known);
+                    counters
                 }
             };
             if !moved(&delta) {
-                continue;
+                return;
             }
             for (direction, packets, bytes) in [
                 (DIR_RX, delta.rx_packets, delta.rx_bytes),
@@ -154,14 +153,14 @@ impl<S: FlowSource> Reader<S> {
                 sum.1 += bytes;
             }
             flows.push(FlowDelta {
-                id: FlowId::from_key(key, iface_name(&self.interfaces, key.ifindex)),
+                id: FlowId::from_key(&key, iface_name(interfaces, key.ifindex)),
                 rx_packets: delta.rx_packets,
                 rx_bytes: delta.rx_bytes,
                 tx_packets: delta.tx_packets,
                 tx_bytes: delta.tx_bytes,
                 tcp_flags: counters.tcp_flags,
             });
-        }
+        })?;
         flows.sort_by(|a, b| a.id.cmp(&b.id));
         self.forget_gone_and_idle_flows(now_ns)?;
 
@@ -218,17 +217,16 @@ impl<S: FlowSource> Reader<S> {
             self.source.remove(&key)?;
         }
         // After a flood the tables give back what they no longer need.
-        let live = self.previous.len();
-        shrink_to_live(&mut self.previous, live);
-        shrink_to_live(&mut self.read, live);
+        shrink_to_live(&mut self.previous);
         Ok(())
     }
 }
 
 /// Gives back a table's room when it holds far fewer than it could (a quarter), keeping
 /// twice what is live, so a steady table is never shrunk and grown again.
-fn shrink_to_live<V>(table: &mut FxHashMap<FlowKey, V>, live: usize) {
+fn shrink_to_live<V>(table: &mut FxHashMap<FlowKey, V>) {
     const SMALL: usize = 1024;
+    let live = table.len();
     if table.capacity() > 4 * live.max(SMALL) {
         table.shrink_to(2 * live.max(SMALL));
     }

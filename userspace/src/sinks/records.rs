@@ -153,20 +153,8 @@ struct Open {
 }
 
 impl Open {
-    /// The record so far, cut by the active timeout: the flow goes on.
-    fn record(&self, id: FlowId, end_reason: EndReason) -> FlowRecord {
-        FlowRecord {
-            id,
-            start: self.start,
-            end: self.end,
-            counts: self.counts,
-            tcp_flags: self.tcp_flags,
-            end_reason,
-            facts: self.facts.clone(),
-        }
-    }
-
-    /// The flow's final record; its facts move into it.
+    /// The record: the flow's final one, or one cut by the active timeout (a new `Open`
+    /// then takes its place). Its facts move into it.
     fn into_record(self, id: FlowId, end_reason: EndReason) -> FlowRecord {
         FlowRecord {
             id,
@@ -293,11 +281,15 @@ impl FlowRecords {
                 // than the active timeout by more than half an interval.
                 let span = now.saturating_sub(open.began);
                 if span > self.timeouts.active + (now - began) / 2 {
-                    out.push(open.record(flow.id.clone(), EndReason::Active));
-                    open.start = from;
-                    open.began = began;
-                    open.counts = Counts::default();
-                    open.facts.clone_from(facts);
+                    let next = Open {
+                        start: from,
+                        began,
+                        counts: Counts::default(),
+                        facts: facts.clone(),
+                        ..*open
+                    };
+                    let cut = mem::replace(open, next);
+                    out.push(cut.into_record(flow.id.clone(), EndReason::Active));
                 } else if takes_new_facts(facts, &open.facts) {
                     open.facts.clone_from(facts);
                 }

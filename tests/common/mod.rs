@@ -3,6 +3,7 @@
 //! back into typed records.
 #![allow(dead_code)] // each test file uses its own part of the harness
 
+pub mod attach;
 pub mod bpf;
 pub mod geo;
 pub mod netns;

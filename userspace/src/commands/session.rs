@@ -23,7 +23,7 @@ use super::build;
 use crate::{
     cli::DatapathArgs,
     datapath::{
-        Attachment, Datapath, Interface, KernelMaps, Options, Reader, Snapshot, interfaces,
+        Attachment, Datapath, FlowId, Interface, KernelMaps, Options, Reader, Snapshot, interfaces,
     },
 };
 
@@ -95,6 +95,11 @@ impl Session {
         Ok(self.reader.read(SystemTime::now(), Instant::now())?)
     }
 
+    /// The flows the last read no longer found: the kernel let them go.
+    pub fn gone(&self) -> impl ExactSizeIterator<Item = FlowId> + '_ {
+        self.reader.gone()
+    }
+
     /// Detaches the programs; the maps stay readable, for the last [`read`](Self::read).
     pub fn detach(&mut self) {
         self.datapath.detach();
@@ -142,6 +147,11 @@ impl Iterator for Clock {
     type Item = Beat;
 
     fn next(&mut self) -> Option<Beat> {
+        // A stop comes first: when a cycle ran longer than the interval, its beat is
+        // ready too, and a fair choice could start a whole cycle more before stopping.
+        if self.stop.try_recv().is_ok() {
+            return None;
+        }
         select! {
             recv(self.intervals) -> _ => Some(Beat::Interval),
             recv(self.timer) -> _ => Some(Beat::Timer),
@@ -167,6 +177,19 @@ mod tests {
         // raced it); how many came first depends on how busy the machine is.
         let beats = clock.count();
         assert!(beats <= 6, "{beats} beats");
+    }
+
+    #[test]
+    fn a_stop_wins_over_a_beat_that_is_ready_too() {
+        let (stopping, stop) = bounded(1);
+        let mut clock = Clock::new(Duration::from_millis(1), None, &stop);
+        std::thread::sleep(Duration::from_millis(20));
+        stopping.send(()).unwrap();
+        assert_eq!(
+            clock.next(),
+            None,
+            "the beat was ready, the stop came first"
+        );
     }
 
     #[test]

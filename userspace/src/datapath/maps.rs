@@ -19,8 +19,10 @@ pub type FlowTable = FxHashMap<FlowKey, FlowCounters>;
 
 /// Where the reader gets cumulative counters from: the kernel maps, or a fake.
 pub trait FlowSource {
-    /// Every flow in the table with its counters summed over CPUs.
-    fn flows(&mut self) -> Result<FlowTable, Error>;
+    /// Hands `visit` every flow in the table with its counters summed over CPUs, as
+    /// they are read: no table is built in between. A key may come twice (a walk the
+    /// kernel restarted); the later counters are the newer.
+    fn flows(&mut self, visit: &mut dyn FnMut(FlowKey, FlowCounters)) -> Result<(), Error>;
     /// An interface's totals in one direction (`DIR_RX`/`DIR_TX`), summed over CPUs.
     fn totals(&mut self, ifindex: u32, direction: u32) -> Result<Totals, Error>;
     /// Forgets a flow, so the table keeps room for new ones.
@@ -73,15 +75,15 @@ fn map_error(what: &str, error: MapError) -> Error {
 }
 
 impl FlowSource for KernelMaps {
-    fn flows(&mut self) -> Result<FlowTable, Error> {
-        let mut flows = FlowTable::default();
+    fn flows(&mut self, visit: &mut dyn FnMut(FlowKey, FlowCounters)) -> Result<(), Error> {
         if let Some(batches) = &mut self.batches {
-            match read_batches(&self.flows_v4, &self.flows_v6, batches, &mut flows) {
-                Ok(()) => return Ok(flows),
+            match read_batches(&self.flows_v4, &self.flows_v6, batches, visit) {
+                Ok(()) => return Ok(()),
+                // The kernel refuses the first batch call: nothing was visited yet (and
+                // a flow visited twice reads as no new traffic).
                 Err(error) if batch_unsupported(&error) => {
                     log::debug!("no batch lookups ({error}): reading the flow maps key by key");
                     self.batches = None;
-                    flows.clear();
                 }
                 Err(error) => {
                     return Err(Error::Kernel(
@@ -91,11 +93,8 @@ impl FlowSource for KernelMaps {
                 }
             }
         }
-        read_flows(&self.flows_v4, self.flow_capacity, &mut flows, |key| {
-            key.widen()
-        })?;
-        read_flows(&self.flows_v6, self.flow_capacity, &mut flows, |key| *key)?;
-        Ok(flows)
+        read_flows(&self.flows_v4, self.flow_capacity, visit, |key| key.widen())?;
+        read_flows(&self.flows_v6, self.flow_capacity, visit, |key| *key)
     }
 
     fn totals(&mut self, ifindex: u32, direction: u32) -> Result<Totals, Error> {
@@ -134,21 +133,21 @@ impl FlowSource for KernelMaps {
     }
 }
 
-/// Adds every flow of both kernel maps to `flows` with `BPF_MAP_LOOKUP_BATCH`: a few
-/// syscalls per thousand flows, where the key-by-key walk makes two per flow.
+/// Visits every flow of both kernel maps with `BPF_MAP_LOOKUP_BATCH`: a few syscalls
+/// per thousand flows, where the key-by-key walk makes two per flow.
 fn read_batches(
     v4: &PerCpuHashMap<MapData, FlowKeyV4, FlowCounters>,
     v6: &PerCpuHashMap<MapData, FlowKey, FlowCounters>,
     batches: &mut FlowBatches,
-    flows: &mut FlowTable,
+    visit: &mut dyn FnMut(FlowKey, FlowCounters),
 ) -> std::io::Result<()> {
     let cpus = batches.cpus;
     batches.v4.for_each(v4.map().fd().as_fd(), |key, value| {
         let key: FlowKeyV4 = pod_from_bytes(key);
-        flows.insert(key.widen(), sum_cpu_slots(value, cpus));
+        visit(key.widen(), sum_cpu_slots(value, cpus));
     })?;
     batches.v6.for_each(v6.map().fd().as_fd(), |key, value| {
-        flows.insert(pod_from_bytes(key), sum_cpu_slots(value, cpus));
+        visit(pod_from_bytes(key), sum_cpu_slots(value, cpus));
     })
 }
 
@@ -177,20 +176,20 @@ fn pod_from_bytes<T: aya::Pod>(bytes: &[u8]) -> T {
     unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<T>()) }
 }
 
-/// Adds every flow of one kernel map to `flows`, its key made dual-family by `widen`.
+/// Visits every flow of one kernel map, its key made dual-family by `widen`.
 fn read_flows<K: aya::Pod>(
     map: &PerCpuHashMap<MapData, K, FlowCounters>,
     capacity: u32,
-    flows: &mut FlowTable,
+    visit: &mut dyn FnMut(FlowKey, FlowCounters),
     widen: impl Fn(&K) -> FlowKey,
 ) -> Result<(), Error> {
     // aya 0.14 has no batch lookups. A key evicted while we walk makes the kernel
-    // restart the walk, so bound it and let later reads of a key win.
+    // restart the walk, so bound it; a key read again carries newer counters.
     let bound = 2 * capacity as usize;
     for entry in map.iter().take(bound) {
         match entry {
             Ok((key, per_cpu)) => {
-                flows.insert(widen(&key), sum_flow_counters(per_cpu.iter()));
+                visit(widen(&key), sum_flow_counters(per_cpu.iter()));
             }
             Err(MapError::KeyNotFound) => continue,
             Err(error) => return Err(map_error("the flow table", error)),

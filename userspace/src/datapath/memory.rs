@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use flowmeter_common::{FlowKey, Totals};
+use flowmeter_common::{FlowCounters, FlowKey, Totals};
 
 use super::{Error, FlowSource, FlowTable};
 
@@ -17,8 +17,11 @@ pub struct MemorySource {
 }
 
 impl FlowSource for MemorySource {
-    fn flows(&mut self) -> Result<FlowTable, Error> {
-        Ok(self.flows.clone())
+    fn flows(&mut self, visit: &mut dyn FnMut(FlowKey, FlowCounters)) -> Result<(), Error> {
+        for (key, counters) in &self.flows {
+            visit(*key, *counters);
+        }
+        Ok(())
     }
 
     fn totals(&mut self, ifindex: u32, direction: u32) -> Result<Totals, Error> {

@@ -25,12 +25,21 @@ use super::{
 /// Flows idle this long are removed from the kernel table, so it keeps room.
 pub const IDLE_FLOW_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// Reads a [`FlowSource`] once per interval and remembers what it read last.
+/// Reads a [`FlowSource`] once per interval and remembers what it read last. Its table
+/// is kept between reads and updated in place as flows are read, so a steady table
+/// costs no allocation and no second table is built.
 pub struct Reader<S> {
     source: S,
     interfaces: Vec<(u32, Arc<str>)>,
     /// Each flow as the previous read left it.
     previous: FxHashMap<FlowKey, Known>,
+    /// Flows idle for too long, found at a read; kept for its memory.
+    idle: Vec<FlowKey>,
+    /// Flows in the previous read that this read did not find: the kernel let them go
+    /// (its table was full). Their traffic after the previous read is unattributed.
+    gone: Vec<FlowKey>,
+    /// Reads so far: tells the flows of this read from those the kernel let go.
+    reads: u64,
     /// Per (ifindex, direction): what the previous reads established.
     directions: HashMap<(u32, u32), DirectionState>,
     last_read: Instant,
@@ -43,6 +52,8 @@ struct Known {
     counters: FlowCounters,
     /// `FlowSource::now_ns` at the read that first saw the counters as they are.
     last_moved_ns: u64,
+    /// The read that last found the flow in the table.
+    seen: u64,
 }
 
 #[derive(Default)]
@@ -64,6 +75,9 @@ impl<S: FlowSource> Reader<S> {
                 .map(|i| (i.ifindex, Arc::from(i.name.as_str())))
                 .collect(),
             previous: FxHashMap::default(),
+            idle: Vec::new(),
+            gone: Vec::new(),
+            reads: 0,
             directions: HashMap::new(),
             last_read: started,
             idle_timeout_ns: IDLE_FLOW_TIMEOUT.as_nanos() as u64,
@@ -81,6 +95,15 @@ impl<S: FlowSource> Reader<S> {
         &mut self.source
     }
 
+    /// The flows the last read no longer found, because the kernel let them go (not
+    /// those the reader removed as idle): a consumer that holds state per flow can end
+    /// it now rather than wait for a timeout.
+    pub fn gone(&self) -> impl ExactSizeIterator<Item = FlowId> + '_ {
+        self.gone
+            .iter()
+            .map(|key| FlowId::from_key(key, iface_name(&self.interfaces, key.ifindex)))
+    }
+
     /// Reads the maps and returns what moved since the previous read.
     pub fn read(&mut self, at: SystemTime, now: Instant) -> Result<Snapshot, Error> {
         let mut totals = Vec::with_capacity(self.interfaces.len());
@@ -89,29 +112,37 @@ impl<S: FlowSource> Reader<S> {
                 totals.push(self.source.totals(ifindex, direction)?);
             }
         }
-        let current = self.source.flows()?;
         let now_ns = self.source.now_ns();
+        self.reads += 1;
+        let reads = self.reads;
         let mut attributed: HashMap<(u32, u32), (u64, u64)> = HashMap::new();
         let mut flows = Vec::new();
-        let mut known = FxHashMap::with_capacity_and_hasher(current.len(), Default::default());
-        for (key, counters) in &current {
-            let previous = self.previous.get(key);
-            let delta = flow_delta(previous.map(|p| &p.counters), counters);
-            let moved = delta.rx_packets != 0 || delta.tx_packets != 0;
-            let last_moved_ns = match previous {
-                Some(previous) if !moved => previous.last_moved_ns,
-                _ => now_ns,
+        let (previous, interfaces) = (&mut self.previous, &self.interfaces);
+        // Each flow is diffed as it is read, against the previous read's entry, which
+        // it then replaces: no table of this read is built.
+        self.source.flows(&mut |key, counters| {
+            let delta = match previous.get_mut(&key) {
+                Some(known) => {
+                    let delta = flow_delta(Some(&known.counters), &counters);
+                    if moved(&delta) {
+                        known.last_moved_ns = now_ns;
+                    }
+                    known.counters = counters;
+                    known.seen = reads;
+                    delta
+                }
+                None => {
+                    let known = Known {
+                        counters,
+                        last_moved_ns: now_ns,
+                        seen: reads,
+                    };
+                    previous.insert(key, known);
+                    counters
+                }
             };
-            let counters = *counters;
-            known.insert(
-                *key,
-                Known {
-                    counters,
-                    last_moved_ns,
-                },
-            );
-            if !moved {
-                continue;
+            if !moved(&delta) {
+                return;
             }
             for (direction, packets, bytes) in [
                 (DIR_RX, delta.rx_packets, delta.rx_bytes),
@@ -122,16 +153,16 @@ impl<S: FlowSource> Reader<S> {
                 sum.1 += bytes;
             }
             flows.push(FlowDelta {
-                id: FlowId::from_key(key, self.iface_name(key.ifindex)),
+                id: FlowId::from_key(&key, iface_name(interfaces, key.ifindex)),
                 rx_packets: delta.rx_packets,
                 rx_bytes: delta.rx_bytes,
                 tx_packets: delta.tx_packets,
                 tx_bytes: delta.tx_bytes,
                 tcp_flags: counters.tcp_flags,
             });
-        }
+        })?;
         flows.sort_by(|a, b| a.id.cmp(&b.id));
-        self.forget_idle_flows(known, now_ns)?;
+        self.forget_gone_and_idle_flows(now_ns)?;
 
         let mut interfaces = Vec::with_capacity(self.interfaces.len());
         let mut totals = totals.into_iter();
@@ -165,33 +196,54 @@ impl<S: FlowSource> Reader<S> {
         })
     }
 
-    fn iface_name(&self, ifindex: u32) -> Arc<str> {
-        self.interfaces
-            .iter()
-            .find(|(index, _)| *index == ifindex)
-            .map(|(_, name)| name.clone())
-            .unwrap_or_else(|| Arc::from(ifindex.to_string()))
-    }
-
-    /// Keeps `current` as the previous read, minus flows idle for too long, which are
-    /// also removed from the kernel table.
-    fn forget_idle_flows(
-        &mut self,
-        mut current: FxHashMap<FlowKey, Known>,
-        now_ns: u64,
-    ) -> Result<(), Error> {
-        let idle: Vec<FlowKey> = current
-            .iter()
-            .filter(|(_, k)| k.last_moved_ns.saturating_add(self.idle_timeout_ns) < now_ns)
-            .map(|(key, _)| *key)
-            .collect();
-        for key in idle {
+    /// Forgets the flows this read did not find (the kernel let them go: listed in
+    /// `gone`) and those idle for too long, which are also removed from the kernel table.
+    fn forget_gone_and_idle_flows(&mut self, now_ns: u64) -> Result<(), Error> {
+        let (reads, idle_timeout_ns) = (self.reads, self.idle_timeout_ns);
+        let (idle, gone) = (&mut self.idle, &mut self.gone);
+        gone.clear();
+        self.previous.retain(|key, known| {
+            if known.seen != reads {
+                gone.push(*key);
+                return false;
+            }
+            let is_idle = known.last_moved_ns.saturating_add(idle_timeout_ns) < now_ns;
+            if is_idle {
+                idle.push(*key);
+            }
+            !is_idle
+        });
+        for key in self.idle.drain(..) {
             self.source.remove(&key)?;
-            current.remove(&key);
         }
-        self.previous = current;
+        // After a flood the tables give back what they no longer need.
+        shrink_to_live(&mut self.previous);
         Ok(())
     }
+}
+
+/// Gives back a table's room when it holds far fewer than it could (a quarter), keeping
+/// twice what is live, so a steady table is never shrunk and grown again.
+fn shrink_to_live<V>(table: &mut FxHashMap<FlowKey, V>) {
+    const SMALL: usize = 1024;
+    let live = table.len();
+    if table.capacity() > 4 * live.max(SMALL) {
+        table.shrink_to(2 * live.max(SMALL));
+    }
+}
+
+/// Whether a delta counts any packet.
+fn moved(delta: &FlowCounters) -> bool {
+    delta.rx_packets != 0 || delta.tx_packets != 0
+}
+
+/// The name of the interface with `ifindex` (its number if it is not metered).
+fn iface_name(interfaces: &[(u32, Arc<str>)], ifindex: u32) -> Arc<str> {
+    interfaces
+        .iter()
+        .find(|(index, _)| *index == ifindex)
+        .map(|(_, name)| name.clone())
+        .unwrap_or_else(|| Arc::from(ifindex.to_string()))
 }
 
 impl DirectionState {
@@ -397,6 +449,34 @@ mod tests {
         assert!(snapshot.flows.is_empty());
         assert!(!reader.source_mut().flows.contains_key(&key(1)));
         assert!(reader.source_mut().flows.contains_key(&key(2)));
+    }
+
+    #[test]
+    fn flows_the_kernel_let_go_are_gone_once_and_idle_removals_are_not() {
+        let (reader, start) = reader();
+        let mut reader = reader.with_idle_timeout(Duration::from_secs(60));
+        reader.source_mut().now_ns = 30 * SECOND;
+        for port in [1, 2, 3] {
+            reader
+                .source_mut()
+                .flows
+                .insert(key(port), counters(1, 0, SECOND));
+        }
+        read(&mut reader, start);
+        assert_eq!(reader.gone().len(), 0);
+        // The kernel evicts flow 1 (its table was full).
+        reader.source_mut().flows.remove(&key(1));
+        read(&mut reader, start);
+        let gone: Vec<u16> = reader.gone().map(|id| id.remote_port).collect();
+        assert_eq!(gone, [key(1).remote_port]);
+        // Flows 2 and 3 idle out: the reader removes them itself; not gone, and flow 1
+        // is told once.
+        reader.source_mut().now_ns = 100 * SECOND;
+        read(&mut reader, start);
+        assert_eq!(reader.gone().len(), 0);
+        assert!(reader.source_mut().flows.is_empty());
+        read(&mut reader, start);
+        assert_eq!(reader.gone().len(), 0);
     }
 
     #[test]

@@ -1,6 +1,8 @@
-//! The JSON-lines log: one object per line. Records are gathered into a batch and each
-//! batch (one interval's lines) is written whole and flushed by [`LogOutput`], which
-//! also rotates, reopens on SIGHUP and survives a full disk.
+//! The JSON-lines log: one object per line. Records are gathered into a batch (one
+//! interval's lines) and written by [`LogOutput`], which also rotates, reopens on SIGHUP
+//! and survives a full disk. A batch that grows past [`CHUNK_BYTES`] is written in
+//! whole-line chunks as it grows, so memory does not follow an interval's line count
+//! (a million stop records are written 4 MiB at a time, not gathered whole).
 //!
 //! How `flow` lines are written is [`FlowLines`]: flow records at timeouts
 //! (`sinks::records`) with a `top` record per interval (`sinks::top`), schema v2; or
@@ -21,7 +23,7 @@ use super::{
     top::TopTalkers,
 };
 use crate::{
-    datapath::{Attachment, Snapshot},
+    datapath::{Attachment, FlowId, Snapshot},
     enrich::EnrichedSnapshot,
 };
 
@@ -43,10 +45,18 @@ struct Recorder {
     ended: Vec<FlowRecord>,
 }
 
+/// Once the batch being gathered holds this much, its lines so far are written.
+pub const CHUNK_BYTES: usize = 4 << 20;
+
 pub struct LogSink {
     output: LogOutput,
-    /// The batch being gathered: whole lines, written with one write and flush.
+    /// The batch being gathered: whole lines, written with one write and flush at the
+    /// commit, or each time it passes `chunk_bytes`.
     buffer: Vec<u8>,
+    /// [`CHUNK_BYTES`]; smaller in tests.
+    chunk_bytes: usize,
+    /// Lines for stderr from the writes since the last commit (an outage, a recovery).
+    notices: Vec<String>,
     /// `v` of every line.
     version: u32,
     /// Schema v2 only.
@@ -72,10 +82,19 @@ impl LogSink {
         Ok(Self {
             output: LogOutput::open(destination)?,
             buffer: Vec::with_capacity(64 * 1024),
+            chunk_bytes: CHUNK_BYTES,
+            notices: Vec::new(),
             version,
             recorder,
             committed_bytes: 0,
         })
+    }
+
+    /// Writes the batch once it passes `bytes` instead of [`CHUNK_BYTES`].
+    #[cfg(test)]
+    fn with_chunk_bytes(mut self, bytes: usize) -> Self {
+        self.chunk_bytes = bytes;
+        self
     }
 
     /// The schema version of every line this sink writes.
@@ -136,14 +155,34 @@ impl LogSink {
         written
     }
 
+    /// v2: the records of flows the kernel let go since the previous read (the reader's
+    /// `gone`), `end_reason: "evicted"`. `at` is the interval's end.
+    pub fn push_evicted(
+        &mut self,
+        at: SystemTime,
+        gone: impl IntoIterator<Item = FlowId>,
+    ) -> io::Result<()> {
+        let Some(mut recorder) = self.recorder.take() else {
+            return Ok(());
+        };
+        recorder.table.end_evicted(gone, &mut recorder.ended);
+        let written = self.push_records(&schema::timestamp(at), &mut recorder.ended);
+        self.recorder = Some(recorder);
+        written
+    }
+
     /// v2, on stop after the last read: every open flow's record, `end_reason: "stop"`,
-    /// so nothing counted is left unwritten. `at` is the last interval's end.
+    /// so nothing counted is left unwritten. `at` is the last interval's end. Written as
+    /// they are drained: memory does not follow the open flows.
     pub fn push_open_flows(&mut self, at: SystemTime) -> io::Result<()> {
         let Some(mut recorder) = self.recorder.take() else {
             return Ok(());
         };
-        recorder.table.close_all(&mut recorder.ended);
-        let written = self.push_records(&schema::timestamp(at), &mut recorder.ended);
+        let ts = schema::timestamp(at);
+        let written = recorder
+            .table
+            .drain_open()
+            .try_for_each(|record| self.push("flow", &ts, record.wire()));
         self.recorder = Some(recorder);
         written
     }
@@ -208,34 +247,43 @@ impl LogSink {
         self.push(kind, &schema::timestamp(at), record)
     }
 
-    /// Writes the batch. `Ok(Some(notice))` carries one line for stderr: the first
-    /// failure of an outage (metering goes on, lines are counted as lost), or the
-    /// recovery, whose `gap` record (what was lost) is written into the log too. An
-    /// error means the output is gone for good (standard output closed).
-    pub fn commit(&mut self) -> io::Result<Option<String>> {
+    /// Writes what is left of the batch. Returns the lines for stderr its writes gave
+    /// (chunks included): the first failure of an outage (metering goes on, lines are
+    /// counted as lost), or the recovery, whose `gap` record (what was lost) is written
+    /// into the log too. An error means the output is gone for good (standard output
+    /// closed).
+    pub fn commit(&mut self) -> io::Result<Vec<String>> {
+        self.write_buffer()?;
+        if !self.buffer.is_empty() {
+            // The gap line of a recovery goes out now; if that fails, this says so.
+            self.write_buffer()?;
+        }
+        Ok(std::mem::take(&mut self.notices))
+    }
+
+    /// Hands the buffer's whole lines to the output and empties it.
+    fn write_buffer(&mut self) -> io::Result<()> {
         self.committed_bytes += self.buffer.len() as u64;
         let outcome = self.output.write_batch(&self.buffer);
         self.buffer.clear();
         match outcome {
-            BatchOutcome::Written | BatchOutcome::StillFailing => Ok(None),
-            BatchOutcome::Failed(error) => Ok(Some(format!(
+            BatchOutcome::Written | BatchOutcome::StillFailing => {}
+            BatchOutcome::Failed(error) => self.notices.push(format!(
                 "cannot write the log ({error}); metering goes on and lost lines are counted"
-            ))),
+            )),
             BatchOutcome::Recovered(gap) => {
-                self.push("gap", &schema::timestamp(gap.until), gap.record())?;
-                let notice = format!(
+                // First in the buffer: the next write starts with it.
+                self.append_line("gap", &schema::timestamp(gap.until), gap.record())?;
+                self.notices.push(format!(
                     "the log is written again; {} lines ({} bytes) were lost since {}",
                     gap.lost_lines,
                     gap.lost_bytes,
                     schema::timestamp(gap.since)
-                );
-                // The gap line goes out now; if that fails the next outage says so.
-                let _ = self.output.write_batch(&self.buffer);
-                self.buffer.clear();
-                Ok(Some(notice))
+                ));
             }
-            BatchOutcome::Closed(error) => Err(error),
+            BatchOutcome::Closed(error) => return Err(error),
         }
+        Ok(())
     }
 
     /// Closes and opens the file again (SIGHUP, after logrotate renamed it).
@@ -255,7 +303,21 @@ impl LogSink {
         })
     }
 
+    /// Appends one line, and writes the batch so far once it passes the chunk size.
     fn push<T: Serialize>(&mut self, kind: &'static str, ts: &str, record: T) -> io::Result<()> {
+        self.append_line(kind, ts, record)?;
+        if self.buffer.len() >= self.chunk_bytes {
+            self.write_buffer()?;
+        }
+        Ok(())
+    }
+
+    fn append_line<T: Serialize>(
+        &mut self,
+        kind: &'static str,
+        ts: &str,
+        record: T,
+    ) -> io::Result<()> {
         let line = Line {
             v: self.version,
             kind,
@@ -271,14 +333,14 @@ impl LogSink {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::datapath::{DirectionTotals, FlowDelta, FlowId, InterfaceTotals, Protocol};
+    use crate::datapath::{DirectionTotals, FlowDelta, InterfaceTotals, Protocol};
     use crate::enrich::{
         Facts,
         geo::{CountryCode, Location},
         sockets::Owner,
         verdict::{Judgement, Reason, Verdict},
     };
-    use crate::sinks::fixtures::miner;
+    use crate::sinks::{fixtures::miner, output::Rotation};
     use serde_json::Value;
     use std::sync::Arc;
 
@@ -368,7 +430,7 @@ mod tests {
         sink.push_flows(&interval).unwrap();
         more(&mut sink, &interval).unwrap();
         sink.push_totals(interval.snapshot()).unwrap();
-        assert_eq!(sink.commit().unwrap(), None);
+        assert!(sink.commit().unwrap().is_empty());
         std::fs::read_to_string(&path).unwrap()
     }
 
@@ -462,5 +524,120 @@ mod tests {
             assert_eq!(flow["rx_bytes"], 300);
             assert!(flow.get("interval_s").is_none());
         }
+    }
+
+    /// A sink writing to `path` in chunks of about `chunk` bytes.
+    fn chunked_sink(path: &std::path::Path, rotate: Option<Rotation>, chunk: usize) -> LogSink {
+        let destination = Destination::File {
+            path: path.to_owned(),
+            rotate,
+        };
+        LogSink::open(&destination, FlowLines::EveryInterval)
+            .unwrap()
+            .with_chunk_bytes(chunk)
+    }
+
+    fn push_numbered(sink: &mut LogSink, n: u64) {
+        let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        sink.push_record("test", at, serde_json::json!({ "n": n }))
+            .unwrap();
+    }
+
+    /// Every line of `text` as JSON (panics on a torn or invalid line).
+    fn json_lines(text: &str) -> Vec<Value> {
+        text.lines()
+            .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+            .collect()
+    }
+
+    #[test]
+    fn a_large_batch_goes_out_in_chunks_and_rotates_between_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        let rotate = Rotation {
+            max_bytes: 2000,
+            keep: 20,
+        };
+        let mut sink = chunked_sink(&path, Some(rotate), 500);
+        for n in 0..200 {
+            push_numbered(&mut sink, n);
+            // Never more than a chunk and a line is held.
+            assert!(
+                sink.buffer.len() < 500 + 100,
+                "{} bytes held",
+                sink.buffer.len()
+            );
+        }
+        assert!(sink.commit().unwrap().is_empty());
+        // Oldest first: log.N ... log.1, log.
+        let mut files: Vec<std::path::PathBuf> = (1..=20)
+            .rev()
+            .map(|n| dir.path().join(format!("log.{n}")))
+            .filter(|p| p.exists())
+            .collect();
+        files.push(path);
+        assert!(files.len() > 2, "one batch rotated across files: {files:?}");
+        let mut numbers = Vec::new();
+        let mut bytes = 0;
+        for file in &files {
+            let text = std::fs::read_to_string(file).unwrap();
+            assert!(
+                text.len() as u64 <= rotate.max_bytes,
+                "{file:?}: {}",
+                text.len()
+            );
+            bytes += text.len() as u64;
+            numbers.extend(json_lines(&text).iter().map(|l| l["n"].as_u64().unwrap()));
+        }
+        assert_eq!(numbers, (0..200).collect::<Vec<u64>>());
+        assert_eq!(sink.committed_bytes(), bytes);
+    }
+
+    #[test]
+    fn a_full_disk_in_the_middle_of_a_batch_is_told_once_and_its_gap_counted() {
+        // The path is a symlink to /dev/full, then to a regular file: the chunks written
+        // before the switch are lost, the first one after it recovers.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        let real = dir.path().join("real");
+        std::os::unix::fs::symlink("/dev/full", &path).unwrap();
+        let mut sink = chunked_sink(&path, None, 500);
+        let mut n = 0;
+        // Two chunks fail: the outage is said once.
+        while sink.committed_bytes() < 1000 {
+            push_numbered(&mut sink, n);
+            n += 1;
+        }
+        let lost = n;
+        std::fs::remove_file(&path).unwrap();
+        std::os::unix::fs::symlink(&real, &path).unwrap();
+        for _ in 0..50 {
+            push_numbered(&mut sink, n);
+            n += 1;
+        }
+        let notices = sink.commit().unwrap();
+        assert_eq!(notices.len(), 2, "{notices:?}");
+        assert!(
+            notices[0].starts_with("cannot write the log"),
+            "{}",
+            notices[0]
+        );
+        assert!(
+            notices[1].starts_with(&format!("the log is written again; {lost} lines")),
+            "{}",
+            notices[1]
+        );
+        let lines = json_lines(&std::fs::read_to_string(&real).unwrap());
+        // The gap line follows the chunk that recovered, as it follows a whole batch.
+        let gaps: Vec<&Value> = lines.iter().filter(|l| l["type"] == "gap").collect();
+        assert_eq!(gaps.len(), 1);
+        assert_eq!(gaps[0]["lost_lines"], lost);
+        let written: Vec<u64> = lines.iter().filter_map(|l| l["n"].as_u64()).collect();
+        assert_eq!(
+            written,
+            (lost..n).collect::<Vec<u64>>(),
+            "nothing else lost"
+        );
+        assert!(sink.outage().is_none());
     }
 }

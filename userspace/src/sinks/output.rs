@@ -1,7 +1,8 @@
 //! The log's destination: standard output or a file, rotated by size and reopened on
 //! SIGHUP.
 //!
-//! Each interval's lines go out in one write and are flushed. A write that fails halfway is
+//! Each batch of lines (an interval's, or a chunk of a large one: `LogSink` writes past
+//! 4 MiB as it goes) goes out in one write and is flushed. A write that fails halfway is
 //! taken back (the file is cut to its length before the batch), so a file only ever holds
 //! whole lines. A failure never stops metering: the first one of an outage is reported
 //! once, the lines that could not be written are counted, and the first batch written
@@ -51,7 +52,8 @@ impl Destination {
 /// Rotation by size: before a batch would take the file past `max_bytes`, `log` becomes
 /// `log.1` (`log.1` becomes `log.2`, and so on; what was `log.{keep}` is dropped) and a new
 /// `log` is started. Besides the live file, `keep` rotated files remain. A batch is never
-/// split, so a file can pass `max_bytes` only when a single batch is larger.
+/// split, so a file can pass `max_bytes` only when a single batch is larger (a batch is
+/// at most a chunk of a few MiB: rotation falls between lines of a large interval too).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Rotation {
     pub max_bytes: u64,
@@ -153,7 +155,7 @@ impl LogOutput {
         })
     }
 
-    /// Writes one interval's lines (each `\n`-terminated) in one write, and flushes.
+    /// Writes a batch of whole lines (each `\n`-terminated) in one write, and flushes.
     /// Rotates first if the batch would take the file past its maximum size.
     pub fn write_batch(&mut self, lines: &[u8]) -> BatchOutcome {
         debug_assert!(

@@ -10,7 +10,9 @@
 //!
 //! Cost follows what changed: a flow that moved costs one hash lookup; a flow that did
 //! not move costs nothing until its idle check comes due, at most once per idle timeout.
-//! The table holds one entry per live flow and forgets it with its final record.
+//! The table holds one entry per live flow and forgets it with its final record; a flow
+//! the kernel let go from its full table ends at once (`evicted`), so a flood of new
+//! flows never holds more open records than the kernel table has flows.
 
 use std::{
     collections::BTreeMap,
@@ -60,6 +62,10 @@ pub enum EndReason {
     Rst,
     /// `log` stopped (signal or `--duration`): every open flow is written.
     Stop,
+    /// The kernel let the flow go from its full table: its record ends with what was
+    /// read of it (later traffic under its key is a new flow), so the open records are
+    /// never more than the kernel table holds.
+    Evicted,
 }
 
 impl EndReason {
@@ -70,6 +76,7 @@ impl EndReason {
             Self::Fin => "fin",
             Self::Rst => "rst",
             Self::Stop => "stop",
+            Self::Evicted => "evicted",
         }
     }
 }
@@ -146,8 +153,9 @@ struct Open {
 }
 
 impl Open {
-    /// The record so far: the flow's final one, or one cut by the active timeout.
-    fn record(&self, id: FlowId, end_reason: EndReason) -> FlowRecord {
+    /// The record: the flow's final one, or one cut by the active timeout (a new `Open`
+    /// then takes its place). Its facts move into it.
+    fn into_record(self, id: FlowId, end_reason: EndReason) -> FlowRecord {
         FlowRecord {
             id,
             start: self.start,
@@ -155,7 +163,7 @@ impl Open {
             counts: self.counts,
             tcp_flags: self.tcp_flags,
             end_reason,
-            facts: self.facts.clone(),
+            facts: self.facts,
         }
     }
 
@@ -231,16 +239,30 @@ impl FlowRecords {
         self.expire_idle(out);
     }
 
-    /// Ends every open record (`log` is stopping), appending them to `out`.
-    pub fn close_all(&mut self, out: &mut Vec<FlowRecord>) {
-        out.extend(
-            self.open
-                .drain()
-                .map(|(id, open)| open.record(id, EndReason::Stop)),
-        );
+    /// Ends the records of flows the kernel let go (the reader's `gone`), appending them
+    /// to `out`; a flow whose record already ended is skipped.
+    pub fn end_evicted(
+        &mut self,
+        gone: impl IntoIterator<Item = FlowId>,
+        out: &mut Vec<FlowRecord>,
+    ) {
+        for id in gone {
+            // Its idle or closing check, if any, finds no open record and is dropped.
+            if let Some(open) = self.open.remove(&id) {
+                out.push(open.into_record(id, EndReason::Evicted));
+            }
+        }
+    }
+
+    /// Ends every open record (`log` is stopping), one at a time: a million open flows
+    /// need not be held as records all at once.
+    pub fn drain_open(&mut self) -> impl Iterator<Item = FlowRecord> + '_ {
         self.idle_checks.clear();
         self.closing.clear();
         self.was_closing.clear();
+        self.open
+            .drain()
+            .map(|(id, open)| open.into_record(id, EndReason::Stop))
     }
 
     fn moved(
@@ -259,11 +281,15 @@ impl FlowRecords {
                 // than the active timeout by more than half an interval.
                 let span = now.saturating_sub(open.began);
                 if span > self.timeouts.active + (now - began) / 2 {
-                    out.push(open.record(flow.id.clone(), EndReason::Active));
-                    open.start = from;
-                    open.began = began;
-                    open.counts = Counts::default();
-                    open.facts.clone_from(facts);
+                    let next = Open {
+                        start: from,
+                        began,
+                        counts: Counts::default(),
+                        facts: facts.clone(),
+                        ..*open
+                    };
+                    let cut = mem::replace(open, next);
+                    out.push(cut.into_record(flow.id.clone(), EndReason::Active));
                 } else if takes_new_facts(facts, &open.facts) {
                     open.facts.clone_from(facts);
                 }
@@ -315,7 +341,7 @@ impl FlowRecords {
                 .is_some_and(|open| open.generation == generation && open.last_moved < now);
             if ended && let Some(open) = self.open.remove(&id) {
                 let reason = open.closed_by();
-                out.push(open.record(id, reason));
+                out.push(open.into_record(id, reason));
             }
         }
     }
@@ -338,7 +364,7 @@ impl FlowRecords {
                 let deadline = open.last_moved + self.timeouts.idle;
                 if deadline <= now {
                     if let Some(open) = self.open.remove(&id) {
-                        out.push(open.record(id, EndReason::Idle));
+                        out.push(open.into_record(id, EndReason::Idle));
                     }
                 } else {
                     self.idle_checks

@@ -123,7 +123,7 @@ impl Run {
     }
 
     fn stop(&mut self) -> Vec<FlowRecord> {
-        self.table.close_all(&mut self.out);
+        self.out.extend(self.table.drain_open());
         std::mem::take(&mut self.out)
     }
 }
@@ -264,6 +264,30 @@ fn stop_writes_every_open_flow_and_forgets_them() {
         [20, 20, 30]
     );
     assert!(run.table.is_empty() && run.table.idle_checks.is_empty());
+}
+
+#[test]
+fn an_evicted_flow_ends_at_once_and_comes_back_as_a_new_record() {
+    let mut run = Run::new(15, 60);
+    assert!(run.step(&[udp(1, 100), tcp(2, 50, FIN_ACK)]).is_empty());
+    let mut out = Vec::new();
+    run.table
+        .end_evicted([id(17, 1), id(6, 2), id(17, 9)], &mut out);
+    // The two open flows end with what they moved; an unknown one is skipped.
+    assert_eq!(reasons(&out), [EndReason::Evicted, EndReason::Evicted]);
+    assert_eq!(bytes(&out), 150);
+    assert_eq!(out[0].end_reason.label(), "evicted");
+    assert!(run.table.is_empty());
+    // Its closing and idle checks find nothing; its key moving again is a new flow.
+    assert!(run.quiet(1).is_empty());
+    assert!(run.step(&[udp(1, 70)]).is_empty());
+    let records = run.stop();
+    assert_eq!(reasons(&records), [EndReason::Stop]);
+    assert_eq!(bytes(&records), 70);
+    assert!(
+        run.quiet(20).is_empty(),
+        "no check of the evicted record is left"
+    );
 }
 
 #[test]

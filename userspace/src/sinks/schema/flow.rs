@@ -5,12 +5,12 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 
 use super::{FlowKey, ProcessFields};
 use crate::{
     datapath::{FlowDelta, Protocol},
-    enrich::{Facts, geo::Location, sockets::Owner},
+    enrich::{Facts, geo::Location, sockets::Owner, verdict::Reason},
 };
 
 /// `type: "flow"`, schema v1: one flow's traffic during one interval.
@@ -55,7 +55,7 @@ pub struct FlowRecordLine<'a> {
     pub start: String,
     /// RFC 3339: the end of the last interval counted.
     pub end: String,
-    /// `"idle"`, `"active"`, `"fin"`, `"rst"` or `"stop"`.
+    /// `"idle"`, `"active"`, `"fin"`, `"rst"`, `"stop"` or `"evicted"`.
     pub end_reason: &'static str,
     #[serde(flatten)]
     pub counts: FlowCounts,
@@ -86,7 +86,7 @@ pub fn tcp_flags(proto: Protocol, flags: u8) -> Option<u8> {
 pub struct FlowFacts<'a> {
     /// The remote's country (ISO 3166 alpha-2), when the database knows it.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub country: Option<String>,
+    pub country: Option<&'a str>,
     /// The remote is in a private or special range (no country).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub remote_local: bool,
@@ -101,14 +101,40 @@ pub struct FlowFacts<'a> {
     /// `"business"`, `"cloud-agent"` or `"suspicious"`.
     pub verdict: &'static str,
     /// The evidence behind the verdict and the risk marks, one sentence each.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub reasons: Vec<String>,
+    #[serde(skip_serializing_if = "Sentences::is_empty")]
+    pub reasons: Sentences<'a>,
+}
+
+/// Reasons written as their sentences, each formatted straight into the line: a flow
+/// line costs no `String` per reason (a million stop records are written at once).
+pub struct Sentences<'a>(pub &'a [Reason]);
+
+impl Sentences<'_> {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl Serialize for Sentences<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        /// One reason as a JSON string, formatted by its `Display`.
+        struct Sentence<'a>(&'a Reason);
+        impl Serialize for Sentence<'_> {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.collect_str(self.0)
+            }
+        }
+        serializer.collect_seq(self.0.iter().map(Sentence))
+    }
 }
 
 impl<'a> FlowFacts<'a> {
     pub fn new(facts: &'a Facts) -> Self {
         Self {
-            country: facts.location.country().map(|c| c.as_str().to_owned()),
+            country: match &facts.location {
+                Location::Country(code) => Some(code.as_str()),
+                Location::Local | Location::Unknown => None,
+            },
             remote_local: facts.location == Location::Local,
             foreign: facts.judgement.foreign,
             owner: match facts.owner {
@@ -118,12 +144,7 @@ impl<'a> FlowFacts<'a> {
             },
             process: ProcessFields::new(facts.owner.process()),
             verdict: facts.judgement.verdict.label(),
-            reasons: facts
-                .judgement
-                .reasons
-                .iter()
-                .map(ToString::to_string)
-                .collect(),
+            reasons: Sentences(&facts.judgement.reasons),
         }
     }
 }

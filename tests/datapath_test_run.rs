@@ -1071,7 +1071,12 @@ mod new_flow_budget {
             let mut set: libc::cpu_set_t = std::mem::zeroed();
             libc::CPU_SET(cpu as usize, &mut set);
             let pinned = libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set);
-            assert_eq!(pinned, 0, "sched_setaffinity: {}", io::Error::last_os_error());
+            assert_eq!(
+                pinned,
+                0,
+                "sched_setaffinity: {}",
+                io::Error::last_os_error()
+            );
         }
     }
 
@@ -1092,7 +1097,10 @@ mod new_flow_budget {
     fn run_all(ebpf: &Ebpf, program: Program, frames: &[Vec<u8>]) {
         for frame in frames {
             let returned = program.run(ebpf, frame).expect("BPF_PROG_TEST_RUN");
-            assert!(program.passed(returned), "{program}: returned {returned:#x}");
+            assert!(
+                program.passed(returned),
+                "{program}: returned {returned:#x}"
+            );
         }
     }
 
@@ -1105,7 +1113,9 @@ mod new_flow_budget {
         map.iter()
             .map(|entry| {
                 let (key, per_cpu) = entry.expect("read a prefix");
-                let sum = per_cpu.iter().fold((0, 0), |(p, b), c| (p + c.packets, b + c.bytes));
+                let sum = per_cpu
+                    .iter()
+                    .fold((0, 0), |(p, b), c| (p + c.packets, b + c.bytes));
                 (
                     key,
                     PrefixCounters {
@@ -1140,8 +1150,16 @@ mod new_flow_budget {
         let [a, b, c, _] = SRC4;
         let s = SRC6;
         let families = [
-            ("IPv4", v4 as fn() -> Frame, prefix_key(FAMILY_IPV4, [a, b, c, 0, 0, 0, 0, 0])),
-            ("IPv6", v6, prefix_key(FAMILY_IPV6, s[..8].try_into().unwrap())),
+            (
+                "IPv4",
+                v4 as fn() -> Frame,
+                prefix_key(FAMILY_IPV4, [a, b, c, 0, 0, 0, 0, 0]),
+            ),
+            (
+                "IPv6",
+                v6,
+                prefix_key(FAMILY_IPV6, s[..8].try_into().unwrap()),
+            ),
         ];
         for program in [Program::XdpIngress, Program::TcIngress] {
             for (family, frame, want_prefix) in &families {
@@ -1188,14 +1206,20 @@ mod new_flow_budget {
                 Some(BUDGET),
             );
             // The budget spent, and OVER packets beyond it.
-            run_all(&ebpf, Program::TcIngress, &new_flows(v4, BUDGET + OVER, 10_000));
+            run_all(
+                &ebpf,
+                Program::TcIngress,
+                &new_flows(v4, BUDGET + OVER, 10_000),
+            );
             // The host's own new flows: all of them created.
             let sent: Vec<Vec<u8>> = (0..5)
                 .map(|n| Frame::ipv4(DST4, SRC4).udp(30_000 + n, 443).build())
                 .collect();
             run_all(&ebpf, Program::TcEgress, &sent);
             // A reply to a flood packet that had no flow creates it.
-            let reply = Frame::ipv4(DST4, SRC4).udp(LOCAL_PORT, 10_000 + BUDGET as u16).build();
+            let reply = Frame::ipv4(DST4, SRC4)
+                .udp(LOCAL_PORT, 10_000 + BUDGET as u16)
+                .build();
             run_all(&ebpf, Program::TcEgress, &[reply]);
             // A flow created within the budget still counts its received packets.
             run_all(&ebpf, Program::TcIngress, &new_flows(v4, 1, 10_000));
@@ -1204,11 +1228,17 @@ mod new_flow_budget {
         let flows = flows(ebpf);
         assert_eq!(flows.len() as u64, BUDGET + 5 + 1, "flows {flows:#?}");
         let known = Seen::v4(IPPROTO_UDP, 10_000, LOCAL_PORT).key(DIR_RX);
-        let (_, counters) = flows.iter().find(|(k, _)| *k == known).expect("the known flow");
+        let (_, counters) = flows
+            .iter()
+            .find(|(k, _)| *k == known)
+            .expect("the known flow");
         assert_eq!(counters.rx_packets, 2, "the known flow's packets");
         let totals = totals(ebpf);
         let (rx, tx) = (totals[0], totals[1]);
-        assert_eq!((rx.packets, rx.over_budget_packets), (BUDGET + OVER + 1, OVER));
+        assert_eq!(
+            (rx.packets, rx.over_budget_packets),
+            (BUDGET + OVER + 1, OVER)
+        );
         assert_eq!((tx.packets, tx.over_budget_packets), (6, 0));
     }
 
@@ -1226,16 +1256,23 @@ mod new_flow_budget {
             run_all(&ebpf, Program::TcIngress, &new_flows(v4, 3, 10_000));
             ebpf
         });
-        assert_eq!((flows(&ebpf).len(), totals(&ebpf)[0].over_budget_packets), (2, 1));
+        assert_eq!(
+            (flows(&ebpf).len(), totals(&ebpf)[0].over_budget_packets),
+            (2, 1)
+        );
         // Rewind every CPU's window to the start of the clock: the next new flow begins
         // a new window, in which it fits.
         let cpus = aya::util::nr_cpus().expect("number of CPUs");
         let mut window = PerCpuArray::<_, NewFlowWindow>::try_from(
-            ebpf.map_mut(NEW_FLOW_WINDOW_MAP).expect("NEW_FLOW_WINDOW map"),
+            ebpf.map_mut(NEW_FLOW_WINDOW_MAP)
+                .expect("NEW_FLOW_WINDOW map"),
         )
         .expect("NEW_FLOW_WINDOW is a per-CPU array");
         let spent = window.get(&0, 0).expect("read the window");
-        assert!(spent.iter().any(|w| w.created == 2), "the window as used: {spent:?}");
+        assert!(
+            spent.iter().any(|w| w.created == 2),
+            "the window as used: {spent:?}"
+        );
         let rewound = NewFlowWindow {
             window_start_ns: 0,
             created: 2,
@@ -1244,6 +1281,9 @@ mod new_flow_budget {
             .set(0, PerCpuValues::try_from(vec![rewound; cpus]).unwrap(), 0)
             .expect("rewind the window");
         run_all(&ebpf, Program::TcIngress, &new_flows(v4, 1, 20_000));
-        assert_eq!((flows(&ebpf).len(), totals(&ebpf)[0].over_budget_packets), (3, 1));
+        assert_eq!(
+            (flows(&ebpf).len(), totals(&ebpf)[0].over_budget_packets),
+            (3, 1)
+        );
     }
 }

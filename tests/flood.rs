@@ -237,7 +237,7 @@ const DEFAULT_BUDGET: u64 = 65_536 / 32;
 /// 203.0.113.0/24, to port 53 (123 for every fourth).
 fn million_frame(n: u64, dst: Ipv4Addr) -> UdpHeaders {
     let host = (n >> 1) as u8;
-    let src = if n % 2 == 0 {
+    let src = if n.is_multiple_of(2) {
         Ipv4Addr::new(198, 51, 100, host)
     } else {
         Ipv4Addr::new(203, 0, 113, host)

@@ -334,6 +334,105 @@ fn a_million_source_flood_spends_the_new_flow_budget_and_nothing_is_lost() {
     );
 }
 
+/// The reader's side of the budget, without `log`: the datapath started in the metered
+/// namespace with a small budget, read as `log` reads it. The snapshots' over-budget
+/// prefixes add up, packet for packet and byte for byte, to the totals' over-budget
+/// traffic, and name the flood's prefixes and ports.
+#[test]
+fn over_budget_traffic_summed_by_prefix_equals_the_totals() {
+    use flowmeter::datapath::{Datapath, HookChoice, Interface, LinkLayer, Options, Reader};
+    use std::sync::{
+        atomic::{AtomicBool, Ordering},
+        mpsc,
+    };
+    const FRAMES: u64 = 20_000;
+    const BUDGET: u32 = 16;
+    let pair = VethPair::new(Family::V4);
+    let a_ip = ipv4(pair.a_ip);
+    pair.wait_quiet();
+    let (ready, started) = mpsc::channel();
+    let flood_done = AtomicBool::new(false);
+    let (over_budget, prefixes) = thread::scope(|scope| {
+        let meter = scope.spawn(|| {
+            pair.a.run(|| {
+                let iface = Interface {
+                    name: pair.a_if.clone(),
+                    ifindex: flowmeter::datapath::interfaces::ifindex_of(&pair.a_if)
+                        .expect("a's ifindex"),
+                    link: LinkLayer::Ethernet,
+                };
+                let options = Options {
+                    hook: HookChoice::Tc,
+                    new_flow_budget: BUDGET,
+                    ..Options::default()
+                };
+                let (mut datapath, maps) =
+                    Datapath::start(std::slice::from_ref(&iface), &options).expect("attach");
+                let mut reader = Reader::new(maps, &[iface], Instant::now());
+                ready.send(()).expect("the test waits");
+                let mut over_budget = (0, 0);
+                let mut prefixes = std::collections::BTreeMap::new();
+                let mut last = false;
+                loop {
+                    thread::sleep(Duration::from_millis(200));
+                    if flood_done.load(Ordering::SeqCst) {
+                        datapath.detach();
+                        last = true;
+                    }
+                    let snapshot = reader
+                        .read(std::time::SystemTime::now(), Instant::now())
+                        .expect("read");
+                    let rx = snapshot.interfaces[0].rx;
+                    over_budget.0 += rx.over_budget_packets;
+                    over_budget.1 += rx.over_budget_bytes;
+                    for delta in snapshot.overflow {
+                        let key = (
+                            delta.prefix.to_string(),
+                            delta.proto.to_string(),
+                            delta.local_port,
+                        );
+                        let sum: &mut (u64, u64) = prefixes.entry(key).or_default();
+                        sum.0 += delta.packets;
+                        sum.1 += delta.bytes;
+                    }
+                    if last {
+                        return (over_budget, prefixes);
+                    }
+                }
+            })
+        });
+        started.recv().expect("the datapath started");
+        pair.b.run(|| {
+            let sender = RawSender::bind(&pair.b_if);
+            sender.send_udp(FRAMES, FLOOD_PAYLOAD, |n| million_frame(n, a_ip))
+        });
+        pair.wait_quiet();
+        flood_done.store(true, Ordering::SeqCst);
+        meter.join().expect("the meter")
+    });
+    let summed = prefixes
+        .values()
+        .fold((0, 0), |sum, p| (sum.0 + p.0, sum.1 + p.1));
+    assert_eq!(summed, over_budget, "prefixes {prefixes:#?} vs the totals");
+    assert_eq!(over_budget.1, over_budget.0 * FLOOD_FRAME);
+    assert!(
+        over_budget.0 > FRAMES / 2,
+        "most of the flood is over a budget of {BUDGET}: {over_budget:?}"
+    );
+    let keys: Vec<String> = prefixes
+        .keys()
+        .map(|(prefix, proto, port)| format!("{prefix} {proto}/{port}"))
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "198.51.100.0/24 udp/53",
+            "203.0.113.0/24 udp/53",
+            "203.0.113.0/24 udp/123"
+        ]
+    );
+}
+
 #[test]
 fn generated_frames_carry_a_valid_ipv4_header() {
     let mut frame = vec![0; UDP_FRAME_HEADERS + FLOOD_PAYLOAD];

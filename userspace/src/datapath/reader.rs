@@ -160,10 +160,9 @@ impl<S: FlowSource> Reader<S> {
 
         // After the totals, as flows are: the kernel bumps the totals first.
         let prefixes = self.source.overflow()?;
-        let names = &self.interfaces;
-        let overflow = self
-            .overflow
-            .advance(prefixes, |ifindex| iface_name(names, ifindex));
+        let mut deltas = std::mem::take(&mut self.overflow);
+        let overflow = deltas.advance(prefixes, |ifindex| self.iface_name(ifindex));
+        self.overflow = deltas;
 
         let interval = now.saturating_duration_since(self.last_read);
         self.last_read = now;
@@ -177,7 +176,11 @@ impl<S: FlowSource> Reader<S> {
     }
 
     fn iface_name(&self, ifindex: u32) -> Arc<str> {
-        iface_name(&self.interfaces, ifindex)
+        self.interfaces
+            .iter()
+            .find(|(index, _)| *index == ifindex)
+            .map(|(_, name)| name.clone())
+            .unwrap_or_else(|| Arc::from(ifindex.to_string()))
     }
 
     /// Keeps `current` as the previous read, minus flows idle for too long, which are
@@ -199,15 +202,6 @@ impl<S: FlowSource> Reader<S> {
         self.previous = current;
         Ok(())
     }
-}
-
-/// The name of `ifindex` among the metered `interfaces`, else the number.
-fn iface_name(interfaces: &[(u32, Arc<str>)], ifindex: u32) -> Arc<str> {
-    interfaces
-        .iter()
-        .find(|(index, _)| *index == ifindex)
-        .map(|(_, name)| name.clone())
-        .unwrap_or_else(|| Arc::from(ifindex.to_string()))
 }
 
 impl DirectionState {

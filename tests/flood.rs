@@ -47,8 +47,13 @@ fn ipv4(ip: IpAddr) -> Ipv4Addr {
 /// to port 123.
 fn flood_frame(random: &mut Random, n: u64, dst: Ipv4Addr) -> UdpHeaders {
     let bits = random.next();
-    let host = bits as u8;
-    let src = if n % 3 < 2 {
+    flood_headers(n, n % 3 < 2, bits as u8, (bits >> 16) as u16, dst)
+}
+
+/// The headers of flood frame `n`: from `host` of 198.51.100.0/24 (`first`) or of
+/// 203.0.113.0/24, port `src_port`, to `dst` on port 53, or 123 for every fourth frame.
+fn flood_headers(n: u64, first: bool, host: u8, src_port: u16, dst: Ipv4Addr) -> UdpHeaders {
+    let src = if first {
         Ipv4Addr::new(198, 51, 100, host)
     } else {
         Ipv4Addr::new(203, 0, 113, host)
@@ -58,7 +63,7 @@ fn flood_frame(random: &mut Random, n: u64, dst: Ipv4Addr) -> UdpHeaders {
         src_mac: packets::mac(MAC_B),
         src,
         dst,
-        src_port: (bits >> 16) as u16,
+        src_port,
         dst_port: if n % 4 == 3 { 123 } else { 53 },
     }
 }
@@ -236,20 +241,8 @@ const DEFAULT_BUDGET: u64 = 65_536 / 32;
 /// port), so every one is a new flow; even frames from 198.51.100.0/24, odd ones from
 /// 203.0.113.0/24, to port 53 (123 for every fourth).
 fn million_frame(n: u64, dst: Ipv4Addr) -> UdpHeaders {
-    let host = (n >> 1) as u8;
-    let src = if n.is_multiple_of(2) {
-        Ipv4Addr::new(198, 51, 100, host)
-    } else {
-        Ipv4Addr::new(203, 0, 113, host)
-    };
-    UdpHeaders {
-        dst_mac: packets::mac(MAC_A),
-        src_mac: packets::mac(MAC_B),
-        src,
-        dst,
-        src_port: 1024 + (n >> 9) as u16,
-        dst_port: if n % 4 == 3 { 123 } else { 53 },
-    }
+    let (host, src_port) = ((n >> 1) as u8, 1024 + (n >> 9) as u16);
+    flood_headers(n, n.is_multiple_of(2), host, src_port, dst)
 }
 
 fn in_flood_prefixes(ip: IpAddr) -> bool {

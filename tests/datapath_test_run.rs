@@ -21,7 +21,8 @@ use aya::{
 use flowmeter::datapath::{sum_flow_counters, sum_totals};
 use flowmeter_common::{
     DIR_RX, DIR_TX, FAMILY_IPV4, FAMILY_IPV6, FLOWS_MAP, FLOWS_V4_MAP, FlowCounters, FlowKey,
-    FlowKeyV4, IFACES_MAP, IfaceConfig, LINK_ETHERNET, LINK_RAW_IP, TC_EGRESS_PROG,
+    FlowKeyV4, IFACES_MAP, IfaceConfig, LINK_ETHERNET, LINK_RAW_IP, NEW_FLOW_BUDGET_GLOBAL,
+    NEW_FLOW_WINDOW_MAP, NewFlowWindow, OVERFLOW_MAP, PrefixCounters, PrefixKey, TC_EGRESS_PROG,
     TC_INGRESS_PROG, TOTALS_MAP, Totals, XDP_INGRESS_PROG, totals_index,
 };
 use frames::{
@@ -129,7 +130,17 @@ fn load(programs: &[Program]) -> Ebpf {
 /// Like [`load`], with the interface's frames beginning as `link` says
 /// (`LINK_UNMETERED` leaves it out of the interface map).
 fn load_on(programs: &[Program], link: u32) -> Ebpf {
-    let mut ebpf = EbpfLoader::new()
+    load_with(programs, link, None)
+}
+
+/// Like [`load`], with the new-flow budget set as userspace sets it (`None` leaves the
+/// object's own value: no budget).
+fn load_with(programs: &[Program], link: u32, new_flow_budget: Option<u64>) -> Ebpf {
+    let mut loader = EbpfLoader::new();
+    if let Some(budget) = &new_flow_budget {
+        loader.override_global(NEW_FLOW_BUDGET_GLOBAL, budget, true);
+    }
+    let mut ebpf = loader
         .map_max_entries(IFACES_MAP, IFINDEX + 1)
         .map_max_entries(TOTALS_MAP, TOTALS_SLOTS)
         .map_max_entries(FLOWS_MAP, FLOW_CAPACITY)
@@ -1028,5 +1039,251 @@ fn an_interface_left_out_of_the_map_is_not_counted() {
             "{program}: counted an unmetered interface"
         );
         assert!(flows(&ebpf).is_empty(), "{program}: made a flow");
+    }
+}
+
+/// The new-flow budget: received packets beyond N new flows per second on a CPU make no
+/// flow; they count in the totals (`over_budget_*`) and per source prefix in OVERFLOW.
+///
+/// The budget is per CPU and BPF_PROG_TEST_RUN runs on the caller's CPU: each test pins
+/// its thread to one CPU. Its window is one second of the coarse clock, which the test
+/// cannot move: a round that took longer than [`ONE_WINDOW`] (a stalled machine) is run
+/// again on a fresh object, so a window reset in the middle cannot make a test flake;
+/// the reset itself is tested by rewinding the window's start in the map.
+mod new_flow_budget {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    /// Well inside the kernel's one-second window.
+    const ONE_WINDOW: Duration = Duration::from_millis(800);
+    const BUDGET: u64 = 8;
+    const OVER: u64 = 3;
+    const LOCAL_PORT: u16 = 53;
+
+    /// Pins the calling thread to the CPU it runs on now.
+    fn pin_to_this_cpu() {
+        // SAFETY: sched_getcpu has no arguments; the cpu_set_t is a plain bit set,
+        // zeroed, then one bit set, and handed to the kernel by pointer for this call.
+        unsafe {
+            let cpu = libc::sched_getcpu();
+            assert!(cpu >= 0, "sched_getcpu: {}", io::Error::last_os_error());
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            libc::CPU_SET(cpu as usize, &mut set);
+            let pinned = libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set);
+            assert_eq!(
+                pinned,
+                0,
+                "sched_setaffinity: {}",
+                io::Error::last_os_error()
+            );
+        }
+    }
+
+    /// Runs `round` (which loads its own object) until one run of it fits in
+    /// [`ONE_WINDOW`], at most three times.
+    fn within_one_window<T>(mut round: impl FnMut() -> T) -> T {
+        pin_to_this_cpu();
+        for _ in 0..3 {
+            let started = Instant::now();
+            let result = round();
+            if started.elapsed() < ONE_WINDOW {
+                return result;
+            }
+        }
+        panic!("three rounds each took longer than {ONE_WINDOW:?}: the machine is stalled");
+    }
+
+    fn run_all(ebpf: &Ebpf, program: Program, frames: &[Vec<u8>]) {
+        for frame in frames {
+            let returned = program.run(ebpf, frame).expect("BPF_PROG_TEST_RUN");
+            assert!(
+                program.passed(returned),
+                "{program}: returned {returned:#x}"
+            );
+        }
+    }
+
+    /// Every prefix of OVERFLOW, summed over the CPUs.
+    fn overflow(ebpf: &Ebpf) -> Vec<(PrefixKey, PrefixCounters)> {
+        let map = PerCpuHashMap::<_, PrefixKey, PrefixCounters>::try_from(
+            ebpf.map(OVERFLOW_MAP).expect("OVERFLOW map"),
+        )
+        .expect("OVERFLOW is a per-CPU hash");
+        map.iter()
+            .map(|entry| {
+                let (key, per_cpu) = entry.expect("read a prefix");
+                let sum = per_cpu
+                    .iter()
+                    .fold((0, 0), |(p, b), c| (p + c.packets, b + c.bytes));
+                (
+                    key,
+                    PrefixCounters {
+                        packets: sum.0,
+                        bytes: sum.1,
+                    },
+                )
+            })
+            .collect()
+    }
+
+    /// `count` UDP frames to LOCAL_PORT from `src`, each from another source port: each
+    /// a new flow when received.
+    fn new_flows(frame: impl Fn() -> Frame, count: u64, first_port: u16) -> Vec<Vec<u8>> {
+        (0..count as u16)
+            .map(|n| frame().udp(first_port + n, LOCAL_PORT).payload(10).build())
+            .collect()
+    }
+
+    fn prefix_key(family: u8, prefix: [u8; 8]) -> PrefixKey {
+        PrefixKey {
+            ifindex: IFINDEX,
+            family,
+            proto: IPPROTO_UDP,
+            local_port: LOCAL_PORT,
+            prefix,
+        }
+    }
+
+    #[test]
+    fn received_new_flows_beyond_the_budget_count_by_source_prefix() {
+        let [a, b, c, _] = SRC4;
+        let s = SRC6;
+        let families = [
+            (
+                "IPv4",
+                v4 as fn() -> Frame,
+                prefix_key(FAMILY_IPV4, [a, b, c, 0, 0, 0, 0, 0]),
+            ),
+            (
+                "IPv6",
+                v6,
+                prefix_key(FAMILY_IPV6, s[..8].try_into().unwrap()),
+            ),
+        ];
+        for program in [Program::XdpIngress, Program::TcIngress] {
+            for (family, frame, want_prefix) in &families {
+                let frames = new_flows(frame, BUDGET + OVER, 10_000);
+                let len = frames[0].len() as u64;
+                let (totals, flows, prefixes) = within_one_window(|| {
+                    let ebpf = load_with(&[program], LINK_ETHERNET, Some(BUDGET));
+                    run_all(&ebpf, program, &frames);
+                    (totals(&ebpf), flows(&ebpf), overflow(&ebpf))
+                });
+                let rx = totals[totals_index(SLOT, DIR_RX) as usize];
+                let what = format!("{program}, {family}");
+                assert_eq!(flows.len() as u64, BUDGET, "{what}: flows {flows:#?}");
+                assert_eq!(
+                    (rx.packets, rx.bytes),
+                    ((BUDGET + OVER), (BUDGET + OVER) * len),
+                    "{what}: totals"
+                );
+                assert_eq!(
+                    (rx.over_budget_packets, rx.over_budget_bytes),
+                    (OVER, OVER * len),
+                    "{what}: over budget"
+                );
+                assert_eq!(rx.insert_failed_packets, 0, "{what}: table full");
+                // The first BUDGET source ports got flows, the rest did not.
+                let mut ports: Vec<u16> = flows.iter().map(|(k, _)| k.remote_port).collect();
+                ports.sort();
+                assert_eq!(ports, (10_000..10_000 + BUDGET as u16).collect::<Vec<_>>());
+                let want = PrefixCounters {
+                    packets: OVER,
+                    bytes: OVER * len,
+                };
+                assert_eq!(prefixes, [(*want_prefix, want)], "{what}: prefixes");
+            }
+        }
+    }
+
+    #[test]
+    fn sent_flows_are_created_beyond_the_budget_and_known_flows_still_count() {
+        let ebpf = &within_one_window(|| {
+            let ebpf = load_with(
+                &[Program::TcIngress, Program::TcEgress],
+                LINK_ETHERNET,
+                Some(BUDGET),
+            );
+            // The budget spent, and OVER packets beyond it.
+            run_all(
+                &ebpf,
+                Program::TcIngress,
+                &new_flows(v4, BUDGET + OVER, 10_000),
+            );
+            // The host's own new flows: all of them created.
+            let sent: Vec<Vec<u8>> = (0..5)
+                .map(|n| Frame::ipv4(DST4, SRC4).udp(30_000 + n, 443).build())
+                .collect();
+            run_all(&ebpf, Program::TcEgress, &sent);
+            // A reply to a flood packet that had no flow creates it.
+            let reply = Frame::ipv4(DST4, SRC4)
+                .udp(LOCAL_PORT, 10_000 + BUDGET as u16)
+                .build();
+            run_all(&ebpf, Program::TcEgress, &[reply]);
+            // A flow created within the budget still counts its received packets.
+            run_all(&ebpf, Program::TcIngress, &new_flows(v4, 1, 10_000));
+            ebpf
+        });
+        let flows = flows(ebpf);
+        assert_eq!(flows.len() as u64, BUDGET + 5 + 1, "flows {flows:#?}");
+        let known = Seen::v4(IPPROTO_UDP, 10_000, LOCAL_PORT).key(DIR_RX);
+        let (_, counters) = flows
+            .iter()
+            .find(|(k, _)| *k == known)
+            .expect("the known flow");
+        assert_eq!(counters.rx_packets, 2, "the known flow's packets");
+        let totals = totals(ebpf);
+        let (rx, tx) = (totals[0], totals[1]);
+        assert_eq!(
+            (rx.packets, rx.over_budget_packets),
+            (BUDGET + OVER + 1, OVER)
+        );
+        assert_eq!((tx.packets, tx.over_budget_packets), (6, 0));
+    }
+
+    #[test]
+    fn no_budget_is_unlimited_and_the_window_starts_again_after_a_second() {
+        let unlimited = within_one_window(|| {
+            let ebpf = load_with(&[Program::TcIngress], LINK_ETHERNET, Some(0));
+            run_all(&ebpf, Program::TcIngress, &new_flows(v4, 40, 10_000));
+            (flows(&ebpf).len(), totals(&ebpf)[0].over_budget_packets)
+        });
+        assert_eq!(unlimited, (40, 0), "budget 0: (flows, over budget)");
+
+        let mut ebpf = within_one_window(|| {
+            let ebpf = load_with(&[Program::TcIngress], LINK_ETHERNET, Some(2));
+            run_all(&ebpf, Program::TcIngress, &new_flows(v4, 3, 10_000));
+            ebpf
+        });
+        assert_eq!(
+            (flows(&ebpf).len(), totals(&ebpf)[0].over_budget_packets),
+            (2, 1)
+        );
+        // Rewind every CPU's window to the start of the clock: the next new flow begins
+        // a new window, in which it fits.
+        let cpus = aya::util::nr_cpus().expect("number of CPUs");
+        let mut window = PerCpuArray::<_, NewFlowWindow>::try_from(
+            ebpf.map_mut(NEW_FLOW_WINDOW_MAP)
+                .expect("NEW_FLOW_WINDOW map"),
+        )
+        .expect("NEW_FLOW_WINDOW is a per-CPU array");
+        let spent = window.get(&0, 0).expect("read the window");
+        assert!(
+            spent.iter().any(|w| w.created == 2),
+            "the window as used: {spent:?}"
+        );
+        let rewound = NewFlowWindow {
+            window_start_ns: 0,
+            created: 2,
+        };
+        window
+            .set(0, PerCpuValues::try_from(vec![rewound; cpus]).unwrap(), 0)
+            .expect("rewind the window");
+        run_all(&ebpf, Program::TcIngress, &new_flows(v4, 1, 20_000));
+        assert_eq!(
+            (flows(&ebpf).len(), totals(&ebpf)[0].over_budget_packets),
+            (3, 1)
+        );
     }
 }

@@ -197,6 +197,14 @@ pub struct DatapathArgs {
     #[arg(long, value_name = "N", default_value_t = flowmeter_common::DEFAULT_FLOW_CAPACITY,
           value_parser = clap::value_parser!(u32).range(16..=16_777_216))]
     pub flows: u32,
+
+    /// New flows per second per CPU that received packets may create; beyond it (a
+    /// flood) their traffic is counted per source prefix (/24, /64) and local port
+    /// instead, still exactly in the totals, and the table keeps room for the host's own
+    /// flows, which are always created. Default: --flows / 32 (2048 for 65536); 0 turns
+    /// the budget off.
+    #[arg(long, value_name = "N")]
+    pub new_flow_budget: Option<u32>,
 }
 
 /// Options of the enrichers: where a remote is, and how flows are judged.

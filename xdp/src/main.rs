@@ -8,10 +8,13 @@
 //! Every program passes every packet on, whatever happens. The per-packet path never
 //! allocates, locks or sends events: it bumps per-CPU counters that userspace reads
 //! once per interval. IPv4 and IPv6 flows live in separate maps, so that the frequent
-//! IPv4 key stays small; only a new flow reads the clock.
+//! IPv4 key stays small; only a new flow reads the clock. New flows of received packets
+//! spend a per-CPU budget (`budget.rs`): beyond it, a flood's packets are counted per
+//! source prefix instead of each making a flow.
 #![no_std]
 #![no_main]
 
+mod budget;
 mod parse;
 
 use core::mem::{MaybeUninit, offset_of};
@@ -25,6 +28,7 @@ use aya_ebpf::{
     programs::{TcContext, XdpContext},
 };
 use aya_log_ebpf::debug;
+use budget::Prefixed;
 use flowmeter_common::{
     DEFAULT_FLOW_CAPACITY, DEFAULT_IFACES, DEFAULT_TOTALS_SLOTS, DIR_RX, DIR_TX, FlowCounters,
     FlowKey, FlowKeyV4, IfaceConfig, LINK_UNMETERED, Totals, totals_index,
@@ -132,18 +136,34 @@ fn account<C: EbpfContext>(
                 Key::V4(key) => count_flow(ctx, &FLOWS_V4, key, ifindex, summary, direction, len),
                 Key::V6(key) => count_flow(ctx, &FLOWS, key, ifindex, summary, direction, len),
             };
-            if !counted {
-                totals.insert_failed_packets += 1;
-                totals.insert_failed_bytes += len;
+            match counted {
+                Counted::InFlow => {}
+                Counted::OverBudget => {
+                    totals.over_budget_packets += 1;
+                    totals.over_budget_bytes += len;
+                }
+                Counted::NoRoom => {
+                    totals.insert_failed_packets += 1;
+                    totals.insert_failed_bytes += len;
+                }
             }
         }
     }
 }
 
-/// Adds the packet to its flow in `flows`, creating the flow if needed. False if there
-/// was no room.
+/// Where [`count_flow`] counted a packet.
+enum Counted {
+    InFlow,
+    /// A received packet of a new flow beyond this CPU's new-flow budget: in its prefix's
+    /// counters (see `budget.rs`), in no flow.
+    OverBudget,
+    /// No room in the flow table.
+    NoRoom,
+}
+
+/// Adds the packet to its flow in `flows`, creating the flow if needed and allowed.
 #[inline(always)]
-fn count_flow<C: EbpfContext, K>(
+fn count_flow<C: EbpfContext, K: Prefixed>(
     ctx: &C,
     flows: &LruPerCpuHashMap<K, FlowCounters>,
     key: &K,
@@ -151,15 +171,21 @@ fn count_flow<C: EbpfContext, K>(
     summary: Summary,
     direction: u32,
     len: u64,
-) -> bool {
+) -> Counted {
     let tcp_flags = summary.tcp_flags;
     if let Some(counters) = flows.get_ptr_mut(key) {
         // SAFETY: a per-CPU hash value belongs to this CPU for the program's run.
         bump(unsafe { &mut *counters }, tcp_flags, direction, len);
-        return true;
+        return Counted::InFlow;
     }
     // SAFETY: a helper without arguments.
     let now = unsafe { bpf_ktime_get_coarse_ns() };
+    // Only received packets spend the budget: the host's own flows, and its replies to
+    // inbound ones, always get their flow.
+    if direction == DIR_RX && !budget::may_create(now) {
+        budget::count_over_budget(key, len);
+        return Counted::OverBudget;
+    }
     let mut fresh = MaybeUninit::uninit();
     let fresh = first_packet(&mut fresh, tcp_flags, direction, len, now);
     if flows.insert(key, fresh, BPF_NOEXIST as u64).is_ok() {
@@ -172,7 +198,7 @@ fn count_flow<C: EbpfContext, K>(
             summary.local_port,
             summary.remote_port
         );
-        return true;
+        return Counted::InFlow;
     }
     // Another CPU created the flow in between: add to this CPU's slot of it (whose
     // first_seen_ns stays zero: the creating CPU's stamp is the flow's).
@@ -180,9 +206,9 @@ fn count_flow<C: EbpfContext, K>(
         Some(counters) => {
             // SAFETY: as above.
             bump(unsafe { &mut *counters }, tcp_flags, direction, len);
-            true
+            Counted::InFlow
         }
-        None => false,
+        None => Counted::NoRoom,
     }
 }
 
@@ -232,7 +258,7 @@ fn first_packet(
 /// # Safety
 /// `place` is valid for writes and aligned.
 #[inline(always)]
-unsafe fn write_zero<T: Default>(place: *mut T) {
+pub(crate) unsafe fn write_zero<T: Default>(place: *mut T) {
     // SAFETY: see the function's contract.
     unsafe { place.write_volatile(T::default()) }
 }

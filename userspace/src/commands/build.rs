@@ -7,7 +7,7 @@ use anyhow::{Result, anyhow};
 
 use crate::{
     cli::{DatapathArgs, EnrichArgs, LogArgs},
-    datapath::Options,
+    datapath::{Options, default_new_flow_budget},
     enrich::{
         Enricher,
         geo::{GeoDb, HomeCountries},
@@ -24,6 +24,9 @@ pub fn datapath_options(args: &DatapathArgs, verbose: bool) -> Options {
     Options {
         hook: args.hook,
         flow_capacity: args.flows,
+        new_flow_budget: args
+            .new_flow_budget
+            .unwrap_or(default_new_flow_budget(args.flows)),
         kernel_log: verbose,
     }
 }

@@ -12,7 +12,8 @@ use aya::{
 use aya_log::EbpfLogger;
 use flowmeter_common::{
     DEFAULT_FLOW_CAPACITY, FLOWS_MAP, FLOWS_V4_MAP, IFACES_MAP, IfaceConfig, LINK_ETHERNET,
-    LINK_RAW_IP, TC_EGRESS_PROG, TC_INGRESS_PROG, TOTALS_MAP, XDP_INGRESS_PROG,
+    LINK_RAW_IP, NEW_FLOW_BUDGET_GLOBAL, OVERFLOW_MAP, TC_EGRESS_PROG, TC_INGRESS_PROG, TOTALS_MAP,
+    XDP_INGRESS_PROG,
 };
 
 use super::{
@@ -33,6 +34,10 @@ pub struct Options {
     /// Flows the kernel table holds (`--flows`): as many IPv4 flows, and as many IPv6
     /// flows (each family has its own map).
     pub flow_capacity: u32,
+    /// New flows per second per CPU that received packets may create
+    /// (`--new-flow-budget`); beyond it their traffic is counted per source prefix.
+    /// 0 = unlimited.
+    pub new_flow_budget: u32,
     /// Let the programs log (one debug line per new flow) through aya-log (`-v`).
     pub kernel_log: bool,
 }
@@ -42,9 +47,16 @@ impl Default for Options {
         Self {
             hook: HookChoice::Auto,
             flow_capacity: DEFAULT_FLOW_CAPACITY,
+            new_flow_budget: default_new_flow_budget(DEFAULT_FLOW_CAPACITY),
             kernel_log: false,
         }
     }
+}
+
+/// The new-flow budget when none is given: a flood fills at most 1/32 of the table per
+/// second on each CPU, and the rest keeps room for the host's real flows.
+pub const fn default_new_flow_budget(flow_capacity: u32) -> u32 {
+    flow_capacity / 32
 }
 
 /// What is attached to one interface.
@@ -94,8 +106,10 @@ impl Datapath {
         } else {
             0
         };
+        let new_flow_budget = u64::from(options.new_flow_budget);
         let mut ebpf = EbpfLoader::new()
             .override_global(aya_log::LEVEL, &log_level, true)
+            .override_global(NEW_FLOW_BUDGET_GLOBAL, &new_flow_budget, true)
             .map_max_entries(FLOWS_V4_MAP, options.flow_capacity)
             .map_max_entries(FLOWS_MAP, options.flow_capacity)
             .map_max_entries(IFACES_MAP, max_ifindex + 1)
@@ -146,6 +160,9 @@ impl Datapath {
                 .map_err(|e| Error::Kernel("opening the flow table".into(), e.to_string()))?,
             totals: PerCpuArray::try_from(take_map(&mut ebpf, TOTALS_MAP)?)
                 .map_err(|e| Error::Kernel("opening the totals".into(), e.to_string()))?,
+            overflow: PerCpuHashMap::try_from(take_map(&mut ebpf, OVERFLOW_MAP)?).map_err(|e| {
+                Error::Kernel("opening the over-budget prefixes".into(), e.to_string())
+            })?,
             slots: interfaces
                 .iter()
                 .enumerate()

@@ -8,9 +8,15 @@ use std::{borrow::Borrow, collections::HashMap, mem::size_of, os::fd::AsFd};
 use rustc_hash::FxHashMap;
 
 use aya::maps::{IterableMap, MapData, MapError, PerCpuArray, PerCpuHashMap};
-use flowmeter_common::{FlowCounters, FlowKey, FlowKeyV4, Totals, totals_index};
+use flowmeter_common::{
+    FlowCounters, FlowKey, FlowKeyV4, PrefixCounters, PrefixKey, Totals, totals_index,
+};
 
-use super::{Error, batch::BatchLookup};
+use super::{
+    Error,
+    batch::BatchLookup,
+    overflow::{self, PrefixTable},
+};
 
 /// Every flow's counters, summed over CPUs. Fx hashing: the reader probes it for every
 /// flow of every interval, and the keys come from the kernel, not from an attacker who
@@ -29,6 +35,11 @@ pub trait FlowSource {
     fn remove(&mut self, key: &FlowKey) -> Result<(), Error>;
     /// Now, on the clock the programs stamp flows with (CLOCK_MONOTONIC_COARSE).
     fn now_ns(&self) -> u64;
+    /// Received traffic over the new-flow budget, per source prefix, summed over CPUs.
+    /// Sources without a budget have none.
+    fn overflow(&mut self) -> Result<PrefixTable, Error> {
+        Ok(PrefixTable::default())
+    }
 }
 
 /// The maps of the loaded object that hold counters.
@@ -36,6 +47,8 @@ pub struct KernelMaps {
     pub(super) flows_v4: PerCpuHashMap<MapData, FlowKeyV4, FlowCounters>,
     pub(super) flows_v6: PerCpuHashMap<MapData, FlowKey, FlowCounters>,
     pub(super) totals: PerCpuArray<MapData, Totals>,
+    /// Over-budget traffic per source prefix.
+    pub(super) overflow: PerCpuHashMap<MapData, PrefixKey, PrefixCounters>,
     /// ifindex → the interface's slot in `totals`.
     pub(super) slots: HashMap<u32, u32>,
     /// Flows each of the two maps holds.
@@ -49,6 +62,7 @@ pub struct KernelMaps {
 pub(super) struct FlowBatches {
     v4: BatchLookup,
     v6: BatchLookup,
+    overflow: BatchLookup,
     /// Possible CPUs: a per-CPU value holds one slot each.
     cpus: usize,
 }
@@ -65,6 +79,7 @@ impl FlowBatches {
         Self {
             v4: BatchLookup::new(size_of::<FlowKeyV4>(), value, chunk),
             v6: BatchLookup::new(size_of::<FlowKey>(), value, chunk),
+            overflow: overflow::batch_lookup(cpus),
             cpus,
         }
     }
@@ -122,6 +137,21 @@ impl FlowSource for KernelMaps {
         }
     }
 
+    fn overflow(&mut self) -> Result<PrefixTable, Error> {
+        let read = match &mut self.batches {
+            Some(batches) => {
+                match overflow::read_batches(&self.overflow, &mut batches.overflow, batches.cpus) {
+                    Err(error) if batch_unsupported(&error) => {
+                        overflow::read_key_by_key(&self.overflow)
+                    }
+                    read => read,
+                }
+            }
+            None => overflow::read_key_by_key(&self.overflow),
+        };
+        read.map_err(|e| Error::Kernel("reading the over-budget prefixes".into(), e.to_string()))
+    }
+
     fn now_ns(&self) -> u64 {
         let mut now = libc::timespec {
             tv_sec: 0,
@@ -169,7 +199,7 @@ fn sum_cpu_slots(value: &[u8], cpus: usize) -> FlowCounters {
 }
 
 /// A map key or value from the bytes the kernel copied.
-fn pod_from_bytes<T: aya::Pod>(bytes: &[u8]) -> T {
+pub(super) fn pod_from_bytes<T: aya::Pod>(bytes: &[u8]) -> T {
     assert_eq!(bytes.len(), size_of::<T>(), "a map element's size");
     // SAFETY: `T: Pod` is plain data (any bit pattern is a valid value), and `bytes`
     // holds exactly `size_of::<T>()` of them; they need not be aligned.
@@ -233,6 +263,8 @@ pub fn sum_totals<'a>(per_cpu: impl IntoIterator<Item = &'a Totals>) -> Totals {
             malformed_bytes: sum.malformed_bytes + cpu.malformed_bytes,
             insert_failed_packets: sum.insert_failed_packets + cpu.insert_failed_packets,
             insert_failed_bytes: sum.insert_failed_bytes + cpu.insert_failed_bytes,
+            over_budget_packets: sum.over_budget_packets + cpu.over_budget_packets,
+            over_budget_bytes: sum.over_budget_bytes + cpu.over_budget_bytes,
         })
 }
 

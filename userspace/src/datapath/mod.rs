@@ -11,6 +11,7 @@ mod loader;
 mod maps;
 pub mod memory;
 mod netlink;
+mod overflow;
 pub mod preflight;
 mod reader;
 mod snapshot;
@@ -19,8 +20,9 @@ use std::io;
 
 pub use hook::{HookChoice, IngressHook};
 pub use interfaces::{Interface, LinkLayer};
-pub use loader::{Attachment, Datapath, Options};
+pub use loader::{Attachment, Datapath, Options, default_new_flow_budget};
 pub use maps::{FlowSource, FlowTable, KernelMaps, sum_flow_counters, sum_totals};
+pub use overflow::PrefixTable;
 pub use reader::{IDLE_FLOW_TIMEOUT, Reader};
 pub use snapshot::{
     DirectionTotals, FlowDelta, FlowId, InterfaceTotals, PrefixDelta, Protocol, Snapshot,

@@ -20,6 +20,7 @@ use rustc_hash::FxHashMap;
 
 use super::{
     DirectionTotals, Error, FlowDelta, FlowId, FlowSource, Interface, InterfaceTotals, Snapshot,
+    overflow::OverflowDeltas,
 };
 
 /// Flows idle this long are removed from the kernel table, so it keeps room.
@@ -44,6 +45,8 @@ pub struct Reader<S> {
     directions: HashMap<(u32, u32), DirectionState>,
     last_read: Instant,
     idle_timeout_ns: u64,
+    /// The over-budget prefixes as the previous read left them.
+    overflow: OverflowDeltas,
 }
 
 /// A flow's cumulative counters at the previous read, and when they last changed.
@@ -81,6 +84,7 @@ impl<S: FlowSource> Reader<S> {
             directions: HashMap::new(),
             last_read: started,
             idle_timeout_ns: IDLE_FLOW_TIMEOUT.as_nanos() as u64,
+            overflow: OverflowDeltas::default(),
         }
     }
 
@@ -185,6 +189,12 @@ impl<S: FlowSource> Reader<S> {
             });
         }
 
+        // After the totals, as flows are: the kernel bumps the totals first.
+        let prefixes = self.source.overflow()?;
+        let mut deltas = std::mem::take(&mut self.overflow);
+        let overflow = deltas.advance(prefixes, |ifindex| self.iface_name(ifindex));
+        self.overflow = deltas;
+
         let interval = now.saturating_duration_since(self.last_read);
         self.last_read = now;
         Ok(Snapshot {
@@ -192,7 +202,7 @@ impl<S: FlowSource> Reader<S> {
             interval,
             flows,
             interfaces,
-            overflow: Vec::new(),
+            overflow,
         })
     }
 
@@ -275,9 +285,8 @@ impl DirectionState {
             malformed_bytes: since(totals.malformed_bytes, previous.malformed_bytes),
             table_full_packets: since(totals.insert_failed_packets, previous.insert_failed_packets),
             table_full_bytes: since(totals.insert_failed_bytes, previous.insert_failed_bytes),
-            // The kernel's new-flow budget is not in the map ABI yet.
-            over_budget_packets: 0,
-            over_budget_bytes: 0,
+            over_budget_packets: since(totals.over_budget_packets, previous.over_budget_packets),
+            over_budget_bytes: since(totals.over_budget_bytes, previous.over_budget_bytes),
         }
     }
 }

@@ -222,7 +222,7 @@ impl LogSink {
             self.push(
                 "totals",
                 &ts,
-                schema::Totals::new(totals, snapshot.interval),
+                schema::Totals::new(totals, snapshot.interval, self.version),
             )?;
         }
         Ok(())

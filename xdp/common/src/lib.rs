@@ -16,6 +16,20 @@ pub const TOTALS_MAP: &str = "TOTALS";
 /// Name of the interface map (`ARRAY`, index ifindex, value [`IfaceConfig`]): where each
 /// metered interface's totals live and how its frames begin.
 pub const IFACES_MAP: &str = "IFACES";
+/// Name of the map of received traffic over the new-flow budget (`LRU_PERCPU_HASH`, key
+/// [`PrefixKey`], value [`PrefixCounters`]): a flood's packets that made no flow, summed
+/// per source prefix and local port.
+pub const OVERFLOW_MAP: &str = "OVERFLOW";
+/// Name of the per-CPU state of the new-flow budget (`PERCPU_ARRAY` of one
+/// [`NewFlowWindow`]).
+pub const NEW_FLOW_WINDOW_MAP: &str = "NEW_FLOW_WINDOW";
+/// Name of the global (a `u64`, set at load time) holding the budget: new flows per
+/// second per CPU that received packets may create; 0 = unlimited.
+pub const NEW_FLOW_BUDGET_GLOBAL: &str = "NEW_FLOW_BUDGET";
+/// The budget's window: a CPU may create [`NEW_FLOW_BUDGET_GLOBAL`] flows per window.
+pub const NEW_FLOW_WINDOW_NS: u64 = 1_000_000_000;
+/// Default number of source prefixes the overflow map holds.
+pub const OVERFLOW_CAPACITY: u32 = 4_096;
 
 /// Program names in the object file.
 pub const XDP_INGRESS_PROG: &str = "flowmeter_xdp_ingress";
@@ -178,6 +192,44 @@ pub struct Totals {
     pub malformed_bytes: u64,
     pub insert_failed_packets: u64,
     pub insert_failed_bytes: u64,
+    /// Received frames of new flows that the CPU's new-flow budget did not let in (a
+    /// flood): counted here always, and per source prefix in the overflow map when it
+    /// had room.
+    pub over_budget_packets: u64,
+    pub over_budget_bytes: u64,
+}
+
+/// One CPU's use of its new-flow budget in the current window.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NewFlowWindow {
+    /// `bpf_ktime_get_coarse_ns()` when the window began.
+    pub window_start_ns: u64,
+    /// New flows received packets created in it.
+    pub created: u64,
+}
+
+/// Where over-budget traffic came from: the interface, the local port it went to and
+/// the remote's prefix, /24 for IPv4 and /64 for IPv6.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PrefixKey {
+    pub ifindex: u32,
+    /// [`FAMILY_IPV4`] or [`FAMILY_IPV6`].
+    pub family: u8,
+    pub proto: u8,
+    /// Host byte order; zero where the packet has no ports.
+    pub local_port: u16,
+    /// The first 3 bytes of an IPv4 address (then zeros), or the first 8 of an IPv6 one.
+    pub prefix: [u8; 8],
+}
+
+/// Over-budget traffic of one [`PrefixKey`] on one CPU. Userspace sums the CPUs.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PrefixCounters {
+    pub packets: u64,
+    pub bytes: u64,
 }
 
 #[cfg(feature = "user")]
@@ -189,6 +241,9 @@ mod user {
     unsafe impl aya::Pod for super::FlowCounters {}
     unsafe impl aya::Pod for super::Totals {}
     unsafe impl aya::Pod for super::IfaceConfig {}
+    unsafe impl aya::Pod for super::NewFlowWindow {}
+    unsafe impl aya::Pod for super::PrefixKey {}
+    unsafe impl aya::Pod for super::PrefixCounters {}
 }
 
 #[cfg(test)]
@@ -202,8 +257,11 @@ mod tests {
         assert_eq!(size_of::<FlowKey>(), 4 + 1 + 1 + 2 + 2 + 2 + 16 + 16);
         assert_eq!(size_of::<FlowKeyV4>(), 4 + 4 + 4 + 2 + 2 + 1 + 3);
         assert_eq!(size_of::<FlowCounters>(), 5 * 8 + 8);
-        assert_eq!(size_of::<Totals>(), 8 * 8);
+        assert_eq!(size_of::<Totals>(), 10 * 8);
         assert_eq!(size_of::<IfaceConfig>(), 8);
+        assert_eq!(size_of::<NewFlowWindow>(), 2 * 8);
+        assert_eq!(size_of::<PrefixKey>(), 4 + 1 + 1 + 2 + 8);
+        assert_eq!(size_of::<PrefixCounters>(), 2 * 8);
     }
 
     #[test]

@@ -7,6 +7,8 @@ use serde::Serialize;
 
 use crate::datapath::InterfaceTotals;
 
+use super::SCHEMA_V2;
+
 /// `type: "totals"`: one interface during one interval. `rx_packets` etc. count every
 /// frame; `*_unattributed_*` is the part in no `flow` line (over a run, flows plus
 /// unattributed equal the totals exactly), with its reasons beside it.
@@ -28,10 +30,18 @@ pub struct Totals<'a> {
     pub tx_malformed_packets: u64,
     pub rx_table_full_packets: u64,
     pub tx_table_full_packets: u64,
+    /// Schema v2 only (absent in v1, whose lines stay as they were): received packets
+    /// of new flows over the kernel's new-flow budget. Only received packets spend it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rx_over_budget_packets: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rx_over_budget_bytes: Option<u64>,
 }
 
 impl<'a> Totals<'a> {
-    pub fn new(totals: &'a InterfaceTotals, interval: Duration) -> Self {
+    /// The record as schema `version` writes it.
+    pub fn new(totals: &'a InterfaceTotals, interval: Duration, version: u32) -> Self {
+        let v2 = |value: u64| (version >= SCHEMA_V2).then_some(value);
         Self {
             iface: &totals.iface,
             interval_s: interval.as_secs_f64(),
@@ -49,6 +59,8 @@ impl<'a> Totals<'a> {
             tx_malformed_packets: totals.tx.malformed_packets,
             rx_table_full_packets: totals.rx.table_full_packets,
             tx_table_full_packets: totals.tx.table_full_packets,
+            rx_over_budget_packets: v2(totals.rx.over_budget_packets),
+            rx_over_budget_bytes: v2(totals.rx.over_budget_bytes),
         }
     }
 }

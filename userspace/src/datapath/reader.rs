@@ -191,9 +191,10 @@ impl<S: FlowSource> Reader<S> {
 
         // After the totals, as flows are: the kernel bumps the totals first.
         let prefixes = self.source.overflow()?;
-        let mut deltas = std::mem::take(&mut self.overflow);
-        let overflow = deltas.advance(prefixes, |ifindex| self.iface_name(ifindex));
-        self.overflow = deltas;
+        let interfaces_named = &self.interfaces;
+        let overflow = self
+            .overflow
+            .advance(prefixes, |ifindex| iface_name(interfaces_named, ifindex));
 
         let interval = now.saturating_duration_since(self.last_read);
         self.last_read = now;

@@ -55,6 +55,10 @@ pub enum Owner {
     /// No socket on this host matches the flow: routed or forwarded traffic, raw
     /// sockets, ICMP. Not a guess at some process.
     NoLocalSocket,
+    /// Not known yet: the flow is new and its lookup in `/proc` has not answered within
+    /// the interval's budget (see `enrich::resolver`). Judged by the flow alone until
+    /// its owner arrives; an owner found never goes back to this.
+    Resolving,
 }
 
 impl Owner {
@@ -62,7 +66,7 @@ impl Owner {
     pub fn process(&self) -> Option<&ProcessInfo> {
         match self {
             Owner::Process(process) => Some(process),
-            Owner::Unresolved | Owner::NoLocalSocket => None,
+            Owner::Unresolved | Owner::NoLocalSocket | Owner::Resolving => None,
         }
     }
 }
@@ -256,7 +260,7 @@ impl SocketTable {
         cached.seen = now;
         match cached.owner {
             Owner::Process(_) => false,
-            Owner::Unresolved | Owner::NoLocalSocket => {
+            Owner::Unresolved | Owner::NoLocalSocket | Owner::Resolving => {
                 now.saturating_duration_since(cached.checked) >= self.timing.retry_unowned
             }
         }

@@ -12,13 +12,14 @@ mod enriched;
 pub mod geo;
 mod known;
 mod processes;
+pub mod resolver;
 pub mod sockets;
 pub mod verdict;
 
 #[cfg(test)]
 mod tests;
 
-use std::{net::IpAddr, time::Instant};
+use std::{net::IpAddr, sync::Arc, time::Instant};
 
 pub use enriched::EnrichedSnapshot;
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -27,8 +28,9 @@ use crate::datapath::{FlowDelta, FlowId, Snapshot};
 use geo::{GeoDb, HomeCountries, Location};
 use known::{Known, KnownFlows, MadeFrom};
 use processes::Processes;
-use sockets::{Owner, ProcPaths, SocketTable};
-use verdict::{FlowContext, Judgement, Persistence, Rules};
+use resolver::{MakeWork, Resolver};
+use sockets::{Owner, ProcPaths, SocketTable, Timing};
+use verdict::{FlowContext, Judgement, Persistence, Reason, Rules};
 
 /// What the enrichers know about one flow.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -40,7 +42,10 @@ pub struct Facts {
 
 /// Sockets, GeoIP and verdict rules, with their caches.
 pub struct Enricher {
-    sockets: SocketTable,
+    /// Finds owners in `/proc`, on its own thread.
+    resolver: Resolver,
+    /// How long owners are kept: the resolver's socket table follows it too.
+    timing: Timing,
     geo: GeoDb,
     home: HomeCountries,
     rules: Rules,
@@ -54,9 +59,14 @@ pub struct Enricher {
 impl Enricher {
     pub fn new(geo: GeoDb, home: HomeCountries, rules: Rules) -> Self {
         let paths = ProcPaths::default();
+        let timing = Timing::default();
+        let proc_root = paths.proc_root.clone();
+        let sockets: MakeWork =
+            Arc::new(move || Box::new(SocketTable::new(paths.clone()).with_timing(timing)));
         Self {
-            processes: Processes::new(paths.proc_root.clone()),
-            sockets: SocketTable::new(paths),
+            processes: Processes::new(proc_root),
+            resolver: Resolver::threaded(sockets),
+            timing,
             geo,
             home,
             rules,
@@ -74,6 +84,20 @@ impl Enricher {
         self
     }
 
+    /// Owners found on the calling thread, each interval waiting for `/proc` as long as
+    /// it takes: the path before the resolving thread, for benchmarks comparing the two.
+    pub fn resolving_inline(mut self) -> Self {
+        self.resolver = self.resolver.inline();
+        self
+    }
+
+    /// Owners found by `make`'s work instead of the socket table (tests make it slow).
+    #[cfg(test)]
+    fn with_resolver(mut self, make: MakeWork) -> Self {
+        self.resolver = Resolver::threaded(make);
+        self
+    }
+
     pub fn geo(&self) -> &GeoDb {
         &self.geo
     }
@@ -87,66 +111,114 @@ impl Enricher {
         self.known.len()
     }
 
-    /// The snapshot with every flow paired with its facts. Reads /proc only for flows
-    /// not seen before (see [`SocketTable`]) and for processes not seen lately; call it
-    /// from a thread in the metered namespace.
+    /// The snapshot with every flow paired with its facts. Asks `/proc` only about
+    /// flows not seen before (and unowned ones due for a retry, see [`SocketTable`]),
+    /// on the resolving thread, waiting for it at most [`resolver::budget`]: flows it
+    /// has not answered by then are [`Owner::Resolving`] until a later interval. Call it
+    /// from a thread in the metered namespace (the first call starts the resolver there).
     pub fn enrich(&mut self, snapshot: Snapshot, now: Instant) -> EnrichedSnapshot {
         let flows = &snapshot.flows;
-        let retry_unowned = self.sockets.timing().retry_unowned;
+        let retry_unowned = self.timing.retry_unowned;
         // Known flows from memory (refreshed if stale); the others wait for one lookup.
         let mut facts: Vec<Option<Facts>> = Vec::with_capacity(flows.len());
         let mut due: Vec<usize> = Vec::new();
+        let mut ask: Vec<FlowId> = Vec::new();
+        // Flows shown as resolving from memory: an answer in this interval updates them.
+        let mut resolving: Vec<usize> = Vec::new();
         for (index, flow) in flows.iter().enumerate() {
             let known = match self.known.get_mut(&flow.id) {
-                Some(known) if !known.owner_due(now, retry_unowned) => known,
+                Some(known) if !is_due(known, &self.resolver, &flow.id, now, retry_unowned) => {
+                    known
+                }
                 _ => {
+                    if !self.resolver.is_pending(&flow.id) {
+                        ask.push(flow.id.clone());
+                    }
                     due.push(index);
                     facts.push(None);
                     continue;
                 }
             };
-            known.seen = now;
-            known.sent |= flow.tx_packets > 0;
-            let made_from = made_from(
+            let grounds = Grounds::of(&self.rules, &self.home, &self.persistence);
+            refresh(
+                known,
+                flow,
                 &mut self.processes,
-                &known.facts.owner,
-                known.sent,
+                &grounds,
                 self.rules_generation,
                 now,
             );
-            if made_from.0 != known.made_from {
-                known.made_from = made_from.0;
-                let grounds = Grounds::of(&self.rules, &self.home, &self.persistence);
-                known.facts.judgement = grounds.base_judgement(&flow.id, &known.facts, &made_from);
+            if known.facts.owner == Owner::Resolving {
+                resolving.push(index);
             }
             facts.push(Some(known.facts.clone()));
         }
-        if !due.is_empty() {
-            self.sockets
-                .resolve(due.iter().map(|&index| &flows[index].id), now);
-            for &index in &due {
-                let flow = &flows[index];
-                let known = self.first_facts(flow, now);
+        // Wait for the owners only if this interval asked for some.
+        let deadline = match self.resolver.ask(ask, now) && !due.is_empty() {
+            true => Instant::now() + resolver::budget(snapshot.interval),
+            false => Instant::now(),
+        };
+        let mut arrived: FxHashMap<FlowId, (Owner, Instant)> = FxHashMap::default();
+        for answer in self.resolver.answers(deadline) {
+            let asked = answer.asked;
+            arrived.extend(
+                answer
+                    .flows
+                    .into_iter()
+                    .zip(answer.owners)
+                    .map(|(flow, owner)| (flow, (owner, asked))),
+            );
+        }
+        for &index in &due {
+            let flow = &flows[index];
+            let known = match arrived.remove(&flow.id) {
+                Some((owner, asked)) => self.first_facts(flow, owner, asked, now),
+                None => match self.known.get_mut(&flow.id) {
+                    // Unowned and due for a retry: its owner stays until the answer.
+                    Some(known) => {
+                        let grounds = Grounds::of(&self.rules, &self.home, &self.persistence);
+                        refresh(
+                            known,
+                            flow,
+                            &mut self.processes,
+                            &grounds,
+                            self.rules_generation,
+                            now,
+                        );
+                        facts[index] = Some(known.facts.clone());
+                        continue;
+                    }
+                    None => self.first_facts(flow, Owner::Resolving, now, now),
+                },
+            };
+            facts[index] = Some(known.facts.clone());
+            self.known.insert(flow.id.clone(), known);
+        }
+        // Answers for flows of earlier intervals.
+        for (flow, (owner, asked)) in arrived {
+            self.settle(&flow, owner, asked, now);
+        }
+        for index in resolving {
+            if let Some(known) = self.known.get_mut(&flows[index].id) {
                 facts[index] = Some(known.facts.clone());
-                self.known.insert(flow.id.clone(), known);
             }
         }
-        self.known
-            .sweep(now, self.sockets.timing().forget_after, flows.len());
-        self.processes
-            .forget_unseen(now, self.sockets.timing().forget_after);
+        self.known.sweep(now, self.timing.forget_after, flows.len());
+        self.processes.forget_unseen(now, self.timing.forget_after);
         let mut facts: Vec<Facts> = facts.into_iter().flatten().collect();
         self.judge_floods(flows, &mut facts, now);
         EnrichedSnapshot::from_parts(snapshot, facts)
     }
 
-    /// A flow's facts as first found (or found again when its owner was due).
-    fn first_facts(&mut self, flow: &FlowDelta, now: Instant) -> Known {
-        let owner = self
-            .sockets
-            .owner(&flow.id)
-            .cloned()
-            .unwrap_or(Owner::Unresolved);
+    /// A flow's facts as first found (or found again when its owner was due): `owner`,
+    /// as checked at `checked`.
+    fn first_facts(
+        &mut self,
+        flow: &FlowDelta,
+        owner: Owner,
+        checked: Instant,
+        now: Instant,
+    ) -> Known {
         // An owner found again keeps what was known of the flow besides it.
         let (location, sent) = match self.known.get_mut(&flow.id) {
             Some(known) => (known.facts.location, known.sent),
@@ -173,11 +245,34 @@ impl Enricher {
         facts.judgement = grounds.base_judgement(&flow.id, &facts, &made_from);
         Known {
             facts,
-            owner_checked: now,
+            owner_checked: checked,
             seen: now,
             sent,
             made_from: made_from.0,
         }
+    }
+
+    /// The owner of a flow reported earlier, arrived now: its facts are judged again.
+    /// A flow forgotten meanwhile is looked up afresh if it comes back.
+    fn settle(&mut self, flow: &FlowId, owner: Owner, asked: Instant, now: Instant) {
+        let Some(known) = self.known.get_mut(flow) else {
+            return;
+        };
+        if let Owner::Process(_) = known.facts.owner {
+            return;
+        }
+        known.facts.owner = owner;
+        known.owner_checked = asked;
+        let made_from = made_from(
+            &mut self.processes,
+            &known.facts.owner,
+            known.sent,
+            self.rules_generation,
+            now,
+        );
+        known.made_from = made_from.0;
+        let grounds = Grounds::of(&self.rules, &self.home, &self.persistence);
+        known.facts.judgement = grounds.base_judgement(flow, &known.facts, &made_from);
     }
 
     /// The interval's part: processes that sent to more remote hosts than the flood
@@ -244,7 +339,54 @@ impl<'a> Grounds<'a> {
         context.hugetlb_kb = hugetlb_kb;
         context.outbound = outbound;
         context.remote_hosts_of_process = remote_hosts;
-        self.rules.judge(flow, facts.owner.process(), &context)
+        let mut judgement = self.rules.judge(flow, facts.owner.process(), &context);
+        if facts.owner == Owner::Resolving {
+            // No process known yet is not "no local process".
+            judgement
+                .reasons
+                .retain(|reason| !matches!(reason, Reason::NoLocalProcess));
+        }
+        judgement
+    }
+}
+
+/// Whether a known flow's owner is to be looked up: an unowned flow due for a retry, or
+/// a resolving one whose lookup was refused (asked for once while it is pending).
+fn is_due(
+    known: &Known,
+    resolver: &Resolver,
+    flow: &FlowId,
+    now: Instant,
+    retry_unowned: std::time::Duration,
+) -> bool {
+    match known.facts.owner {
+        Owner::Resolving => !resolver.is_pending(flow),
+        _ => known.owner_due(now, retry_unowned),
+    }
+}
+
+/// A known flow reported again: marked seen, and judged again if what its judgement was
+/// made from changed.
+fn refresh(
+    known: &mut Known,
+    flow: &FlowDelta,
+    processes: &mut Processes,
+    grounds: &Grounds,
+    rules_generation: u64,
+    now: Instant,
+) {
+    known.seen = now;
+    known.sent |= flow.tx_packets > 0;
+    let made_from = made_from(
+        processes,
+        &known.facts.owner,
+        known.sent,
+        rules_generation,
+        now,
+    );
+    if made_from.0 != known.made_from {
+        known.made_from = made_from.0;
+        known.facts.judgement = grounds.base_judgement(&flow.id, &known.facts, &made_from);
     }
 }
 
@@ -262,7 +404,7 @@ fn made_from(
             let facts = processes.facts(process, now);
             (facts.generation, facts.hugetlb_kb)
         }
-        Owner::Unresolved | Owner::NoLocalSocket => (0, None),
+        Owner::Unresolved | Owner::NoLocalSocket | Owner::Resolving => (0, None),
     };
     let made_from = MadeFrom {
         process,

@@ -57,6 +57,9 @@ pub struct Enricher {
 }
 
 impl Enricher {
+    /// Starts the resolving thread, which reads the socket tables of the calling
+    /// thread's network namespace: call it from the thread that meters (or the one that
+    /// spawns it).
     pub fn new(geo: GeoDb, home: HomeCountries, rules: Rules) -> Self {
         let paths = ProcPaths::default();
         let timing = Timing::default();
@@ -131,7 +134,7 @@ impl Enricher {
                     known
                 }
                 _ => {
-                    if !self.resolver.is_pending(&flow.id) {
+                    if sockets::is_tcp_or_udp(&flow.id) && !self.resolver.is_pending(&flow.id) {
                         ask.push(flow.id.clone());
                     }
                     due.push(index);
@@ -154,7 +157,8 @@ impl Enricher {
             facts.push(Some(known.facts.clone()));
         }
         // Wait for the owners only if this interval asked for some.
-        let deadline = match self.resolver.ask(ask, now) && !due.is_empty() {
+        let asked = !ask.is_empty() && self.resolver.ask(ask, now);
+        let deadline = match asked {
             true => Instant::now() + resolver::budget(snapshot.interval),
             false => Instant::now(),
         };
@@ -171,7 +175,12 @@ impl Enricher {
         }
         for &index in &due {
             let flow = &flows[index];
-            let known = match arrived.remove(&flow.id) {
+            // No socket can carry the others: they need no answer.
+            let answer = match sockets::is_tcp_or_udp(&flow.id) {
+                true => arrived.remove(&flow.id),
+                false => Some((Owner::NoLocalSocket, now)),
+            };
+            let known = match answer {
                 Some((owner, asked)) => self.first_facts(flow, owner, asked, now),
                 None => match self.known.get_mut(&flow.id) {
                     // Unowned and due for a retry: its owner stays until the answer.

@@ -23,11 +23,18 @@ use super::sockets::{Owner, SocketTable};
 
 /// The `/proc` work: the owner of each flow. A trait so tests can make it slow.
 pub trait Resolve: Send {
+    /// Work done once when the thread starts, before any batch.
+    fn prime(&mut self) {}
+
     /// The owners of `flows`, in their order, as `/proc` shows them at `now`.
     fn owners(&mut self, flows: &[FlowId], now: Instant) -> Vec<Owner>;
 }
 
 impl Resolve for SocketTable {
+    fn prime(&mut self) {
+        SocketTable::prime(self);
+    }
+
     fn owners(&mut self, flows: &[FlowId], now: Instant) -> Vec<Owner> {
         self.resolve(flows, now);
         flows
@@ -44,11 +51,13 @@ pub type MakeWork = Arc<dyn Fn() -> Box<dyn Resolve> + Send + Sync>;
 /// [`Resolver::ask`] refuses and the flows stay due for the next interval.
 const QUEUED_BATCHES: usize = 2;
 
-/// How long an interval of `interval` waits for its owners: a tenth of it, within
-/// 10..=50 ms. Short enough for the cycle, long enough that on a quiet host the answer
-/// comes in the same interval, as when `/proc` was read inline.
+/// How long an interval of `interval` waits for its owners: a quarter of it, within
+/// 20..=250 ms. The next read stays on time, and a cycle at a million flows within its
+/// 250 ms; on a quiet host the answer comes in the same interval, as when `/proc` was
+/// read inline, also in a debug build on a loaded machine (a cold lookup took 40-100 ms
+/// there, a warm one 20 ms; a tenth of the interval flaked).
 pub fn budget(interval: Duration) -> Duration {
-    (interval / 10).clamp(Duration::from_millis(10), Duration::from_millis(50))
+    (interval / 4).clamp(Duration::from_millis(20), Duration::from_millis(250))
 }
 
 /// The owners of one batch, in the order they were asked for.
@@ -71,7 +80,7 @@ pub struct Resolver {
 }
 
 enum Mode {
-    /// No thread yet: the first batch starts it, from the calling thread.
+    /// No thread (the last one was lost): the next batch starts one.
     NotStarted,
     Thread(Worker),
     /// Every batch answered at once on the caller's thread: the path before the thread,
@@ -93,14 +102,17 @@ struct Request {
 }
 
 impl Resolver {
-    /// Resolves on its own thread, started by the first [`ask`](Self::ask).
+    /// Resolves on its own thread, started now, from the calling thread: see
+    /// [`Self::start`] for why that thread's namespace is the one read.
     pub fn threaded(make: MakeWork) -> Self {
-        Self {
+        let mut resolver = Self {
             make,
             mode: Mode::NotStarted,
             pending: FxHashSet::default(),
             unanswered: 0,
-        }
+        };
+        resolver.mode = resolver.start();
+        resolver
     }
 
     /// Resolves each batch at once, on the thread that asks.
@@ -201,13 +213,16 @@ impl Resolver {
         let make = Arc::clone(&self.make);
         // A thread starts in the network namespace of the thread that spawns it (clone(2)
         // copies the caller's namespaces, which setns may have changed, not the first
-        // thread's). It is spawned here, by the caller of `enrich`, so the socket tables
-        // it reads (`/proc/thread-self/net`) are those of the metered namespace, as when
-        // the caller read them itself.
+        // thread's). It is spawned by the caller of `Enricher::new` (or of `enrich`, after
+        // a loss), which meters, so the socket tables it reads (`/proc/thread-self/net`)
+        // are those of the metered namespace, as when the caller read them itself.
         let spawned = thread::Builder::new()
             .name("flowmeter-resolve".into())
             .spawn(move || {
                 let mut work = make();
+                // While the programs attach: the first interval's flows are then mostly
+                // on sockets whose holders are known.
+                work.prime();
                 // Ends when the enricher drops: no more requests, or no one to answer.
                 // It is not joined: a long batch at exit delays nothing.
                 for request in inbox {

@@ -587,3 +587,60 @@ fn details(
         flows_total: flows.total,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use super::*;
+    use crate::{datapath::Protocol, enrich::Facts, enrich::verdict::Judgement};
+
+    fn known(owner: Owner, bytes: u64) -> Known {
+        Known {
+            facts: Facts {
+                owner,
+                location: Location::Local,
+                judgement: Judgement {
+                    verdict: Verdict::Business,
+                    reasons: Vec::new(),
+                    foreign: false,
+                },
+            },
+            process: None,
+            bytes,
+            last_seen: Duration::ZERO,
+        }
+    }
+
+    fn https() -> FlowId {
+        FlowId {
+            iface: Arc::from("eth0"),
+            proto: Protocol(PROTO_TCP),
+            local_ip: Ipv4Addr::new(10, 0, 0, 5).into(),
+            local_port: 443,
+            remote_ip: Ipv4Addr::new(192, 0, 2, 44).into(),
+            remote_port: 50000,
+        }
+    }
+
+    #[test]
+    fn a_line_whose_owner_is_still_looked_up_says_resolving() {
+        let mut summary = Summary::default();
+        summary.add(&https(), &known(Owner::Resolving, 100));
+        assert_eq!(summary.process_text(), RESOLVING);
+        // The kind with the most bytes names the line; any process comes first.
+        summary.add(&https(), &known(Owner::NoLocalSocket, 200));
+        assert_eq!(summary.process_text(), NO_LOCAL_SOCKET);
+        let nginx = Arc::new(ProcessInfo {
+            pid: 7,
+            comm: "nginx".into(),
+            exe: None,
+            exe_deleted: false,
+            uid: 33,
+            user: "www-data".into(),
+            cmdline: "nginx".into(),
+        });
+        summary.add(&https(), &known(Owner::Process(nginx), 10));
+        assert_eq!(summary.process_text(), "7 nginx +1");
+    }
+}

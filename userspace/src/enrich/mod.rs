@@ -19,7 +19,11 @@ pub mod verdict;
 #[cfg(test)]
 mod tests;
 
-use std::{net::IpAddr, sync::Arc, time::Instant};
+use std::{
+    net::IpAddr,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 pub use enriched::EnrichedSnapshot;
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -117,17 +121,38 @@ impl Enricher {
     /// The snapshot with every flow paired with its facts. Asks `/proc` only about
     /// flows not seen before (and unowned ones due for a retry, see [`SocketTable`]),
     /// on the resolving thread, waiting for it at most [`resolver::budget`]: flows it
-    /// has not answered by then are [`Owner::Resolving`] until a later interval. Call it
-    /// from a thread in the metered namespace (the first call starts the resolver there).
+    /// has not answered by then are [`Owner::Resolving`] until a later interval.
     pub fn enrich(&mut self, snapshot: Snapshot, now: Instant) -> EnrichedSnapshot {
         let flows = &snapshot.flows;
+        let mut triage = self.from_memory(flows, now);
+        let mut arrived = self.ask_and_wait(triage.ask, snapshot.interval, now);
+        for &index in &triage.due {
+            triage.facts[index] = Some(self.due_facts(&flows[index], &mut arrived, now));
+        }
+        // Answers for flows of earlier intervals, some shown as resolving above.
+        for (flow, (owner, asked)) in arrived {
+            self.settle(&flow, owner, asked, now);
+        }
+        for index in triage.resolving {
+            if let Some(known) = self.known.get_mut(&flows[index].id) {
+                triage.facts[index] = Some(known.facts.clone());
+            }
+        }
+        self.known.sweep(now, self.timing.forget_after, flows.len());
+        self.processes.forget_unseen(now, self.timing.forget_after);
+        let mut facts: Vec<Facts> = triage.facts.into_iter().flatten().collect();
+        self.judge_floods(flows, &mut facts, now);
+        EnrichedSnapshot::from_parts(snapshot, facts)
+    }
+
+    /// Known flows' facts from memory (judged again if stale); the others are due for
+    /// a lookup, and those not asked for yet are to be asked.
+    fn from_memory(&mut self, flows: &[FlowDelta], now: Instant) -> Triage {
         let retry_unowned = self.timing.retry_unowned;
-        // Known flows from memory (refreshed if stale); the others wait for one lookup.
-        let mut facts: Vec<Option<Facts>> = Vec::with_capacity(flows.len());
-        let mut due: Vec<usize> = Vec::new();
-        let mut ask: Vec<FlowId> = Vec::new();
-        // Flows shown as resolving from memory: an answer in this interval updates them.
-        let mut resolving: Vec<usize> = Vec::new();
+        let mut triage = Triage {
+            facts: Vec::with_capacity(flows.len()),
+            ..Triage::default()
+        };
         for (index, flow) in flows.iter().enumerate() {
             let known = match self.known.get_mut(&flow.id) {
                 Some(known) if !is_due(known, &self.resolver, &flow.id, now, retry_unowned) => {
@@ -135,10 +160,10 @@ impl Enricher {
                 }
                 _ => {
                     if sockets::is_tcp_or_udp(&flow.id) && !self.resolver.is_pending(&flow.id) {
-                        ask.push(flow.id.clone());
+                        triage.ask.push(flow.id.clone());
                     }
-                    due.push(index);
-                    facts.push(None);
+                    triage.due.push(index);
+                    triage.facts.push(None);
                     continue;
                 }
             };
@@ -152,71 +177,68 @@ impl Enricher {
                 now,
             );
             if known.facts.owner == Owner::Resolving {
-                resolving.push(index);
+                triage.resolving.push(index);
             }
-            facts.push(Some(known.facts.clone()));
+            triage.facts.push(Some(known.facts.clone()));
         }
-        // Wait for the owners only if this interval asked for some.
+        triage
+    }
+
+    /// Asks the resolver about `ask`, waits for answers at most the interval's budget
+    /// (not at all if nothing was asked), and takes every answer ready: each flow's
+    /// owner, and when it was checked.
+    fn ask_and_wait(
+        &mut self,
+        ask: Vec<FlowId>,
+        interval: Duration,
+        now: Instant,
+    ) -> FxHashMap<FlowId, (Owner, Instant)> {
         let asked = !ask.is_empty() && self.resolver.ask(ask, now);
         let deadline = match asked {
-            true => Instant::now() + resolver::budget(snapshot.interval),
+            true => Instant::now() + resolver::budget(interval),
             false => Instant::now(),
         };
-        let mut arrived: FxHashMap<FlowId, (Owner, Instant)> = FxHashMap::default();
+        let mut arrived = FxHashMap::default();
         for answer in self.resolver.answers(deadline) {
             let asked = answer.asked;
-            arrived.extend(
-                answer
-                    .flows
-                    .into_iter()
-                    .zip(answer.owners)
-                    .map(|(flow, owner)| (flow, (owner, asked))),
-            );
+            let owners = answer.owners.into_iter().map(|owner| (owner, asked));
+            arrived.extend(answer.flows.into_iter().zip(owners));
         }
-        for &index in &due {
-            let flow = &flows[index];
-            // No socket can carry the others: they need no answer.
-            let answer = match sockets::is_tcp_or_udp(&flow.id) {
-                true => arrived.remove(&flow.id),
-                false => Some((Owner::NoLocalSocket, now)),
-            };
-            let known = match answer {
-                Some((owner, asked)) => self.first_facts(flow, owner, asked, now),
-                None => match self.known.get_mut(&flow.id) {
-                    // Unowned and due for a retry: its owner stays until the answer.
-                    Some(known) => {
-                        let grounds = Grounds::of(&self.rules, &self.home, &self.persistence);
-                        refresh(
-                            known,
-                            flow,
-                            &mut self.processes,
-                            &grounds,
-                            self.rules_generation,
-                            now,
-                        );
-                        facts[index] = Some(known.facts.clone());
-                        continue;
-                    }
-                    None => self.first_facts(flow, Owner::Resolving, now, now),
-                },
-            };
-            facts[index] = Some(known.facts.clone());
-            self.known.insert(flow.id.clone(), known);
-        }
-        // Answers for flows of earlier intervals.
-        for (flow, (owner, asked)) in arrived {
-            self.settle(&flow, owner, asked, now);
-        }
-        for index in resolving {
-            if let Some(known) = self.known.get_mut(&flows[index].id) {
-                facts[index] = Some(known.facts.clone());
+        arrived
+    }
+
+    /// The facts of a flow that was due for a lookup: with its owner if it arrived,
+    /// else as known (an unowned flow keeps its owner until the answer), else resolving.
+    fn due_facts(
+        &mut self,
+        flow: &FlowDelta,
+        arrived: &mut FxHashMap<FlowId, (Owner, Instant)>,
+        now: Instant,
+    ) -> Facts {
+        // No socket can carry the others: they need no answer.
+        let answer = match sockets::is_tcp_or_udp(&flow.id) {
+            true => arrived.remove(&flow.id),
+            false => Some((Owner::NoLocalSocket, now)),
+        };
+        let known = match (answer, self.known.get_mut(&flow.id)) {
+            (Some((owner, asked)), _) => self.first_facts(flow, owner, asked, now),
+            (None, Some(known)) => {
+                let grounds = Grounds::of(&self.rules, &self.home, &self.persistence);
+                refresh(
+                    known,
+                    flow,
+                    &mut self.processes,
+                    &grounds,
+                    self.rules_generation,
+                    now,
+                );
+                return known.facts.clone();
             }
-        }
-        self.known.sweep(now, self.timing.forget_after, flows.len());
-        self.processes.forget_unseen(now, self.timing.forget_after);
-        let mut facts: Vec<Facts> = facts.into_iter().flatten().collect();
-        self.judge_floods(flows, &mut facts, now);
-        EnrichedSnapshot::from_parts(snapshot, facts)
+            (None, None) => self.first_facts(flow, Owner::Resolving, now, now),
+        };
+        let facts = known.facts.clone();
+        self.known.insert(flow.id.clone(), known);
+        facts
     }
 
     /// A flow's facts as first found (or found again when its owner was due): `owner`,
@@ -307,6 +329,19 @@ impl Enricher {
     }
 }
 
+/// One interval's flows sorted by what memory knows of them.
+#[derive(Default)]
+struct Triage {
+    /// `facts[i]` is flow i's, `None` while it is due.
+    facts: Vec<Option<Facts>>,
+    /// Flows due for a lookup, by index.
+    due: Vec<usize>,
+    /// The due flows not asked for yet.
+    ask: Vec<FlowId>,
+    /// Flows shown as resolving from memory: an answer in this interval updates them.
+    resolving: Vec<usize>,
+}
+
 /// What judgements are made with: borrowed apart from the caches they fill.
 struct Grounds<'a> {
     rules: &'a Rules,
@@ -366,7 +401,7 @@ fn is_due(
     resolver: &Resolver,
     flow: &FlowId,
     now: Instant,
-    retry_unowned: std::time::Duration,
+    retry_unowned: Duration,
 ) -> bool {
     match known.facts.owner {
         Owner::Resolving => !resolver.is_pending(flow),

@@ -55,7 +55,7 @@ pub struct Enricher {
     rules: Rules,
     persistence: Persistence,
     /// Bumped when the rules or persistence points change: every judgement is stale.
-    rules_generation: u64,
+    generation: u64,
     known: KnownFlows,
     processes: Processes,
 }
@@ -78,7 +78,7 @@ impl Enricher {
             home,
             rules,
             persistence: Persistence::new(),
-            rules_generation: 1,
+            generation: 1,
             known: KnownFlows::default(),
         }
     }
@@ -87,7 +87,7 @@ impl Enricher {
     /// are judged with that in mind.
     pub fn with_persistence(mut self, persistence: Persistence) -> Self {
         self.persistence = persistence;
-        self.rules_generation += 1;
+        self.generation += 1;
         self
     }
 
@@ -167,15 +167,8 @@ impl Enricher {
                     continue;
                 }
             };
-            let grounds = Grounds::of(&self.rules, &self.home, &self.persistence);
-            refresh(
-                known,
-                flow,
-                &mut self.processes,
-                &grounds,
-                self.rules_generation,
-                now,
-            );
+            let grounds = Grounds::of(&self.rules, &self.home, &self.persistence, self.generation);
+            refresh(known, flow, &mut self.processes, &grounds, now);
             if known.facts.owner == Owner::Resolving {
                 triage.resolving.push(index);
             }
@@ -220,22 +213,16 @@ impl Enricher {
             true => arrived.remove(&flow.id),
             false => Some((Owner::NoLocalSocket, now)),
         };
-        let known = match (answer, self.known.get_mut(&flow.id)) {
-            (Some((owner, asked)), _) => self.first_facts(flow, owner, asked, now),
-            (None, Some(known)) => {
-                let grounds = Grounds::of(&self.rules, &self.home, &self.persistence);
-                refresh(
-                    known,
-                    flow,
-                    &mut self.processes,
-                    &grounds,
-                    self.rules_generation,
-                    now,
-                );
-                return known.facts.clone();
-            }
-            (None, None) => self.first_facts(flow, Owner::Resolving, now, now),
-        };
+        if answer.is_none()
+            && let Some(known) = self.known.get_mut(&flow.id)
+        {
+            // Unowned and due for a retry: its owner stays until the answer.
+            let grounds = Grounds::of(&self.rules, &self.home, &self.persistence, self.generation);
+            refresh(known, flow, &mut self.processes, &grounds, now);
+            return known.facts.clone();
+        }
+        let (owner, checked) = answer.unwrap_or((Owner::Resolving, now));
+        let known = self.first_facts(flow, owner, checked, now);
         let facts = known.facts.clone();
         self.known.insert(flow.id.clone(), known);
         facts
@@ -256,13 +243,7 @@ impl Enricher {
             None => (self.geo.locate(flow.id.remote_ip), false),
         };
         let sent = sent || flow.tx_packets > 0;
-        let made_from = made_from(
-            &mut self.processes,
-            &owner,
-            sent,
-            self.rules_generation,
-            now,
-        );
+        let made_from = made_from(&mut self.processes, &owner, sent, self.generation, now);
         let mut facts = Facts {
             owner,
             location,
@@ -272,7 +253,7 @@ impl Enricher {
                 foreign: false,
             },
         };
-        let grounds = Grounds::of(&self.rules, &self.home, &self.persistence);
+        let grounds = Grounds::of(&self.rules, &self.home, &self.persistence, self.generation);
         facts.judgement = grounds.base_judgement(&flow.id, &facts, &made_from);
         Known {
             facts,
@@ -298,11 +279,11 @@ impl Enricher {
             &mut self.processes,
             &known.facts.owner,
             known.sent,
-            self.rules_generation,
+            self.generation,
             now,
         );
         known.made_from = made_from.0;
-        let grounds = Grounds::of(&self.rules, &self.home, &self.persistence);
+        let grounds = Grounds::of(&self.rules, &self.home, &self.persistence, self.generation);
         known.facts.judgement = grounds.base_judgement(flow, &known.facts, &made_from);
     }
 
@@ -322,7 +303,7 @@ impl Enricher {
                 continue;
             }
             let hugetlb_kb = self.processes.facts(process, now).hugetlb_kb;
-            let grounds = Grounds::of(&self.rules, &self.home, &self.persistence);
+            let grounds = Grounds::of(&self.rules, &self.home, &self.persistence, self.generation);
             let judgement = grounds.judge(&flow.id, facts, hugetlb_kb, true, hosts);
             facts.judgement = judgement;
         }
@@ -347,14 +328,22 @@ struct Grounds<'a> {
     rules: &'a Rules,
     home: &'a HomeCountries,
     persistence: &'a Persistence,
+    /// The rules' and persistence points' generation.
+    generation: u64,
 }
 
 impl<'a> Grounds<'a> {
-    fn of(rules: &'a Rules, home: &'a HomeCountries, persistence: &'a Persistence) -> Self {
+    fn of(
+        rules: &'a Rules,
+        home: &'a HomeCountries,
+        persistence: &'a Persistence,
+        generation: u64,
+    ) -> Self {
         Self {
             rules,
             home,
             persistence,
+            generation,
         }
     }
 
@@ -416,7 +405,6 @@ fn refresh(
     flow: &FlowDelta,
     processes: &mut Processes,
     grounds: &Grounds,
-    rules_generation: u64,
     now: Instant,
 ) {
     known.seen = now;
@@ -425,7 +413,7 @@ fn refresh(
         processes,
         &known.facts.owner,
         known.sent,
-        rules_generation,
+        grounds.generation,
         now,
     );
     if made_from.0 != known.made_from {

@@ -69,7 +69,9 @@ pub struct Answer {
     pub asked: Instant,
 }
 
-/// Hands batches to the resolving thread and takes its answers.
+/// Hands batches to the resolving thread and takes its answers. Bounded: at most
+/// `QUEUED_BATCHES` wait, one is worked on and `QUEUED_BATCHES + 1` answers wait, so
+/// the pending flows are at most a few intervals' new ones.
 pub struct Resolver {
     make: MakeWork,
     mode: Mode,

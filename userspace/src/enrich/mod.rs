@@ -124,7 +124,7 @@ impl Enricher {
     /// has not answered by then are [`Owner::Resolving`] until a later interval.
     pub fn enrich(&mut self, snapshot: Snapshot, now: Instant) -> EnrichedSnapshot {
         let flows = &snapshot.flows;
-        let mut triage = self.from_memory(flows, now);
+        let mut triage = self.triage(flows, now);
         let mut arrived = self.ask_and_wait(triage.ask, snapshot.interval, now);
         for &index in &triage.due {
             triage.facts[index] = Some(self.due_facts(&flows[index], &mut arrived, now));
@@ -147,7 +147,7 @@ impl Enricher {
 
     /// Known flows' facts from memory (judged again if stale); the others are due for
     /// a lookup, and those not asked for yet are to be asked.
-    fn from_memory(&mut self, flows: &[FlowDelta], now: Instant) -> Triage {
+    fn triage(&mut self, flows: &[FlowDelta], now: Instant) -> Triage {
         let retry_unowned = self.timing.retry_unowned;
         let mut triage = Triage {
             facts: Vec::with_capacity(flows.len()),

@@ -1,6 +1,9 @@
-//! One enrichment cycle at 1k, 10k, 100k and 1M flows that all moved, in two cases side
-//! by side: `steady` (the same flows as the interval before, as on a quiet host) and
-//! `churn` (1% of the flows new each interval, the oldest 1% gone).
+//! One enrichment cycle at 1k, 10k, 100k and 1M flows that all moved, in three cases side
+//! by side: `steady` (the same flows as the interval before, as on a quiet host), `churn`
+//! (1% of the flows new each interval, the oldest 1% gone) and `churn_inline` (the same,
+//! with the owners looked up on the metering thread, as before the resolving thread).
+//! The time measured is the metering thread's: with the resolving thread it includes the
+//! wait for its answer (at most the budget), not the thread's own work.
 //!
 //! Half the flows are UDP on a socket this benchmark binds, so they have a local owner
 //! (this process, found once by a scan of `/proc/*/fd`) and are judged with its signs;
@@ -24,6 +27,7 @@ use flowmeter::{
     enrich::{
         Enricher,
         geo::{GeoDb, HomeCountries},
+        sockets::Owner,
         verdict::Rules,
     },
 };
@@ -109,11 +113,13 @@ impl Traffic {
     }
 }
 
-/// The case being measured: how the flows change between intervals.
+/// The case being measured: how the flows change between intervals, and where owners
+/// are looked up.
 #[derive(Clone, Copy)]
 enum Case {
     Steady,
     Churn,
+    ChurnInline,
 }
 
 impl Case {
@@ -121,13 +127,24 @@ impl Case {
         match self {
             Case::Steady => "steady",
             Case::Churn => "churn",
+            Case::ChurnInline => "churn_inline",
         }
     }
 
     fn percent_new(self) -> usize {
         match self {
             Case::Steady => 0,
-            Case::Churn => 1,
+            Case::Churn | Case::ChurnInline => 1,
+        }
+    }
+
+    fn enricher(self) -> Enricher {
+        let home: HomeCountries = "DE".parse().expect("home");
+        let geo = GeoDb::embedded().expect("embedded GeoIP database");
+        let enricher = Enricher::new(geo, home, Rules::default());
+        match self {
+            Case::ChurnInline => enricher.resolving_inline(),
+            Case::Steady | Case::Churn => enricher,
         }
     }
 }
@@ -150,15 +167,21 @@ fn enrichment_cycle(c: &mut Criterion) {
                 .warm_up_time(Duration::from_secs(1))
                 .measurement_time(Duration::from_secs(3));
         }
-        for case in [Case::Steady, Case::Churn] {
-            let home: HomeCountries = "DE".parse().expect("home");
-            let geo = GeoDb::embedded().expect("embedded GeoIP database");
-            let mut enricher = Enricher::new(geo, home, Rules::default());
+        for case in [Case::Steady, Case::Churn, Case::ChurnInline] {
+            let mut enricher = case.enricher();
             let mut traffic = Traffic::new(count, owned_port);
-            // The first interval reads /proc; later ones answer from what is known.
+            // The first intervals read /proc (until every owner has arrived); later ones
+            // answer from what is known.
             let start = Instant::now();
             let mut interval = 0;
-            enricher.enrich(traffic.snapshot(), start);
+            while enricher
+                .enrich(traffic.snapshot(), start + Duration::from_secs(interval))
+                .flows()
+                .any(|(_, facts)| facts.owner == Owner::Resolving)
+            {
+                interval += 1;
+                std::thread::sleep(Duration::from_millis(100));
+            }
             let id = BenchmarkId::new(case.name(), count);
             group.bench_with_input(id, &count, |b, _| {
                 // The next snapshot is made outside the measurement.

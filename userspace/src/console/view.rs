@@ -294,15 +294,18 @@ fn key_text(key: &RowKey) -> String {
 const NO_PROCESS_LINE: &str = "no process (forwarded, closed)";
 const NO_LOCAL_SOCKET: &str = "no local process";
 const UNRESOLVED: &str = "process unknown";
+const RESOLVING: &str = "resolving";
 
 /// What the flows of one line have in common, summed in one pass over the facts.
 #[derive(Debug, Default)]
 struct Summary {
     /// Each process with its bytes, heaviest first once finished.
     processes: Vec<(Arc<ProcessInfo>, u64)>,
-    /// Bytes of flows with no local socket, and of flows whose process is unknown.
+    /// Bytes of flows with no local socket, of flows whose process is unknown, and of
+    /// flows whose owner is still being looked up.
     no_socket: u64,
     unresolved: u64,
+    resolving: u64,
     places: Vec<(Location, u64, usize)>,
     remotes: FxHashMap<IpAddr, u64>,
     remote_ports: Vec<u16>,
@@ -330,6 +333,7 @@ impl Summary {
             }
             Owner::NoLocalSocket => self.no_socket += known.bytes.max(1),
             Owner::Unresolved => self.unresolved += known.bytes.max(1),
+            Owner::Resolving => self.resolving += known.bytes.max(1),
         }
         match self.places.iter_mut().find(|(l, ..)| *l == facts.location) {
             Some((_, bytes, flows)) => {
@@ -377,20 +381,42 @@ impl Summary {
     /// The process text of a line: "4242 xmrig", "+N" for more, or what owns it instead.
     fn process_text(&self) -> String {
         match self.processes.as_slice() {
-            [] if self.no_socket >= self.unresolved && self.no_socket > 0 => {
-                NO_LOCAL_SOCKET.to_owned()
-            }
-            [] if self.unresolved > 0 => UNRESOLVED.to_owned(),
-            [] => String::new(),
+            [] => self.without_process().unwrap_or_default().to_owned(),
             [(process, _), rest @ ..] => {
                 let mut text = format!("{} {}", process.pid, process.comm);
-                let others = rest.len() + usize::from(self.no_socket + self.unresolved > 0);
+                let others = rest.len() + usize::from(self.without_process().is_some());
                 if others > 0 {
                     text.push_str(&format!(" +{others}"));
                 }
                 text
             }
         }
+    }
+
+    /// What owns the line's flows that have no process: the kind with the most bytes
+    /// (the first listed on a tie); `None` if every flow has a process.
+    fn without_process(&self) -> Option<&'static str> {
+        let kinds = [
+            (self.no_socket, NO_LOCAL_SOCKET),
+            (self.unresolved, UNRESOLVED),
+            (self.resolving, RESOLVING),
+        ];
+        kinds
+            .into_iter()
+            .filter(|&(bytes, _)| bytes > 0)
+            .fold(None, |best, (bytes, text)| match best {
+                Some((most, _)) if most >= bytes => best,
+                _ => Some((bytes, text)),
+            })
+            .map(|(_, text)| text)
+    }
+
+    /// How many kinds of owner without a process the line's flows have.
+    fn kinds_without_process(&self) -> usize {
+        [self.no_socket, self.unresolved, self.resolving]
+            .into_iter()
+            .filter(|&bytes| bytes > 0)
+            .count()
     }
 
     /// The remote host with the most bytes (lowest address on a tie).
@@ -482,13 +508,11 @@ fn texts(
         GroupKey::Process(process) => {
             let label = match process {
                 Some(process) => format!("{} {}", process.pid, process.comm),
-                // Says which when it is one kind: no local socket, or a socket whose
-                // process is gone.
-                None if summary.no_socket == 0 || summary.unresolved == 0 => {
-                    Some(summary.process_text())
-                        .filter(|text| !text.is_empty())
-                        .unwrap_or_else(|| NO_PROCESS_LINE.to_owned())
-                }
+                // Says which when it is one kind: no local socket, a socket whose process
+                // is gone, or an owner still being looked up.
+                None if summary.kinds_without_process() <= 1 => Some(summary.process_text())
+                    .filter(|text| !text.is_empty())
+                    .unwrap_or_else(|| NO_PROCESS_LINE.to_owned()),
                 None => NO_PROCESS_LINE.to_owned(),
             };
             let second = match (summary.heaviest_remote(), summary.remotes.len()) {
@@ -532,6 +556,12 @@ fn details(
              (closed, or the process exited)",
         );
     }
+    if summary.resolving > 0 {
+        without_process.push(
+            "resolving: its owner is still being looked up in /proc; it shows within an \
+             interval or two",
+        );
+    }
     let flow_lines = flows
         .rows
         .into_iter()
@@ -540,6 +570,7 @@ fn details(
             let owner = match known.map(|k| &k.facts.owner) {
                 Some(Owner::Process(process)) => format!("{} {}", process.pid, process.comm),
                 Some(Owner::NoLocalSocket) => NO_LOCAL_SOCKET.to_owned(),
+                Some(Owner::Resolving) => RESOLVING.to_owned(),
                 Some(Owner::Unresolved) | None => UNRESOLVED.to_owned(),
             };
             FlowLine {
@@ -571,5 +602,62 @@ fn details(
         reasons: summary.reasons.clone(),
         flows: flow_lines,
         flows_total: flows.total,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use super::*;
+    use crate::{datapath::Protocol, enrich::Facts, enrich::verdict::Judgement};
+
+    fn known(owner: Owner, bytes: u64) -> Known {
+        Known {
+            facts: Facts {
+                owner,
+                location: Location::Local,
+                judgement: Judgement {
+                    verdict: Verdict::Business,
+                    reasons: Vec::new(),
+                    foreign: false,
+                },
+            },
+            process: None,
+            bytes,
+            last_seen: Duration::ZERO,
+        }
+    }
+
+    fn https() -> FlowId {
+        FlowId {
+            iface: Arc::from("eth0"),
+            proto: Protocol(PROTO_TCP),
+            local_ip: Ipv4Addr::new(10, 0, 0, 5).into(),
+            local_port: 443,
+            remote_ip: Ipv4Addr::new(192, 0, 2, 44).into(),
+            remote_port: 50000,
+        }
+    }
+
+    #[test]
+    fn a_line_whose_owner_is_still_looked_up_says_resolving() {
+        let mut summary = Summary::default();
+        summary.add(&https(), &known(Owner::Resolving, 100));
+        assert_eq!(summary.process_text(), RESOLVING);
+        // The kind with the most bytes names the line; any process comes first.
+        summary.add(&https(), &known(Owner::NoLocalSocket, 200));
+        assert_eq!(summary.process_text(), NO_LOCAL_SOCKET);
+        let nginx = Arc::new(ProcessInfo {
+            pid: 7,
+            comm: "nginx".into(),
+            exe: None,
+            exe_deleted: false,
+            uid: 33,
+            user: "www-data".into(),
+            cmdline: "nginx".into(),
+        });
+        summary.add(&https(), &known(Owner::Process(nginx), 10));
+        assert_eq!(summary.process_text(), "7 nginx +1");
     }
 }

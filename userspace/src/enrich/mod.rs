@@ -12,13 +12,18 @@ mod enriched;
 pub mod geo;
 mod known;
 mod processes;
+pub mod resolver;
 pub mod sockets;
 pub mod verdict;
 
 #[cfg(test)]
 mod tests;
 
-use std::{net::IpAddr, time::Instant};
+use std::{
+    net::IpAddr,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 pub use enriched::EnrichedSnapshot;
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -27,8 +32,9 @@ use crate::datapath::{FlowDelta, FlowId, Snapshot};
 use geo::{GeoDb, HomeCountries, Location};
 use known::{Known, KnownFlows, MadeFrom};
 use processes::Processes;
-use sockets::{Owner, ProcPaths, SocketTable};
-use verdict::{FlowContext, Judgement, Persistence, Rules};
+use resolver::{MakeWork, Resolver};
+use sockets::{Owner, ProcPaths, SocketTable, Timing};
+use verdict::{FlowContext, Judgement, Persistence, Reason, Rules};
 
 /// What the enrichers know about one flow.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -40,28 +46,39 @@ pub struct Facts {
 
 /// Sockets, GeoIP and verdict rules, with their caches.
 pub struct Enricher {
-    sockets: SocketTable,
+    /// Finds owners in `/proc`, on its own thread.
+    resolver: Resolver,
+    /// How long owners are kept: the resolver's socket table follows it too.
+    timing: Timing,
     geo: GeoDb,
     home: HomeCountries,
     rules: Rules,
     persistence: Persistence,
     /// Bumped when the rules or persistence points change: every judgement is stale.
-    rules_generation: u64,
+    generation: u64,
     known: KnownFlows,
     processes: Processes,
 }
 
 impl Enricher {
+    /// Starts the resolving thread, which reads the socket tables of the calling
+    /// thread's network namespace: call it from the thread that meters (or the one that
+    /// spawns it).
     pub fn new(geo: GeoDb, home: HomeCountries, rules: Rules) -> Self {
         let paths = ProcPaths::default();
+        let timing = Timing::default();
+        let proc_root = paths.proc_root.clone();
+        let sockets: MakeWork =
+            Arc::new(move || Box::new(SocketTable::new(paths.clone()).with_timing(timing)));
         Self {
-            processes: Processes::new(paths.proc_root.clone()),
-            sockets: SocketTable::new(paths),
+            processes: Processes::new(proc_root),
+            resolver: Resolver::threaded(sockets),
+            timing,
             geo,
             home,
             rules,
             persistence: Persistence::new(),
-            rules_generation: 1,
+            generation: 1,
             known: KnownFlows::default(),
         }
     }
@@ -70,7 +87,21 @@ impl Enricher {
     /// are judged with that in mind.
     pub fn with_persistence(mut self, persistence: Persistence) -> Self {
         self.persistence = persistence;
-        self.rules_generation += 1;
+        self.generation += 1;
+        self
+    }
+
+    /// Owners found on the calling thread, each interval waiting for `/proc` as long as
+    /// it takes: the path before the resolving thread, for benchmarks comparing the two.
+    pub fn resolving_inline(mut self) -> Self {
+        self.resolver = self.resolver.inline();
+        self
+    }
+
+    /// Owners found by `make`'s work instead of the socket table (tests make it slow).
+    #[cfg(test)]
+    fn with_resolver(mut self, make: MakeWork) -> Self {
+        self.resolver = Resolver::threaded(make);
         self
     }
 
@@ -87,79 +118,132 @@ impl Enricher {
         self.known.len()
     }
 
-    /// The snapshot with every flow paired with its facts. Reads /proc only for flows
-    /// not seen before (see [`SocketTable`]) and for processes not seen lately; call it
-    /// from a thread in the metered namespace.
+    /// The snapshot with every flow paired with its facts. Asks `/proc` only about
+    /// flows not seen before (and unowned ones due for a retry, see [`SocketTable`]),
+    /// on the resolving thread, waiting for it at most [`resolver::budget`]: flows it
+    /// has not answered by then are [`Owner::Resolving`] until a later interval.
     pub fn enrich(&mut self, snapshot: Snapshot, now: Instant) -> EnrichedSnapshot {
         let flows = &snapshot.flows;
-        let retry_unowned = self.sockets.timing().retry_unowned;
-        // Known flows from memory (refreshed if stale); the others wait for one lookup.
-        let mut facts: Vec<Option<Facts>> = Vec::with_capacity(flows.len());
-        let mut due: Vec<usize> = Vec::new();
-        for (index, flow) in flows.iter().enumerate() {
-            let known = match self.known.get_mut(&flow.id) {
-                Some(known) if !known.owner_due(now, retry_unowned) => known,
-                _ => {
-                    due.push(index);
-                    facts.push(None);
-                    continue;
-                }
-            };
-            known.seen = now;
-            known.sent |= flow.tx_packets > 0;
-            let made_from = made_from(
-                &mut self.processes,
-                &known.facts.owner,
-                known.sent,
-                self.rules_generation,
-                now,
-            );
-            if made_from.0 != known.made_from {
-                known.made_from = made_from.0;
-                let grounds = Grounds::of(&self.rules, &self.home, &self.persistence);
-                known.facts.judgement = grounds.base_judgement(&flow.id, &known.facts, &made_from);
-            }
-            facts.push(Some(known.facts.clone()));
+        let mut triage = self.triage(flows, now);
+        let mut arrived = self.ask_and_wait(triage.ask, snapshot.interval, now);
+        for &index in &triage.due {
+            triage.facts[index] = Some(self.due_facts(&flows[index], &mut arrived, now));
         }
-        if !due.is_empty() {
-            self.sockets
-                .resolve(due.iter().map(|&index| &flows[index].id), now);
-            for &index in &due {
-                let flow = &flows[index];
-                let known = self.first_facts(flow, now);
-                facts[index] = Some(known.facts.clone());
-                self.known.insert(flow.id.clone(), known);
+        // Answers for flows of earlier intervals, some shown as resolving above.
+        for (flow, (owner, asked)) in arrived {
+            self.settle(&flow, owner, asked, now);
+        }
+        for index in triage.resolving {
+            if let Some(known) = self.known.get_mut(&flows[index].id) {
+                triage.facts[index] = Some(known.facts.clone());
             }
         }
-        self.known
-            .sweep(now, self.sockets.timing().forget_after, flows.len());
-        self.processes
-            .forget_unseen(now, self.sockets.timing().forget_after);
-        let mut facts: Vec<Facts> = facts.into_iter().flatten().collect();
+        self.known.sweep(now, self.timing.forget_after, flows.len());
+        self.processes.forget_unseen(now, self.timing.forget_after);
+        let mut facts: Vec<Facts> = triage.facts.into_iter().flatten().collect();
         self.judge_floods(flows, &mut facts, now);
         EnrichedSnapshot::from_parts(snapshot, facts)
     }
 
-    /// A flow's facts as first found (or found again when its owner was due).
-    fn first_facts(&mut self, flow: &FlowDelta, now: Instant) -> Known {
-        let owner = self
-            .sockets
-            .owner(&flow.id)
-            .cloned()
-            .unwrap_or(Owner::Unresolved);
+    /// Known flows' facts from memory (judged again if stale); the others are due for
+    /// a lookup, and those not asked for yet are to be asked.
+    fn triage(&mut self, flows: &[FlowDelta], now: Instant) -> Triage {
+        let retry_unowned = self.timing.retry_unowned;
+        let mut triage = Triage {
+            facts: Vec::with_capacity(flows.len()),
+            ..Triage::default()
+        };
+        for (index, flow) in flows.iter().enumerate() {
+            let known = match self.known.get_mut(&flow.id) {
+                Some(known) if !is_due(known, &self.resolver, &flow.id, now, retry_unowned) => {
+                    known
+                }
+                _ => {
+                    if sockets::is_tcp_or_udp(&flow.id) && !self.resolver.is_pending(&flow.id) {
+                        triage.ask.push(flow.id.clone());
+                    }
+                    triage.due.push(index);
+                    triage.facts.push(None);
+                    continue;
+                }
+            };
+            let grounds = Grounds::of(&self.rules, &self.home, &self.persistence, self.generation);
+            refresh(known, flow, &mut self.processes, &grounds, now);
+            if known.facts.owner == Owner::Resolving {
+                triage.resolving.push(index);
+            }
+            triage.facts.push(Some(known.facts.clone()));
+        }
+        triage
+    }
+
+    /// Asks the resolver about `ask`, waits for answers at most the interval's budget
+    /// (not at all if nothing was asked), and takes every answer ready: each flow's
+    /// owner, and when it was checked.
+    fn ask_and_wait(
+        &mut self,
+        ask: Vec<FlowId>,
+        interval: Duration,
+        now: Instant,
+    ) -> FxHashMap<FlowId, (Owner, Instant)> {
+        let asked = !ask.is_empty() && self.resolver.ask(ask, now);
+        let deadline = match asked {
+            true => Instant::now() + resolver::budget(interval),
+            false => Instant::now(),
+        };
+        let mut arrived = FxHashMap::default();
+        for answer in self.resolver.answers(deadline) {
+            let asked = answer.asked;
+            let owners = answer.owners.into_iter().map(|owner| (owner, asked));
+            arrived.extend(answer.flows.into_iter().zip(owners));
+        }
+        arrived
+    }
+
+    /// The facts of a flow that was due for a lookup: with its owner if it arrived,
+    /// else as known (an unowned flow keeps its owner until the answer), else resolving.
+    fn due_facts(
+        &mut self,
+        flow: &FlowDelta,
+        arrived: &mut FxHashMap<FlowId, (Owner, Instant)>,
+        now: Instant,
+    ) -> Facts {
+        // No socket can carry the others: they need no answer.
+        let answer = match sockets::is_tcp_or_udp(&flow.id) {
+            true => arrived.remove(&flow.id),
+            false => Some((Owner::NoLocalSocket, now)),
+        };
+        if answer.is_none()
+            && let Some(known) = self.known.get_mut(&flow.id)
+        {
+            // Unowned and due for a retry: its owner stays until the answer.
+            let grounds = Grounds::of(&self.rules, &self.home, &self.persistence, self.generation);
+            refresh(known, flow, &mut self.processes, &grounds, now);
+            return known.facts.clone();
+        }
+        let (owner, checked) = answer.unwrap_or((Owner::Resolving, now));
+        let known = self.first_facts(flow, owner, checked, now);
+        let facts = known.facts.clone();
+        self.known.insert(flow.id.clone(), known);
+        facts
+    }
+
+    /// A flow's facts as first found (or found again when its owner was due): `owner`,
+    /// as checked at `checked`.
+    fn first_facts(
+        &mut self,
+        flow: &FlowDelta,
+        owner: Owner,
+        checked: Instant,
+        now: Instant,
+    ) -> Known {
         // An owner found again keeps what was known of the flow besides it.
         let (location, sent) = match self.known.get_mut(&flow.id) {
             Some(known) => (known.facts.location, known.sent),
             None => (self.geo.locate(flow.id.remote_ip), false),
         };
         let sent = sent || flow.tx_packets > 0;
-        let made_from = made_from(
-            &mut self.processes,
-            &owner,
-            sent,
-            self.rules_generation,
-            now,
-        );
+        let made_from = made_from(&mut self.processes, &owner, sent, self.generation, now);
         let mut facts = Facts {
             owner,
             location,
@@ -169,15 +253,38 @@ impl Enricher {
                 foreign: false,
             },
         };
-        let grounds = Grounds::of(&self.rules, &self.home, &self.persistence);
+        let grounds = Grounds::of(&self.rules, &self.home, &self.persistence, self.generation);
         facts.judgement = grounds.base_judgement(&flow.id, &facts, &made_from);
         Known {
             facts,
-            owner_checked: now,
+            owner_checked: checked,
             seen: now,
             sent,
             made_from: made_from.0,
         }
+    }
+
+    /// The owner of a flow reported earlier, arrived now: its facts are judged again.
+    /// A flow forgotten meanwhile is looked up afresh if it comes back.
+    fn settle(&mut self, flow: &FlowId, owner: Owner, asked: Instant, now: Instant) {
+        let Some(known) = self.known.get_mut(flow) else {
+            return;
+        };
+        if let Owner::Process(_) = known.facts.owner {
+            return;
+        }
+        known.facts.owner = owner;
+        known.owner_checked = asked;
+        let made_from = made_from(
+            &mut self.processes,
+            &known.facts.owner,
+            known.sent,
+            self.generation,
+            now,
+        );
+        known.made_from = made_from.0;
+        let grounds = Grounds::of(&self.rules, &self.home, &self.persistence, self.generation);
+        known.facts.judgement = grounds.base_judgement(flow, &known.facts, &made_from);
     }
 
     /// The interval's part: processes that sent to more remote hosts than the flood
@@ -196,11 +303,24 @@ impl Enricher {
                 continue;
             }
             let hugetlb_kb = self.processes.facts(process, now).hugetlb_kb;
-            let grounds = Grounds::of(&self.rules, &self.home, &self.persistence);
+            let grounds = Grounds::of(&self.rules, &self.home, &self.persistence, self.generation);
             let judgement = grounds.judge(&flow.id, facts, hugetlb_kb, true, hosts);
             facts.judgement = judgement;
         }
     }
+}
+
+/// One interval's flows sorted by what memory knows of them.
+#[derive(Default)]
+struct Triage {
+    /// `facts[i]` is flow i's, `None` while it is due.
+    facts: Vec<Option<Facts>>,
+    /// Flows due for a lookup, by index.
+    due: Vec<usize>,
+    /// The due flows not asked for yet.
+    ask: Vec<FlowId>,
+    /// Flows shown as resolving from memory: an answer in this interval updates them.
+    resolving: Vec<usize>,
 }
 
 /// What judgements are made with: borrowed apart from the caches they fill.
@@ -208,14 +328,22 @@ struct Grounds<'a> {
     rules: &'a Rules,
     home: &'a HomeCountries,
     persistence: &'a Persistence,
+    /// The rules' and persistence points' generation.
+    generation: u64,
 }
 
 impl<'a> Grounds<'a> {
-    fn of(rules: &'a Rules, home: &'a HomeCountries, persistence: &'a Persistence) -> Self {
+    fn of(
+        rules: &'a Rules,
+        home: &'a HomeCountries,
+        persistence: &'a Persistence,
+        generation: u64,
+    ) -> Self {
         Self {
             rules,
             home,
             persistence,
+            generation,
         }
     }
 
@@ -244,7 +372,53 @@ impl<'a> Grounds<'a> {
         context.hugetlb_kb = hugetlb_kb;
         context.outbound = outbound;
         context.remote_hosts_of_process = remote_hosts;
-        self.rules.judge(flow, facts.owner.process(), &context)
+        let mut judgement = self.rules.judge(flow, facts.owner.process(), &context);
+        if facts.owner == Owner::Resolving {
+            // No process known yet is not "no local process".
+            judgement
+                .reasons
+                .retain(|reason| !matches!(reason, Reason::NoLocalProcess));
+        }
+        judgement
+    }
+}
+
+/// Whether a known flow's owner is to be looked up: an unowned flow due for a retry, or
+/// a resolving one whose lookup was refused (asked for once while it is pending).
+fn is_due(
+    known: &Known,
+    resolver: &Resolver,
+    flow: &FlowId,
+    now: Instant,
+    retry_unowned: Duration,
+) -> bool {
+    match known.facts.owner {
+        Owner::Resolving => !resolver.is_pending(flow),
+        _ => known.owner_due(now, retry_unowned),
+    }
+}
+
+/// A known flow reported again: marked seen, and judged again if what its judgement was
+/// made from changed.
+fn refresh(
+    known: &mut Known,
+    flow: &FlowDelta,
+    processes: &mut Processes,
+    grounds: &Grounds,
+    now: Instant,
+) {
+    known.seen = now;
+    known.sent |= flow.tx_packets > 0;
+    let made_from = made_from(
+        processes,
+        &known.facts.owner,
+        known.sent,
+        grounds.generation,
+        now,
+    );
+    if made_from.0 != known.made_from {
+        known.made_from = made_from.0;
+        known.facts.judgement = grounds.base_judgement(&flow.id, &known.facts, &made_from);
     }
 }
 
@@ -262,7 +436,7 @@ fn made_from(
             let facts = processes.facts(process, now);
             (facts.generation, facts.hugetlb_kb)
         }
-        Owner::Unresolved | Owner::NoLocalSocket => (0, None),
+        Owner::Unresolved | Owner::NoLocalSocket | Owner::Resolving => (0, None),
     };
     let made_from = MadeFrom {
         process,

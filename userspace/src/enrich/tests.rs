@@ -178,3 +178,228 @@ fn flows_no_longer_reported_are_forgotten_and_a_flood_stays_bounded() {
     enricher.enrich(snapshot(steady[..10].to_vec()), later);
     assert_eq!(enricher.known_flows(), 10);
 }
+
+/// The `/proc` work of a test: owners by a rule, after a delay or once a gate opens;
+/// what it was asked is noted.
+#[derive(Clone)]
+struct FakeResolver {
+    owner_of: Arc<dyn Fn(&FlowId) -> Owner + Send + Sync>,
+    delay: Duration,
+    /// Each batch waits for a message here, or for the sender to go.
+    gate: Option<crossbeam_channel::Receiver<()>>,
+    asked: Arc<Mutex<Vec<FlowId>>>,
+}
+
+impl resolver::Resolve for FakeResolver {
+    fn owners(&mut self, flows: &[FlowId], _now: Instant) -> Vec<Owner> {
+        if let Some(gate) = &self.gate {
+            let _ = gate.recv();
+        }
+        std::thread::sleep(self.delay);
+        self.asked.lock().unwrap().extend(flows.iter().cloned());
+        flows.iter().map(|flow| (self.owner_of)(flow)).collect()
+    }
+}
+
+impl FakeResolver {
+    /// Flows on local port 1 are `process`'s; the others have no local socket.
+    fn new(process: Arc<ProcessInfo>, delay: Duration) -> Self {
+        Self {
+            owner_of: Arc::new(move |flow| match flow.local_port {
+                1 => Owner::Process(Arc::clone(&process)),
+                _ => Owner::NoLocalSocket,
+            }),
+            delay,
+            gate: None,
+            asked: Arc::default(),
+        }
+    }
+
+    fn enricher(&self) -> Enricher {
+        let fake = self.clone();
+        enricher().with_resolver(Arc::new(move || Box::new(fake.clone())))
+    }
+}
+
+fn described(pid: u32, exe: &str) -> Arc<ProcessInfo> {
+    Arc::new(ProcessInfo {
+        pid,
+        comm: exe.rsplit('/').next().unwrap().into(),
+        exe: Some(exe.into()),
+        exe_deleted: false,
+        uid: 0,
+        user: "root".into(),
+        cmdline: exe.into(),
+    })
+}
+
+fn owners(enriched: &EnrichedSnapshot) -> Vec<Owner> {
+    enriched
+        .flows()
+        .map(|(_, facts)| facts.owner.clone())
+        .collect()
+}
+
+/// More than a test's budget (a tenth of its 1 s intervals, at most 50 ms), and well
+/// under what a loaded machine might add to it.
+const SLOW: Duration = Duration::from_millis(400);
+
+use std::sync::Mutex;
+
+use crate::proc::ProcessInfo;
+
+#[test]
+fn owners_answered_within_the_budget_are_there_at_once() {
+    let nginx = described(4242, "/usr/sbin/nginx");
+    let mut enricher = FakeResolver::new(nginx.clone(), Duration::ZERO).enricher();
+    let flows = vec![
+        flow(TCP, 1, [198, 51, 100, 1], 443, true),
+        flow(TCP, 2, [198, 51, 100, 2], 443, true),
+    ];
+    let enriched = enricher.enrich(snapshot(flows), Instant::now());
+    assert_eq!(
+        owners(&enriched),
+        [Owner::Process(nginx), Owner::NoLocalSocket]
+    );
+}
+
+#[test]
+fn a_slow_lookup_leaves_the_flow_resolving_and_a_later_interval_has_its_owner() {
+    let nginx = described(4242, "/usr/sbin/nginx");
+    let fake = FakeResolver::new(nginx.clone(), SLOW);
+    let mut enricher = fake.enricher();
+    let flows = vec![
+        flow(TCP, 1, [198, 51, 100, 1], 443, true),
+        // Sends to a pool port: a sign to judge once its owner is known.
+        flow(TCP, 2, [198, 51, 100, 2], 3333, true),
+        // No socket carries ICMP: known at once, never asked about.
+        flow(1, 0, [198, 51, 100, 3], 0, true),
+    ];
+    let start = Instant::now();
+    let took = Instant::now();
+    let first = enricher.enrich(snapshot(flows.clone()), start);
+    let took = took.elapsed();
+    assert!(took < SLOW, "enrich waited {took:?} for a slow lookup");
+    assert_eq!(
+        owners(&first),
+        [Owner::Resolving, Owner::Resolving, Owner::NoLocalSocket]
+    );
+    let (_, pool) = first.flow(1).unwrap();
+    assert!(
+        !pool.judgement.reasons.contains(&Reason::NoLocalProcess),
+        "resolving is not \"no local process\": {:?}",
+        pool.judgement.reasons
+    );
+    std::thread::sleep(SLOW + SLOW / 2);
+    let later = enricher.enrich(snapshot(flows), start + Duration::from_secs(1));
+    assert_eq!(
+        owners(&later),
+        [
+            Owner::Process(nginx),
+            Owner::NoLocalSocket,
+            Owner::NoLocalSocket
+        ]
+    );
+    let (_, pool) = later.flow(1).unwrap();
+    assert!(pool.judgement.reasons.contains(&Reason::NoLocalProcess));
+    // Each flow was asked about once, though two intervals reported it.
+    assert_eq!(fake.asked.lock().unwrap().len(), 2);
+}
+
+#[test]
+fn flows_refused_while_the_resolver_is_behind_are_asked_again_and_none_is_lost() {
+    let nginx = described(4242, "/usr/sbin/nginx");
+    let (open, gate) = crossbeam_channel::bounded::<()>(0);
+    let mut fake = FakeResolver::new(nginx.clone(), Duration::ZERO);
+    fake.gate = Some(gate);
+    let mut enricher = fake.enricher();
+    let start = Instant::now();
+    // One new flow each interval, the older ones still moving, while the resolver is
+    // stuck on its first batch: its queue fills and later batches are refused.
+    let mut flows = Vec::new();
+    for interval in 0..6u8 {
+        flows.push(flow(TCP, 1, [198, 51, 100, interval], 443, true));
+        let now = start + Duration::from_secs(interval.into());
+        let enriched = enricher.enrich(snapshot(flows.clone()), now);
+        assert!(owners(&enriched).iter().all(|o| *o == Owner::Resolving));
+    }
+    drop(open);
+    let mut interval = 6;
+    let all_owned = loop {
+        let now = start + Duration::from_secs(interval);
+        let enriched = enricher.enrich(snapshot(flows.clone()), now);
+        let owned = owners(&enriched)
+            .iter()
+            .all(|owner| *owner == Owner::Process(nginx.clone()));
+        if owned || interval == 60 {
+            break owned;
+        }
+        interval += 1;
+        // Intervals are apart: the resolver has time to answer between them.
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(all_owned, "every flow gets its owner");
+    let mut asked: Vec<IpAddr> = fake
+        .asked
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|f| f.remote_ip)
+        .collect();
+    asked.sort();
+    let flows: Vec<IpAddr> = flows.iter().map(|f| f.id.remote_ip).collect();
+    assert_eq!(asked, flows, "each flow was looked up once");
+}
+
+#[test]
+fn a_late_owner_is_its_own_process_even_if_another_now_has_its_pid() {
+    // The first owner ran from /tmp (suspicious); after it exited, its pid went to a
+    // process from /usr/sbin. The late answer for the old flow names the old process.
+    let old = described(4242, "/tmp/.x/miner");
+    let new = described(4242, "/usr/sbin/nginx");
+    let old_flow = flow(TCP, 1, [198, 51, 100, 1], 443, true);
+    let owner_of = {
+        let (old, new) = (old.clone(), new.clone());
+        let old_id = old_flow.id.clone();
+        move |flow: &FlowId| match *flow == old_id {
+            true => Owner::Process(Arc::clone(&old)),
+            false => Owner::Process(Arc::clone(&new)),
+        }
+    };
+    let mut fake = FakeResolver::new(old.clone(), SLOW);
+    fake.owner_of = Arc::new(owner_of);
+    let mut enricher = fake.enricher();
+    let start = Instant::now();
+    enricher.enrich(snapshot(vec![old_flow.clone()]), start);
+    std::thread::sleep(SLOW + SLOW / 2);
+    let new_flow = flow(TCP, 1, [198, 51, 100, 2], 443, true);
+    let flows = vec![old_flow, new_flow];
+    enricher.enrich(snapshot(flows.clone()), start + Duration::from_secs(1));
+    std::thread::sleep(SLOW + SLOW / 2);
+    let enriched = enricher.enrich(snapshot(flows), start + Duration::from_secs(2));
+    assert_eq!(
+        owners(&enriched),
+        [Owner::Process(old), Owner::Process(new)]
+    );
+    let verdicts: Vec<_> = enriched
+        .flows()
+        .map(|(_, facts)| facts.judgement.verdict)
+        .collect();
+    use verdict::Verdict::{Business, Suspicious};
+    assert_eq!(verdicts, [Suspicious, Business]);
+}
+
+#[test]
+fn dropping_the_enricher_does_not_wait_for_a_lookup_under_way() {
+    let fake = FakeResolver::new(described(4242, "/usr/sbin/nginx"), SLOW);
+    let mut enricher = fake.enricher();
+    let flows = vec![flow(TCP, 1, [198, 51, 100, 1], 443, true)];
+    enricher.enrich(snapshot(flows), Instant::now());
+    let dropped = Instant::now();
+    drop(enricher);
+    assert!(
+        dropped.elapsed() < SLOW / 2,
+        "drop took {:?}",
+        dropped.elapsed()
+    );
+}

@@ -55,6 +55,10 @@ pub enum Owner {
     /// No socket on this host matches the flow: routed or forwarded traffic, raw
     /// sockets, ICMP. Not a guess at some process.
     NoLocalSocket,
+    /// Not known yet: the flow is new and its lookup in `/proc` has not answered within
+    /// the interval's budget (see `enrich::resolver`). Judged by the flow alone until
+    /// its owner arrives; an owner found never goes back to this.
+    Resolving,
 }
 
 impl Owner {
@@ -62,7 +66,7 @@ impl Owner {
     pub fn process(&self) -> Option<&ProcessInfo> {
         match self {
             Owner::Process(process) => Some(process),
-            Owner::Unresolved | Owner::NoLocalSocket => None,
+            Owner::Unresolved | Owner::NoLocalSocket | Owner::Resolving => None,
         }
     }
 }
@@ -236,6 +240,17 @@ impl SocketTable {
         self.flows.get(flow).map(|cached| &cached.owner)
     }
 
+    /// Finds the holders of every listening TCP and unconnected UDP socket now: the
+    /// sockets that take new peers, whose flows then need no scan of `/proc/*/fd` of
+    /// their own. One read of the tables and one scan, as [`listeners`] makes.
+    pub fn prime(&mut self) {
+        let index = SocketIndex::read(&self.paths.net_dir);
+        let bound: HashSet<u64> = index.bound().map(|(_, _, inode)| inode).collect();
+        let is_live = |inode| index.is_live(inode);
+        let found = holders::find_holders(&self.paths.proc_root, &bound, is_live, &mut self.users);
+        self.holders.extend(found);
+    }
+
     /// How many flows are cached.
     pub fn len(&self) -> usize {
         self.flows.len()
@@ -256,7 +271,7 @@ impl SocketTable {
         cached.seen = now;
         match cached.owner {
             Owner::Process(_) => false,
-            Owner::Unresolved | Owner::NoLocalSocket => {
+            Owner::Unresolved | Owner::NoLocalSocket | Owner::Resolving => {
                 now.saturating_duration_since(cached.checked) >= self.timing.retry_unowned
             }
         }
@@ -317,7 +332,8 @@ impl SocketTable {
     }
 }
 
-fn is_tcp_or_udp(flow: &FlowId) -> bool {
+/// Whether a socket can carry `flow`: the others need no lookup, they have none.
+pub fn is_tcp_or_udp(flow: &FlowId) -> bool {
     flow.proto.0 == PROTO_TCP || flow.proto.0 == PROTO_UDP
 }
 

@@ -443,7 +443,11 @@ impl AlertEngine {
     /// Processes (or, with none, remote endpoints) with a suspicious flow that moved.
     fn suspicious(&mut self, interval: &EnrichedSnapshot, held: &mut BTreeMap<Condition, Alert>) {
         let key_of = |flow: &FlowDelta, facts: &Facts| {
-            (facts.judgement.verdict == Verdict::Suspicious).then(|| match facts.owner.process() {
+            // A flow whose owner is still resolving waits for it: judged by the flow
+            // alone it would raise an alert under its remote, then again as its process.
+            let suspicious =
+                facts.judgement.verdict == Verdict::Suspicious && facts.owner != Owner::Resolving;
+            suspicious.then(|| match facts.owner.process() {
                 Some(process) => Condition::SuspiciousProcess {
                     pid: process.pid,
                     exe: process.exe.clone(),
@@ -658,7 +662,7 @@ fn flow_alert(
         country: facts.location.country(),
         process: match &facts.owner {
             Owner::Process(process) => Some(Arc::clone(process)),
-            Owner::Unresolved | Owner::NoLocalSocket => None,
+            Owner::Unresolved | Owner::NoLocalSocket | Owner::Resolving => None,
         },
         verdict: Some(facts.judgement.verdict),
         bytes: group.bytes,

@@ -93,8 +93,9 @@ pub struct FlowFacts<'a> {
     /// The remote is outside the `--home` countries.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub foreign: bool,
-    /// `"process"`, `"unresolved"` (a local socket whose process is gone or hidden) or
-    /// `"none"` (no local socket: forwarded, raw, ICMP).
+    /// `"process"`, `"unresolved"` (a local socket whose process is gone or hidden),
+    /// `"none"` (no local socket: forwarded, raw, ICMP) or `"resolving"` (not looked up
+    /// yet when the record was written).
     pub owner: &'static str,
     #[serde(flatten)]
     pub process: ProcessFields<'a>,
@@ -141,6 +142,7 @@ impl<'a> FlowFacts<'a> {
                 Owner::Process(_) => "process",
                 Owner::Unresolved => "unresolved",
                 Owner::NoLocalSocket => "none",
+                Owner::Resolving => "resolving",
             },
             process: ProcessFields::new(facts.owner.process()),
             verdict: facts.judgement.verdict.label(),

@@ -302,6 +302,28 @@ fn suspicious_flows_without_a_process_are_keyed_by_remote_endpoint() {
 }
 
 #[test]
+fn a_flow_whose_owner_is_still_resolving_raises_no_suspicious_alert() {
+    let mut engine = AlertEngine::new(AlertConfig::default());
+    let pool = |owner| {
+        suspicious(
+            owner,
+            Location::Unknown,
+            vec![Reason::MiningPort { port: 3333 }],
+        )
+    };
+    let flows = || vec![flow("203.0.113.7", 3333, 10, 10)];
+    let alerts = engine.observe(&enriched(snapshot(1, flows()), &[pool(Owner::Resolving)]));
+    assert!(alerts.is_empty(), "{alerts:?}");
+    // Its owner arrives: the alert names the process, once.
+    let alerts = engine.observe(&enriched(
+        snapshot(2, flows()),
+        &[pool(Owner::Process(miner()))],
+    ));
+    assert_eq!(phases(&alerts), [(AlertKind::Suspicious, Phase::Start)]);
+    assert_eq!(alerts[0].process.as_ref().unwrap().comm, "xmrig");
+}
+
+#[test]
 fn rate_in_bits_per_second_over_and_under() {
     let mut engine = rate_engine(RateLimit::BitsPerSecond(800_000_000));
     let second = Duration::from_secs(1);

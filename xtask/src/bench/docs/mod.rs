@@ -1,15 +1,19 @@
 //! The generated parts of docs/benchmarks.md: each lies between `<!-- bench:NAME -->` and
 //! `<!-- /bench:NAME -->` and is rewritten whole; the text around them is left alone.
 
-use std::{fmt::Write as _, fs, path::Path};
+mod criterion;
+mod kernel;
+mod program;
+mod veth;
+
+use std::{fs, path::Path};
 
 use anyhow::{Context as _, Result};
 
 use super::{
-    Plan, cpu,
-    meters::{Hook, Meter},
+    Plan,
+    meters::Meter,
     results::{Header, Record},
-    throughput::Kind,
 };
 
 /// Rewrites the blocks that have data in `records`, and returns them (name, text).
@@ -20,22 +24,36 @@ pub fn update(
     plan: &Plan,
     meters: &[Meter],
 ) -> Result<Vec<(&'static str, String)>> {
-    let find = |name: &str| records.iter().find(|r| r.name == name);
+    let has = |prefix: &str| records.iter().any(|r| r.name.starts_with(prefix));
     let blocks = [
         (
             "throughput",
-            find("throughput/none/udp").map(|_| throughput(header, records, plan, meters)),
+            has("throughput/none/udp").then(|| veth::throughput(header, records, plan, meters)),
+        ),
+        (
+            "flood",
+            has("throughput/none/flood").then(|| veth::flood(header, records, plan, meters)),
         ),
         (
             "own-cpu",
-            find("own-cpu/idle").map(|_| own_cpu(header, records, plan)),
+            has("own-cpu/idle").then(|| program::whole_program(header, records, plan)),
         ),
         (
             "userspace",
-            records
-                .iter()
-                .any(|r| r.tool == "criterion")
-                .then(|| userspace(header, records, plan)),
+            has("criterion/reader_cycle/").then(|| criterion::userspace(header, records, plan)),
+        ),
+        (
+            "flow-table-read",
+            has("criterion/flow_table_read/")
+                .then(|| criterion::flow_table_read(header, records, plan)),
+        ),
+        (
+            "log-cycle",
+            has("log-volume/").then(|| criterion::log_cycle(header, records, plan)),
+        ),
+        (
+            "kernel",
+            has("kernel/").then(|| kernel::kernel(header, records, plan)),
         ),
     ];
     let mut text =
@@ -62,12 +80,12 @@ fn replace_block(text: &str, name: &str, body: &str) -> String {
     }
 }
 
-fn get<'a>(records: &'a [Record], name: &str) -> Option<&'a Record> {
+pub(super) fn get<'a>(records: &'a [Record], name: &str) -> Option<&'a Record> {
     records.iter().find(|r| r.name == name && r.runs > 0)
 }
 
 /// Three significant digits, more for small numbers.
-fn num(x: f64) -> String {
+pub(super) fn num(x: f64) -> String {
     match x.abs() {
         a if a >= 100.0 => format!("{x:.0}"),
         a if a >= 10.0 => format!("{x:.1}"),
@@ -76,16 +94,20 @@ fn num(x: f64) -> String {
 }
 
 /// `median (min–max)`, or just the median for one run or no spread.
-fn spread(r: Option<&Record>, suffix: &str) -> String {
+pub(super) fn spread(r: Option<&Record>, suffix: &str) -> String {
     spread_with(r, suffix, num)
 }
 
 /// A percentage with one decimal: `96.0% (94.5–98.9)`.
-fn percent(r: Option<&Record>) -> String {
+pub(super) fn percent(r: Option<&Record>) -> String {
     spread_with(r, "%", |x| format!("{x:.1}"))
 }
 
-fn spread_with(r: Option<&Record>, suffix: &str, format: impl Fn(f64) -> String) -> String {
+pub(super) fn spread_with(
+    r: Option<&Record>,
+    suffix: &str,
+    format: impl Fn(f64) -> String,
+) -> String {
     let Some(r) = r else {
         return "failed".into();
     };
@@ -105,7 +127,7 @@ fn spread_with(r: Option<&Record>, suffix: &str, format: impl Fn(f64) -> String)
 }
 
 /// The failures of one series, identical ones together: `runs 1, 3: why`.
-fn grouped_failures(note: &str) -> String {
+pub(super) fn grouped_failures(note: &str) -> String {
     let mut grouped: Vec<(Vec<&str>, &str)> = Vec::new();
     for failure in note.split("; run ") {
         let failure = failure.trim_start_matches("run ");
@@ -125,23 +147,11 @@ fn grouped_failures(note: &str) -> String {
         .join("; ")
 }
 
-fn label(meter: Meter) -> &'static str {
-    match meter {
-        Meter::None => "no meter",
-        Meter::Flowmeter(Hook::Tc) => "flowmeter, TC ingress (what auto picks on veth)",
-        Meter::Flowmeter(Hook::XdpGeneric) => "flowmeter, generic XDP",
-        Meter::Flowmeter(Hook::Xdp) => "flowmeter, native XDP",
-        Meter::Iftop => "iftop",
-        Meter::Nethogs => "nethogs",
-        Meter::Bandwhich => "bandwhich",
-    }
-}
-
-fn met(ok: bool) -> &'static str {
+pub(super) fn met(ok: bool) -> &'static str {
     if ok { "**met**" } else { "**missed**" }
 }
 
-fn session(header: &Header, plan: &Plan) -> String {
+pub(super) fn session(header: &Header, plan: &Plan) -> String {
     format!(
         "Command: `{}` ({}). Machine: {}.\n\n",
         plan.command(),
@@ -150,322 +160,8 @@ fn session(header: &Header, plan: &Plan) -> String {
     )
 }
 
-fn throughput(header: &Header, records: &[Record], plan: &Plan, meters: &[Meter]) -> String {
-    let rec = |what: &str, meter: Meter, kind: Kind| {
-        get(records, &format!("{what}/{}/{}", meter.id(), kind.id()))
-    };
-    let mut out = session(header, plan);
-    out += "| configuration | UDP 64 B kpps | UDP vs no meter | TCP Gbit/s | TCP vs no meter \
-            | meter CPU % of a core, UDP / TCP | peak RSS MiB | accuracy |\n\
-            | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n";
-    let mut failures = Vec::new();
-    for &meter in meters {
-        let cpu = |kind| {
-            rec("cpu", meter, kind)
-                .and_then(|r| r.median)
-                .map_or("—".into(), num)
-        };
-        let rss = [Kind::Udp, Kind::Tcp]
-            .iter()
-            .filter_map(|&k| rec("rss", meter, k).and_then(|r| r.max))
-            .reduce(f64::max)
-            .map_or("—".into(), num);
-        let (cpu, ratio_none) = match meter {
-            Meter::None => ("—".to_owned(), "100%".to_owned()),
-            _ => (
-                format!("{} / {}", cpu(Kind::Udp), cpu(Kind::Tcp)),
-                String::new(),
-            ),
-        };
-        let ratio = |kind| {
-            if ratio_none.is_empty() {
-                percent(rec("ratio", meter, kind))
-            } else {
-                ratio_none.clone()
-            }
-        };
-        writeln!(
-            out,
-            "| {} | {} | {} | {} | {} | {cpu} | {rss} | {} |",
-            label(meter),
-            spread(rec("throughput", meter, Kind::Udp), ""),
-            ratio(Kind::Udp),
-            spread(rec("throughput", meter, Kind::Tcp), ""),
-            ratio(Kind::Tcp),
-            accuracy(records, meter),
-        )
-        .expect("String");
-        for kind in [Kind::Udp, Kind::Tcp] {
-            let name = format!("throughput/{}/{}", meter.id(), kind.id());
-            if let Some(note) = records
-                .iter()
-                .find(|r| r.name == name)
-                .and_then(|r| r.note.as_ref())
-            {
-                failures.push(format!(
-                    "- {}, {}: {}",
-                    label(meter),
-                    kind.id().to_uppercase(),
-                    grouped_failures(note)
-                ));
-            }
-        }
-    }
-    out += "\n";
-    if !failures.is_empty() {
-        out += "Failed runs:\n\n";
-        out += &failures.join("\n");
-        out += "\n\n";
-    }
-    for note in &header.notes {
-        writeln!(out, "Note: {note}.\n").expect("String");
-    }
-    out += &format!(
-        "Load, from the sender's namespace: UDP `{}`; TCP `{}`.\n\n",
-        super::traffic::shown_load(true, plan.udp_secs, plan.tcp_secs),
-        super::traffic::shown_load(false, plan.udp_secs, plan.tcp_secs)
-    );
-    out += "Meters, in the receiver's namespace on its veth end, and what their accuracy compares:\n\n";
-    for &meter in meters.iter().filter(|&&m| m != Meter::None) {
-        writeln!(
-            out,
-            "- {}: `{}`: {}.",
-            label(meter),
-            meter.shown_command(),
-            meter.counts()
-        )
-        .expect("String");
-    }
-    out += "\n";
-    out += &throughput_targets(records, plan);
-    out
-}
-
-/// flowmeter: "exact" when every run counted every packet and byte; the others: the
-/// median share of bytes they reported.
-fn accuracy(records: &[Record], meter: Meter) -> String {
-    let rec =
-        |what: &str, kind: Kind| get(records, &format!("{what}/{}/{}", meter.id(), kind.id()));
-    match meter {
-        Meter::None => "—".into(),
-        Meter::Flowmeter(_) => {
-            let all: Vec<&Record> = ["accuracy-packets", "accuracy-bytes"]
-                .iter()
-                .flat_map(|w| [rec(w, Kind::Udp), rec(w, Kind::Tcp)])
-                .flatten()
-                .collect();
-            let runs: usize = all.iter().map(|r| r.runs).sum::<usize>() / 2;
-            if all.is_empty() {
-                "n/a".into()
-            } else if all.iter().all(|r| exact(r)) {
-                format!(
-                    "exact: every packet and byte, in all {runs} measurement{}",
-                    if runs == 1 { "" } else { "s" }
-                )
-            } else {
-                let part = |kind: Kind| {
-                    let p = rec("accuracy-packets", kind)
-                        .and_then(|r| r.min)
-                        .map_or("n/a".into(), |v| format!("{v:.3}%"));
-                    let b = rec("accuracy-bytes", kind)
-                        .and_then(|r| r.min)
-                        .map_or("n/a".into(), |v| format!("{v:.3}%"));
-                    format!("{} packets {p}, bytes {b}", kind.id().to_uppercase())
-                };
-                format!("lowest: {}; {}", part(Kind::Udp), part(Kind::Tcp))
-            }
-        }
-        _ => {
-            let part = |kind: Kind| {
-                format!(
-                    "{} {}",
-                    kind.id().to_uppercase(),
-                    percent(rec("accuracy-bytes", kind))
-                )
-            };
-            format!("bytes: {}, {}", part(Kind::Udp), part(Kind::Tcp))
-        }
-    }
-}
-
-fn exact(r: &Record) -> bool {
-    let hundred = |v: Option<f64>| v.is_some_and(|v| (v - 100.0).abs() < 1e-9);
-    hundred(r.min) && hundred(r.max)
-}
-
-fn throughput_targets(records: &[Record], plan: &Plan) -> String {
-    let median = |name: &str| get(records, name).and_then(|r| r.median);
-    let mut out = String::from("Targets (issue 6):\n\n");
-    let tc = Meter::Flowmeter(Hook::Tc).id();
-    match (
-        median(&format!("ratio/{tc}/udp")),
-        median(&format!("ratio/{tc}/tcp")),
-    ) {
-        (Some(udp), Some(tcp)) => writeln!(
-            out,
-            "- Throughput with the hook auto picks (TC on veth) at least 97% of no meter: \
-             64-byte UDP {udp:.1}% {}, TCP {tcp:.1}% {}.",
-            met(udp >= 97.0),
-            met(tcp >= 97.0)
-        ),
-        _ => writeln!(
-            out,
-            "- Throughput with the auto hook: not measured (failed runs)."
-        ),
-    }
-    .expect("String");
-    let hooks = [Hook::Tc, Hook::XdpGeneric, Hook::Xdp].map(|h| Meter::Flowmeter(h).id());
-    let counted: Vec<&Record> = records
-        .iter()
-        .filter(|r| {
-            r.name.starts_with("accuracy-")
-                && hooks.iter().any(|h| r.name.contains(&format!("/{h}/")))
-                && r.runs > 0
-        })
-        .collect();
-    let inexact: Vec<&str> = counted
-        .iter()
-        .filter(|r| !exact(r))
-        .map(|r| r.name.as_str())
-        .collect();
-    writeln!(
-        out,
-        "- Accuracy 100% of packets and bytes: {} ({} of {} measurements exact{}).",
-        met(!counted.is_empty() && inexact.is_empty()),
-        counted.len() - inexact.len(),
-        counted.len(),
-        if inexact.is_empty() {
-            String::new()
-        } else {
-            format!("; not: {}", inexact.join(", "))
-        }
-    )
-    .expect("String");
-    let ours = median(&format!("cpu/{tc}/udp"));
-    let best = [Meter::Iftop, Meter::Nethogs, Meter::Bandwhich]
-        .into_iter()
-        .filter_map(|m| median(&format!("cpu/{}/udp", m.id())).map(|cpu| (cpu, m)))
-        .min_by(|a, b| a.0.total_cmp(&b.0));
-    match (ours, best) {
-        (Some(ours), Some((best, tool))) => {
-            // One clock tick (10 ms) over the window: what /proc/PID/stat resolves.
-            let tick = 1.0 / plan.udp_secs;
-            let (shown, factor) = if ours > 0.0 {
-                (num(ours), best / ours)
-            } else {
-                (format!("under {}", num(tick)), best / tick)
-            };
-            writeln!(
-                out,
-                "- At least 10x less CPU than the best libpcap tool under the same 64-byte UDP \
-                 load: flowmeter {shown}% vs {} {}%, {}{factor:.0}x less: {}.",
-                label(tool),
-                num(best),
-                if ours > 0.0 { "" } else { "more than " },
-                met(factor >= 10.0)
-            )
-        }
-        _ => writeln!(out, "- CPU against the libpcap tools: not measured."),
-    }
-    .expect("String");
-    out
-}
-
-fn own_cpu(header: &Header, records: &[Record], plan: &Plan) -> String {
-    let mut out = session(header, plan);
-    out += "| load | rx kpps | flowmeter CPU % of a core | peak RSS MiB |\n| --- | ---: | ---: | ---: |\n";
-    for (id, label, _) in cpu::LOADS {
-        let rec = |what: &str| get(records, &format!("{what}/{id}"));
-        writeln!(
-            out,
-            "| {label} | {} | {} | {} |",
-            if id == "idle" {
-                "0".into()
-            } else {
-                spread(rec("own-cpu-load"), "")
-            },
-            spread(rec("own-cpu"), ""),
-            rec("own-rss").and_then(|r| r.max).map_or("—".into(), num),
-        )
-        .expect("String");
-    }
-    out += "\nflowmeter runs `flowmeter log --iface IF --interval 1 --output /dev/null` (hook \
-            auto: TC on veth) in the receiver's namespace; the load is trafgen at full speed \
-            from the sender's namespace, one worker per CPU, its UDP source port (and for \
-            110,000 flows the last byte of its source address) counting up with `dinc()`. CPU \
-            is utime + stime of /proc/PID/stat over the window, divided by the wall time \
-            (the kernel's part, the eBPF programs in softirq, is not in it).\n\n";
-    let limit = ["idle", "1-flow", "10k-flows"]
-        .iter()
-        .filter_map(|id| get(records, &format!("own-cpu/{id}")).and_then(|r| r.median))
-        .reduce(f64::max);
-    match limit {
-        Some(worst) => writeln!(
-            out,
-            "Target (issue 6): under 1% of a core at any packet rate with up to 10,000 flows: \
-             at most {}% (median) {}.",
-            num(worst),
-            met(worst < 1.0)
-        ),
-        None => writeln!(out, "Target: not measured (failed runs)."),
-    }
-    .expect("String");
-    out
-}
-
-fn userspace(header: &Header, records: &[Record], plan: &Plan) -> String {
-    // Enrichment is quoted in its steady state (the same flows again); the bench's churn
-    // case is in its own output.
-    const GROUPS: [&str; 3] = ["reader_cycle", "aggregate_cycle", "enrichment_cycle/steady"];
-    let median = |name: String| get(records, &name).and_then(|r| r.median);
-    let mut flows: Vec<u64> = records
-        .iter()
-        .filter_map(|r| r.name.strip_prefix("criterion/"))
-        .filter_map(|id| id.rsplit_once('/'))
-        .filter(|(group, _)| GROUPS.contains(group))
-        .filter_map(|(_, n)| n.parse().ok())
-        .collect();
-    flows.sort_unstable();
-    flows.dedup();
-    let mut out = session(header, plan);
-    out += "| flows | reader | aggregate | enrich (steady) | aggregator memory per flow |\n\
-            | ---: | ---: | ---: | ---: | ---: |\n";
-    for n in &flows {
-        let time = |g: &str| median(format!("criterion/{g}/{n}")).map_or("n/a".into(), ns);
-        let memory = median(format!("memory/aggregate/{n}"))
-            .map_or("n/a".into(), |b| format!("{} KB", num(b / 1e3)));
-        writeln!(
-            out,
-            "| {} | {} | {} | {} | {memory} |",
-            thousands(*n),
-            time(GROUPS[0]),
-            time(GROUPS[1]),
-            time(GROUPS[2])
-        )
-        .expect("String");
-    }
-    let parts: Option<Vec<f64>> = GROUPS
-        .iter()
-        .map(|g| median(format!("criterion/{g}/100000")))
-        .collect();
-    if let Some(parts) = parts {
-        let total: f64 = parts.iter().sum();
-        writeln!(
-            out,
-            "\nTarget (issue 6): a 100,000-flow refresh under 20 ms: reader + aggregate + \
-             enrich = {} {}; the aggregator alone {} {}.",
-            ns(total),
-            met(total < 20e6),
-            ns(parts[1]),
-            met(parts[1] < 20e6)
-        )
-        .expect("String");
-    }
-    out
-}
-
 /// `100000` as `100,000`.
-fn thousands(n: u64) -> String {
+pub(super) fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
@@ -478,7 +174,7 @@ fn thousands(n: u64) -> String {
 }
 
 /// A duration given in ns, in the unit that suits it.
-fn ns(v: f64) -> String {
+pub(super) fn ns(v: f64) -> String {
     match v {
         v if v >= 1e9 => format!("{} s", num(v / 1e9)),
         v if v >= 1e6 => format!("{} ms", num(v / 1e6)),

@@ -147,6 +147,23 @@ pub(super) fn grouped_failures(note: &str) -> String {
         .join("; ")
 }
 
+/// The note of the record called `name` (its failed runs), if it has one.
+pub(super) fn note<'a>(records: &'a [Record], name: &str) -> Option<&'a str> {
+    records
+        .iter()
+        .find(|r| r.name == name)
+        .and_then(|r| r.note.as_deref())
+}
+
+/// What ends a table: a blank line, then its failed runs (`- what: why` each), if any.
+pub(super) fn failed_runs(failures: &[String]) -> String {
+    if failures.is_empty() {
+        "\n".into()
+    } else {
+        format!("\nFailed runs:\n\n{}\n\n", failures.join("\n"))
+    }
+}
+
 pub(super) fn met(ok: bool) -> &'static str {
     if ok { "**met**" } else { "**missed**" }
 }

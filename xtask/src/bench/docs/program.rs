@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use super::{get, met, num, session, spread};
+use super::{failed_runs, get, met, note, num, session, spread};
 use crate::bench::{
     Plan,
     program::{self, LOADS},
@@ -109,20 +109,11 @@ pub(super) fn whole_program(header: &Header, records: &[Record], plan: &Plan) ->
             rec("stop").and_then(|r| r.max).map_or("—".into(), num),
         )
         .expect("String");
-        let note = records
-            .iter()
-            .find(|r| r.name == format!("own-cpu/{}", load.id))
-            .and_then(|r| r.note.as_ref());
-        if let Some(note) = note {
+        if let Some(note) = note(records, &format!("own-cpu/{}", load.id)) {
             failures.push(format!("- {}: {note}", load.label));
         }
     }
-    out += "\n";
-    if !failures.is_empty() {
-        out += "Failed runs:\n\n";
-        out += &failures.join("\n");
-        out += "\n\n";
-    }
+    out += &failed_runs(&failures);
     writeln!(
         out,
         "flowmeter runs `{}` (hook auto: TC on veth); the load is trafgen at full speed from \
@@ -165,4 +156,38 @@ pub(super) fn whole_program(header: &Header, records: &[Record], plan: &Plan) ->
         .expect("String");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::whole_program;
+    use crate::bench::{
+        Plan,
+        results::{Header, Record},
+    };
+
+    #[test]
+    fn states_each_target() {
+        let header = Header {
+            command: "cargo xtask bench".into(),
+            kernel: "6.18".into(),
+            cpu: "EPYC".into(),
+            nproc: 2,
+            date: "2026-12-03".into(),
+            notes: vec![],
+        };
+        let records = [
+            Record::new("cycle-p99/100k-flows", "flowmeter", "ms").samples(&[25.0, 19.0, 30.0]),
+            Record::new("own-rss/1m-flows", "flowmeter", "MiB").samples(&[300.0, 390.0]),
+            Record::new("stop/1m-flows", "flowmeter", "s").samples(&[0.4]),
+        ];
+        let text = whole_program(&header, &records, &Plan::new(true));
+        assert!(text.contains("| 100,010 flows | 262144 | failed | failed | 25.0 (19.0–30.0) |"));
+        assert!(text.contains("- cycle p99 at 100,000 flows at most 20.0 ms: 25.0 ms **missed**."));
+        assert!(text.contains("- peak RSS at 1,000,000 flows at most 400 MB: 409 MB **missed**."));
+        assert!(
+            text.contains("- SIGINT to exit at 1,000,000 flows at most 2.00 s: 0.40 s **met**.")
+        );
+        assert!(text.contains("- own CPU at 10,000 flows: not measured."));
+    }
 }

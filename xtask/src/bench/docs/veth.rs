@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use super::{get, grouped_failures, met, num, percent, session, spread};
+use super::{failed_runs, get, grouped_failures, met, note, num, percent, session, spread};
 use crate::bench::{
     Plan,
     meters::{Hook, Meter},
@@ -75,11 +75,7 @@ pub(super) fn throughput(
         .expect("String");
         for kind in [Kind::Udp, Kind::Tcp] {
             let name = format!("throughput/{}/{}", meter.id(), kind.id());
-            if let Some(note) = records
-                .iter()
-                .find(|r| r.name == name)
-                .and_then(|r| r.note.as_ref())
-            {
+            if let Some(note) = note(records, &name) {
                 failures.push(format!(
                     "- {}, {}: {}",
                     label(meter),
@@ -89,12 +85,7 @@ pub(super) fn throughput(
             }
         }
     }
-    out += "\n";
-    if !failures.is_empty() {
-        out += "Failed runs:\n\n";
-        out += &failures.join("\n");
-        out += "\n\n";
-    }
+    out += &failed_runs(&failures);
     for note in &header.notes {
         writeln!(out, "Note: {note}.\n").expect("String");
     }
@@ -283,20 +274,11 @@ pub(super) fn flood(header: &Header, records: &[Record], plan: &Plan, meters: &[
         )
         .expect("String");
         let name = format!("throughput/{}/{}", meter.id(), kind.id());
-        if let Some(note) = records
-            .iter()
-            .find(|r| r.name == name)
-            .and_then(|r| r.note.as_ref())
-        {
+        if let Some(note) = note(records, &name) {
             failures.push(format!("- {}: {}", label(meter), grouped_failures(note)));
         }
     }
-    out += "\n";
-    if !failures.is_empty() {
-        out += "Failed runs:\n\n";
-        out += &failures.join("\n");
-        out += "\n\n";
-    }
+    out += &failed_runs(&failures);
     writeln!(
         out,
         "Load, from the sender's namespace: `{}`. The meters run as in the throughput table, \

@@ -73,6 +73,11 @@ pub const LOADS: [Load; 6] = [
     },
 ];
 
+/// How much longer than a period the log may take to write its summary: it writes it
+/// after the first cycle that ends past the period, and a cycle at 1M flows takes
+/// seconds.
+const SLOW_CYCLES: Duration = Duration::from_secs(60);
+
 /// How long SIGINT may take before the bench kills the log (and says so).
 const STOP_GRACE: Duration = Duration::from_secs(30);
 
@@ -117,7 +122,7 @@ pub fn run(plan: &Plan, flowmeter: &Path, dir: &Path) -> Result<Vec<Record>> {
     let mut records = Vec::new();
     for (i, load) in LOADS.iter().enumerate() {
         let command = format!(
-            "{}; {}",
+            "{} in the receiver's namespace; {}",
             shown_flowmeter(load, plan),
             load.flows.map_or("no traffic".into(), |f| format!(
                 "trafgen --conf '{}' (one worker per CPU) in the sender's namespace",
@@ -175,8 +180,7 @@ pub fn shown_flowmeter(load: &Load, plan: &Plan) -> String {
         .table
         .map_or(String::new(), |n| format!(" --flows {n}"));
     format!(
-        "flowmeter log --iface IF --interval 1 --summary {} --output FILE{table} in the \
-         receiver's namespace",
+        "flowmeter log --iface IF --interval 1 --summary {} --output FILE{table}",
         plan.cpu_secs
     )
 }
@@ -203,8 +207,8 @@ fn measure(
     meter.wait_for_output(": ingress ", Duration::from_secs(30))?;
     let trafgen = match load.flows {
         Some(f) => {
-            // Two summary periods, and the time to start and stop.
-            let max = 2.0 * plan.cpu_secs + 10.0;
+            // Two summary periods, the time to start and stop, and slow cycles.
+            let max = 2.0 * (plan.cpu_secs + SLOW_CYCLES.as_secs_f64()) + 10.0;
             Some(traffic::start_trafgen(
                 lab,
                 f,
@@ -216,10 +220,9 @@ fn measure(
         None => None,
     };
     let period = procs::secs(plan.cpu_secs);
-    wait_for_cycle_summaries(&mut meter, &log, 1, 2 * period + Duration::from_secs(10))?;
+    wait_for_cycle_summaries(&mut meter, &log, 1, period + SLOW_CYCLES)?;
     let (c0, t0, u0) = (lab.counters()?, Instant::now(), meter.usage()?);
-    let summaries =
-        wait_for_cycle_summaries(&mut meter, &log, 2, period + Duration::from_secs(10))?;
+    let summaries = wait_for_cycle_summaries(&mut meter, &log, 2, period + SLOW_CYCLES)?;
     let (c1, t1, u1) = (lab.counters()?, Instant::now(), meter.usage()?);
     if let Some(t) = trafgen {
         traffic::stop_trafgen(t);

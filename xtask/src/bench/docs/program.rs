@@ -10,7 +10,8 @@ use crate::bench::{
     results::{Header, Record},
 };
 
-/// A target of issue 11 on one row: what, the load's id, the record, the limit, its unit.
+/// A target of issue 11 on one row: what, the load's id, the record, the limit, and its
+/// unit (written right after the number, so it carries its own leading space).
 struct Target {
     what: &'static str,
     load: &'static str,
@@ -45,7 +46,7 @@ const TARGETS: [Target; 7] = [
         load: "100k-flows",
         record: "cycle-p99",
         limit: 20.0,
-        unit: "ms",
+        unit: " ms",
         scale: 1.0,
     },
     Target {
@@ -53,7 +54,7 @@ const TARGETS: [Target; 7] = [
         load: "1m-flows",
         record: "cycle-p99",
         limit: 250.0,
-        unit: "ms",
+        unit: " ms",
         scale: 1.0,
     },
     Target {
@@ -61,7 +62,7 @@ const TARGETS: [Target; 7] = [
         load: "100k-flows",
         record: "own-rss",
         limit: 64.0,
-        unit: "MB",
+        unit: " MB",
         scale: MB_PER_MIB,
     },
     Target {
@@ -69,7 +70,7 @@ const TARGETS: [Target; 7] = [
         load: "1m-flows",
         record: "own-rss",
         limit: 400.0,
-        unit: "MB",
+        unit: " MB",
         scale: MB_PER_MIB,
     },
     Target {
@@ -77,7 +78,7 @@ const TARGETS: [Target; 7] = [
         load: "1m-flows",
         record: "stop",
         limit: 2.0,
-        unit: "s",
+        unit: " s",
         scale: 1.0,
     },
 ];
@@ -116,7 +117,8 @@ pub(super) fn whole_program(header: &Header, records: &[Record], plan: &Plan) ->
     out += &failed_runs(&failures);
     writeln!(
         out,
-        "flowmeter runs `{}` (hook auto: TC on veth); the load is trafgen at full speed from \
+        "flowmeter runs `{}` in the receiver's namespace (hook auto: TC on veth, `--flows` \
+         as the table says); the load is trafgen at full speed from \
          the sender's namespace, one worker per CPU, its UDP source port (and from 100,000 \
          flows the last byte of its source address) counting up with `dinc()`, so every \
          flow moves once per pass over the set: at a few hundred kpps, a million flows \
@@ -143,7 +145,7 @@ pub(super) fn whole_program(header: &Header, records: &[Record], plan: &Plan) ->
         match value {
             Some(v) => writeln!(
                 out,
-                "- {} at most {} {}: {} {} {}.",
+                "- {} at most {}{}: {}{} {}.",
                 t.what,
                 num(t.limit),
                 t.unit,

@@ -62,7 +62,7 @@ enum Task {
     /// Writes target/bench/results.json and the generated tables in docs/benchmarks.md
     /// (needs root: network namespaces of its own, eBPF). Takes about 30 minutes.
     Bench {
-        /// A short version of each part, in about 10 minutes: one run, shorter windows,
+        /// A short version of each part, in about 10 minutes once built: one run, shorter windows,
         /// criterion's --quick
         #[arg(long)]
         quick: bool,

@@ -60,7 +60,7 @@ enum Task {
     /// and memory from 1 to 1,000,000 flows
     ///
     /// Writes target/bench/results.json and the generated tables in docs/benchmarks.md
-    /// (needs root: network namespaces of its own, eBPF). Takes about 30 minutes.
+    /// (needs root: network namespaces of its own, eBPF). Takes 30-40 minutes once built.
     Bench {
         /// A short version of each part, in about 10 minutes once built: one run, shorter windows,
         /// criterion's --quick

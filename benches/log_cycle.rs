@@ -5,7 +5,8 @@
 //!
 //! Before timing, it prints how many bytes an hour of such traffic writes in each mode:
 //! v2 over a simulated hour (3,600 one-second intervals, default timeouts), v1 over 60
-//! intervals times 60 (its intervals are all alike).
+//! intervals times 60 (its intervals are all alike); on stdout for `cargo xtask bench`,
+//! and in words on stderr.
 
 use std::{
     hint::black_box,
@@ -105,6 +106,10 @@ fn log_cycle(c: &mut Criterion) {
     let interval = interval();
     let v1_per_hour = bytes_over(FlowLines::EveryInterval, &interval, 60) * (HOUR / 60);
     let v2_per_hour = bytes_over(RECORDS, &interval, HOUR);
+    // On stdout, one line that `cargo xtask bench` reads into results.json.
+    println!(
+        "log_cycle/{FLOWS} bytes per hour: interval_v1 {v1_per_hour}, timeouts_v2 {v2_per_hour}"
+    );
     eprintln!(
         "log_cycle/{FLOWS} steady flows: --flow-records interval (v1) writes {:.2} GB per \
          hour; timeouts (v2, idle 15 s, active 60 s, top 10) {:.1} MB per hour: 1/{:.0}",

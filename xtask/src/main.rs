@@ -54,16 +54,24 @@ enum Task {
         #[arg(last = true, value_name = "ARGS")]
         args: Vec<OsString>,
     },
-    /// Full setup, then every bench: criterion (reader, aggregate, enrich), kernel, and
-    /// throughput, accuracy and CPU on a veth pair next to iftop, nethogs and bandwhich
+    /// Full setup, then every bench: criterion (reader, aggregate, enrich, flow_table_read,
+    /// log_cycle), kernel, throughput, accuracy and CPU on a veth pair next to iftop,
+    /// nethogs and bandwhich, a spoofed-source flood, and the whole program's cycle, CPU
+    /// and memory from 1 to 1,000,000 flows
     ///
     /// Writes target/bench/results.json and the generated tables in docs/benchmarks.md
-    /// (needs root: network namespaces of its own, eBPF). Takes about 15 minutes.
+    /// (needs root: network namespaces of its own, eBPF). Takes 30-40 minutes once built.
     Bench {
-        /// A short version of each part, in under 5 minutes: one run, shorter windows,
+        /// A short version of each part, in about 10 minutes once built: one run, shorter windows,
         /// criterion's --quick
         #[arg(long)]
         quick: bool,
+        /// Only these parts, comma-separated: criterion (every criterion bench) or one of
+        /// them by name (reader, aggregate, enrich, flow_table_read, log_cycle), kernel,
+        /// throughput, flood, cycle. results.json then holds only these; the doc's other
+        /// tables are left as they are
+        #[arg(long, value_name = "PARTS", value_delimiter = ',')]
+        only: Vec<bench::Part>,
     },
     /// Build in release mode, then install the binary, man page, default config, systemd
     /// unit and logrotate file (see docs/service.md)
@@ -123,7 +131,7 @@ impl Project {
                 }
                 cmd::run(self.cargo(["test", "--workspace"]).args(&args))
             }
-            Task::Bench { quick } => bench::run(self, quick),
+            Task::Bench { quick, only } => bench::run(self, quick, &only),
             Task::Install(args) => install::run(self, &args),
         }
     }

@@ -1,5 +1,6 @@
 //! The userspace benches (criterion): run them, then read what each wrote in
-//! `target/criterion/GROUP/PARAM/new/estimates.json`.
+//! `target/criterion/GROUP/PARAM/new/estimates.json`, and the figures some print
+//! besides (the aggregator's memory per flow, the log's bytes per hour).
 
 use std::{
     fs,
@@ -12,13 +13,12 @@ use anyhow::{Context as _, Result};
 use super::{json, results::Record};
 use crate::{Project, cmd};
 
-pub const BENCHES: [&str; 3] = ["reader", "aggregate", "enrich"];
-
-/// Runs each bench (`-- --quick` in quick mode) and returns one record per benchmark it
-/// measured: the median time per iteration with its 95% confidence interval.
-pub fn run(project: &Project, target: &Path, quick: bool) -> Result<Vec<Record>> {
+/// Runs each of `benches` (`-- --quick` in quick mode) and returns one record per
+/// benchmark it measured: the median time per iteration with its 95% confidence interval.
+/// `flow_table_read` needs root (it creates BPF maps).
+pub fn run(project: &Project, target: &Path, quick: bool, benches: &[&str]) -> Result<Vec<Record>> {
     let mut records = Vec::new();
-    for bench in BENCHES {
+    for &bench in benches {
         let started = SystemTime::now();
         let mut cargo = project.cargo(["bench", "--bench", bench]);
         if quick {
@@ -30,8 +30,36 @@ pub fn run(project: &Project, target: &Path, quick: bool) -> Result<Vec<Record>>
             records.push(record(&dir, &line)?);
         }
         records.extend(memory(&output, &line));
+        records.extend(log_volume(&output, &line));
     }
     Ok(records)
+}
+
+/// The log_cycle bench's `log_cycle/10000 bytes per hour: interval_v1 N, timeouts_v2 N`.
+fn log_volume(output: &str, command: &str) -> Vec<Record> {
+    let Some((flows, modes)) = output.lines().find_map(|l| {
+        l.strip_prefix("log_cycle/")?
+            .split_once(" bytes per hour: ")
+    }) else {
+        return Vec::new();
+    };
+    modes
+        .split(", ")
+        .filter_map(|mode| {
+            let (name, bytes) = mode.split_once(' ')?;
+            let bytes: f64 = bytes.trim().parse().ok()?;
+            Some(
+                Record::new(
+                    format!("log-volume/{flows}/{name}"),
+                    "criterion",
+                    "bytes per hour",
+                )
+                .command(command)
+                .traffic(&format!("{flows} steady flows, one-second intervals"))
+                .samples(&[bytes]),
+            )
+        })
+        .collect()
 }
 
 /// The aggregate bench's `aggregate/N: B bytes per flow with 40 s of history (...)` lines.
@@ -110,4 +138,19 @@ fn record(new_dir: &Path, command: &str) -> Result<Record> {
     record.min = number(&["median", "confidence_interval", "lower_bound"]);
     record.max = number(&["median", "confidence_interval", "upper_bound"]);
     Ok(record)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::log_volume;
+
+    #[test]
+    fn reads_the_log_volume() {
+        let out = "warming up\nlog_cycle/10000 bytes per hour: interval_v1 13940000000, \
+                   timeouts_v2 285900000\n";
+        let r = log_volume(out, "cargo bench --bench log_cycle");
+        assert_eq!(r.len(), 2);
+        assert_eq!(r[0].name, "log-volume/10000/interval_v1");
+        assert_eq!(r[1].median, Some(285_900_000.0));
+    }
 }

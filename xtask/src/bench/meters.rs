@@ -217,6 +217,9 @@ impl Meter {
     }
 }
 
+/// How long iftop may take to print its totals after its `-s` time.
+const IFTOP_GRACE: Duration = Duration::from_secs(30);
+
 /// A meter that runs during one measurement.
 pub struct Running {
     meter: Meter,
@@ -303,10 +306,14 @@ impl Running {
                 let left =
                     Duration::from_secs(self.secs.into()).saturating_sub(self.started.elapsed());
                 procs::sleep(left)?;
-                let deadline = Instant::now() + Duration::from_secs(10);
+                // Under a flood it sorts every flow it has seen before it prints.
+                let deadline = Instant::now() + IFTOP_GRACE;
                 while process.exited()?.is_none() {
                     if Instant::now() > deadline {
-                        bail!("`{line}` did not print its totals within 10 s of its -s time");
+                        bail!(
+                            "`{line}` did not print its totals within {IFTOP_GRACE:?} of its \
+                             -s time"
+                        );
                     }
                     ping(lab, dir)?;
                     procs::sleep(Duration::from_millis(200))?;

@@ -1,12 +1,12 @@
-//! `cargo xtask bench [--quick]`: the criterion benches, the kernel bench, throughput and
-//! accuracy of flowmeter, iftop, nethogs and bandwhich on a veth pair between two
-//! namespaces, and flowmeter's own CPU under load. Everything lands in
+//! `cargo xtask bench [--quick] [--only PARTS]`: the criterion benches, the kernel bench,
+//! throughput and accuracy of flowmeter, iftop, nethogs and bandwhich on a veth pair
+//! between two namespaces, the same under a spoofed-source flood, and the whole
+//! program's cycle, CPU and memory from 1 to 1,000,000 flows. Everything lands in
 //! `target/bench/results.json`, and the generated tables in docs/benchmarks.md.
 //!
 //! Traffic flows only inside the two network namespaces the bench creates; both are
 //! deleted, and every process it started is ended, however it stops (Ctrl-C included).
 
-mod cpu;
 mod criterion;
 mod docs;
 mod json;
@@ -14,6 +14,7 @@ mod kernel;
 mod lab;
 mod meters;
 mod procs;
+mod program;
 mod reports;
 mod results;
 mod throughput;
@@ -31,6 +32,51 @@ use anyhow::{Context as _, Result, bail};
 use crate::{Project, cmd, setup};
 use meters::Tools;
 use results::{Header, Record};
+use traffic::Kind;
+
+/// A part of the bench that `--only` can pick.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Part {
+    /// Every criterion bench.
+    Criterion,
+    Reader,
+    Aggregate,
+    Enrich,
+    #[value(name = "flow_table_read")]
+    FlowTableRead,
+    #[value(name = "log_cycle")]
+    LogCycle,
+    Kernel,
+    Throughput,
+    Flood,
+    /// The whole program: cycle, own CPU and RSS from idle to 1,000,000 flows.
+    Cycle,
+}
+
+/// What `--only` asked for: everything when empty.
+struct Selection<'a>(&'a [Part]);
+
+impl Selection<'_> {
+    fn runs(&self, part: Part) -> bool {
+        self.0.is_empty() || self.0.contains(&part)
+    }
+
+    /// The criterion benches to run, by name.
+    fn criterion_benches(&self) -> Vec<&'static str> {
+        let named = [
+            (Part::Reader, "reader"),
+            (Part::Aggregate, "aggregate"),
+            (Part::Enrich, "enrich"),
+            (Part::FlowTableRead, "flow_table_read"),
+            (Part::LogCycle, "log_cycle"),
+        ];
+        named
+            .iter()
+            .filter(|&&(part, _)| self.runs(Part::Criterion) || self.0.contains(&part))
+            .map(|&(_, name)| name)
+            .collect()
+    }
+}
 
 /// How long and how often.
 pub struct Plan {
@@ -77,7 +123,8 @@ impl Plan {
     fn describe(&self) -> String {
         format!(
             "{} run{} of each, interleaved; UDP: {} s windows after {} s of load; TCP: {} s \
-             iperf3 tests; CPU: {} s windows; median (min–max) over runs",
+             iperf3 tests; whole program: {} s summary periods, one to warm up and one \
+             measured; median (min–max) over runs",
             self.runs,
             if self.runs == 1 { "" } else { "s" },
             self.udp_secs,
@@ -95,7 +142,8 @@ impl Plan {
     }
 }
 
-pub fn run(project: &Project, quick: bool) -> Result<()> {
+pub fn run(project: &Project, quick: bool, only: &[Part]) -> Result<()> {
+    let only = Selection(only);
     procs::catch_interrupts();
     if !setup::is_root()? {
         bail!("the bench needs root (network namespaces, eBPF programs, packet sockets)");
@@ -131,13 +179,37 @@ pub fn run(project: &Project, quick: bool) -> Result<()> {
         }
         Ok(())
     };
-    phase("criterion benches", criterion::run(project, &target, quick))?;
-    phase("kernel bench", kernel::run(project))?;
-    phase("throughput on veth", throughput::run(&plan, &tools, &dir))?;
-    phase(
-        "flowmeter's own CPU",
-        cpu::run(&plan, &tools.flowmeter, &dir),
-    )?;
+    let benches = only.criterion_benches();
+    if !benches.is_empty() {
+        phase(
+            "criterion benches",
+            criterion::run(project, &target, quick, &benches),
+        )?;
+    }
+    if only.runs(Part::Kernel) {
+        phase("kernel bench", kernel::run(project))?;
+    }
+    let kinds: Vec<Kind> = [
+        (Part::Throughput, Kind::Udp),
+        (Part::Throughput, Kind::Tcp),
+        (Part::Flood, Kind::Flood),
+    ]
+    .iter()
+    .filter(|&&(part, _)| only.runs(part))
+    .map(|&(_, kind)| kind)
+    .collect();
+    if !kinds.is_empty() {
+        phase(
+            "throughput on veth",
+            throughput::run(&plan, &tools, &dir, &kinds),
+        )?;
+    }
+    if only.runs(Part::Cycle) {
+        phase(
+            "the whole program from idle to 1,000,000 flows",
+            program::run(&plan, &tools.flowmeter, &dir),
+        )?;
+    }
     header.notes.extend(failed.iter().cloned());
 
     let json = out.join("results.json");

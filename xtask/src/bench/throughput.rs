@@ -1,6 +1,8 @@
 //! Throughput, CPU, memory and accuracy of each meter on the veth pair: 64-byte UDP
-//! frames (trafgen) and TCP (iperf3), every meter in turn within each round, so that a
-//! busy moment of the machine touches all of them alike.
+//! frames (trafgen) from one flow, TCP (iperf3), and a flood of 64-byte UDP frames from
+//! random source addresses and ports (every packet a new flow), every meter in turn
+//! within each round, so that a busy moment of the machine touches all of them alike.
+//! The records feed the throughput and flood tables of docs/benchmarks.md.
 
 use std::{collections::BTreeMap, path::Path, time::Instant};
 
@@ -12,37 +14,8 @@ use super::{
     meters::{Accuracy, Meter, Running, Tools},
     procs::{self, Usage, secs},
     results::Record,
-    traffic::{self, Flows},
+    traffic::{self, Flows, Kind},
 };
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Kind {
-    Udp,
-    Tcp,
-}
-
-impl Kind {
-    pub fn id(self) -> &'static str {
-        match self {
-            Kind::Udp => "udp",
-            Kind::Tcp => "tcp",
-        }
-    }
-
-    pub fn unit(self) -> &'static str {
-        match self {
-            Kind::Udp => "kpps",
-            Kind::Tcp => "Gbit/s",
-        }
-    }
-
-    fn traffic(self) -> &'static str {
-        match self {
-            Kind::Udp => "UDP 64 B frames, 1 flow",
-            Kind::Tcp => "TCP, 1 connection",
-        }
-    }
-}
 
 /// What one run of one meter under one load gave.
 struct Measurement {
@@ -63,6 +36,20 @@ struct Series {
     failures: Vec<String>,
 }
 
+/// Whether `meter` runs under this load: the flood compares no meter, flowmeter on the
+/// hook auto picks, iftop and nethogs (bandwhich is left out to keep the run short).
+fn measures(kind: Kind, meter: Meter) -> bool {
+    use super::meters::Hook::Tc;
+    // Where a second flowmeter row may go once `--new-flow-budget` exists: the
+    // default (budget on) is `Flowmeter(Tc)`; "budget off" would be a variant run
+    // with `--new-flow-budget 0`.
+    kind != Kind::Flood
+        || matches!(
+            meter,
+            Meter::None | Meter::Flowmeter(Tc) | Meter::Iftop | Meter::Nethogs
+        )
+}
+
 /// The meters in the order of the tables.
 pub fn meters(tools: &Tools) -> Vec<Meter> {
     use super::meters::Hook::*;
@@ -80,14 +67,14 @@ pub fn meters(tools: &Tools) -> Vec<Meter> {
     meters
 }
 
-pub fn run(plan: &Plan, tools: &Tools, dir: &Path) -> Result<Vec<Record>> {
+pub fn run(plan: &Plan, tools: &Tools, dir: &Path, kinds: &[Kind]) -> Result<Vec<Record>> {
     let meters = meters(tools);
     let lab = Lab::new()?;
     let mut series: BTreeMap<(Meter, Kind), Series> = BTreeMap::new();
     for round in 1..=plan.runs {
         let mut none = BTreeMap::new();
         for &meter in &meters {
-            for kind in [Kind::Udp, Kind::Tcp] {
+            for &kind in kinds.iter().filter(|&&k| measures(k, meter)) {
                 let name = format!("{}-{}-{round}", meter.id(), kind.id());
                 let s = series.entry((meter, kind)).or_default();
                 match measure(&lab, meter, kind, plan, tools, dir, &name) {
@@ -152,7 +139,8 @@ fn measure(
     let before = lab.wait_quiet()?;
     let mut running = Running::start(meter, lab, tools, plan.meter_secs(), dir, name)?;
     let (rate, window, tcp_bytes) = match kind {
-        Kind::Udp => udp_window(lab, &running, plan, dir, name)?,
+        Kind::Udp => udp_window(lab, &running, Flows::One, plan, dir, name)?,
+        Kind::Flood => udp_window(lab, &running, Flows::Flood, plan, dir, name)?,
         Kind::Tcp => {
             let (rate, window, bytes) = tcp_window(lab, &running, plan, dir, name)?;
             (rate, window, Some(bytes))
@@ -175,13 +163,14 @@ type Window = Option<(Usage, Usage)>;
 fn udp_window(
     lab: &Lab,
     running: &Running,
+    flows: Flows,
     plan: &Plan,
     dir: &Path,
     name: &str,
 ) -> Result<(f64, Window, Option<f64>)> {
     let max_secs = plan.warm_secs + plan.udp_secs + 5.0;
     let mut trafgen =
-        traffic::start_trafgen(lab, Flows::One, max_secs, dir, &format!("{name}-trafgen"))?;
+        traffic::start_trafgen(lab, flows, max_secs, dir, &format!("{name}-trafgen"))?;
     procs::sleep(secs(plan.warm_secs))?;
     let (c0, t0, u0) = (
         lab.counters()?,
@@ -229,7 +218,7 @@ fn records(series: &BTreeMap<(Meter, Kind), Series>, plan: &Plan) -> Vec<Record>
         let id = format!("{}/{}", meter.id(), kind.id());
         let command = format!(
             "{}; meter in the receiver's namespace: {}",
-            traffic::shown_load(kind == Kind::Udp, plan.udp_secs, plan.tcp_secs),
+            traffic::shown_load(kind, plan.udp_secs, plan.tcp_secs),
             meter.shown_command()
         );
         let record = |what: &str, unit: &str, samples: &[f64]| {

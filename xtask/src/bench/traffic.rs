@@ -1,5 +1,5 @@
-//! The load: 64-byte UDP frames from trafgen, TCP from iperf3, both from the sender's
-//! namespace to the receiver's.
+//! The load: 64-byte UDP frames from trafgen (from one flow up to a flood of new flows),
+//! TCP from iperf3, both from the sender's namespace to the receiver's.
 
 use std::{fs, path::Path, time::Duration};
 
@@ -17,22 +17,66 @@ pub const UDP_PAYLOAD: u64 = 22;
 pub const ETHERNET_HEADER: u64 = 14;
 const IPERF_PORT: u16 = 5201;
 
-/// How many different flows trafgen's frames make.
-#[derive(Clone, Copy, Debug)]
+/// How many different flows trafgen's frames make. Counters that change together with
+/// `dinc()` make as many flows as the product of their ranges when those are coprime.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Flows {
     One,
+    /// 1,000 source ports.
+    Thousand,
     /// 10,000 source ports.
     TenThousand,
-    /// 10,000 source ports and 11 source addresses, changing together: 110,000 flows.
+    /// 10,001 source ports and 10 source addresses: 100,010 flows.
     HundredThousand,
+    /// 10,001 source ports and 100 source addresses: 1,000,100 flows.
+    Million,
+    /// A random source address and port in every frame: every packet a new flow.
+    Flood,
 }
 
 impl Flows {
+    /// The source address's options after `sa=...`, and the source port.
     fn fields(self) -> (&'static str, &'static str) {
         match self {
             Flows::One => ("", "4000"),
+            Flows::Thousand => ("", "dinc(1024, 2023)"),
             Flows::TenThousand => ("", "dinc(1024, 11023)"),
-            Flows::HundredThousand => (", sa[3]=dinc(1, 11)", "dinc(1024, 11023)"),
+            Flows::HundredThousand => (", sa[3]=dinc(1, 10)", "dinc(1024, 11024)"),
+            Flows::Million => (", sa[3]=dinc(1, 100)", "dinc(1024, 11024)"),
+            Flows::Flood => ("", "drnd()"),
+        }
+    }
+}
+
+/// A load of the throughput table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Kind {
+    Udp,
+    Tcp,
+    Flood,
+}
+
+impl Kind {
+    pub fn id(self) -> &'static str {
+        match self {
+            Kind::Udp => "udp",
+            Kind::Tcp => "tcp",
+            Kind::Flood => "flood",
+        }
+    }
+
+    pub fn unit(self) -> &'static str {
+        match self {
+            Kind::Udp | Kind::Flood => "kpps",
+            Kind::Tcp => "Gbit/s",
+        }
+    }
+
+    pub fn traffic(self) -> &'static str {
+        match self {
+            Kind::Udp => "UDP 64 B frames, 1 flow",
+            Kind::Tcp => "TCP, 1 connection",
+            Kind::Flood => "UDP 64 B frames, every packet a new flow",
         }
     }
 }
@@ -121,26 +165,34 @@ pub fn run_iperf_client(lab: &Lab, secs: u32, dir: &Path, name: &str) -> Result<
 }
 
 /// The load's commands, as the tables and records show them.
-pub fn shown_load(udp: bool, udp_secs: f64, tcp_secs: u32) -> String {
-    if udp {
+pub fn shown_load(kind: Kind, udp_secs: f64, tcp_secs: u32) -> String {
+    let udp = |flows| {
         format!(
             "trafgen --dev IF --conf '{}' --num N (one worker per CPU) in the sender's \
              namespace; the receiver's rx packets/s over {udp_secs} s",
-            shown_config(Flows::One)
+            shown_config(flows)
         )
-    } else {
-        format!(
+    };
+    match kind {
+        Kind::Udp => udp(Flows::One),
+        Kind::Flood => udp(Flows::Flood),
+        Kind::Tcp => format!(
             "iperf3 --client {RECEIVER_IP} --time {tcp_secs} --json in the sender's \
              namespace, iperf3 --server --one-off in the receiver's"
-        )
+        ),
     }
 }
 
 /// The trafgen configuration for `flows`, with the lab's addresses.
 pub fn shown_config(flows: Flows) -> String {
     let (extra_sa, sport) = flows.fields();
+    let sa = if flows == Flows::Flood {
+        "drnd()"
+    } else {
+        SENDER_IP
+    };
     format!(
-        "{{ eth(da={RECEIVER_MAC}, sa={SENDER_MAC}), ipv4(sa={SENDER_IP}{extra_sa}, \
+        "{{ eth(da={RECEIVER_MAC}, sa={SENDER_MAC}), ipv4(sa={sa}{extra_sa}, \
          da={RECEIVER_IP}), udp(sp={sport}, dp=9), fill(0, {UDP_PAYLOAD}) }}"
     )
 }

@@ -55,7 +55,7 @@ enum Task {
         args: Vec<OsString>,
     },
     /// Full setup, then every bench: criterion (reader, aggregate, enrich, flow_table_read,
-    /// log_cycle), kernel, throughput, accuracy and CPU on a veth pair next to iftop,
+    /// log_cycle, console), kernel, throughput, accuracy and CPU on a veth pair next to iftop,
     /// nethogs and bandwhich, a spoofed-source flood, and the whole program's cycle, CPU
     /// and memory from 1 to 1,000,000 flows
     ///
@@ -67,7 +67,7 @@ enum Task {
         #[arg(long)]
         quick: bool,
         /// Only these parts, comma-separated: criterion (every criterion bench) or one of
-        /// them by name (reader, aggregate, enrich, flow_table_read, log_cycle), kernel,
+        /// them by name (reader, aggregate, enrich, flow_table_read, log_cycle, console), kernel,
         /// throughput, flood, cycle. results.json then holds only these; the doc's other
         /// tables are left as they are
         #[arg(long, value_name = "PARTS", value_delimiter = ',')]

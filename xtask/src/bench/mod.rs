@@ -46,6 +46,8 @@ pub enum Part {
     FlowTableRead,
     #[value(name = "log_cycle")]
     LogCycle,
+    /// The console: a key's answer and an interval's cost, 10k to 1M flows.
+    Console,
     Kernel,
     Throughput,
     Flood,
@@ -69,6 +71,7 @@ impl Selection<'_> {
             (Part::Enrich, "enrich"),
             (Part::FlowTableRead, "flow_table_read"),
             (Part::LogCycle, "log_cycle"),
+            (Part::Console, "console"),
         ];
         named
             .iter()

@@ -133,6 +133,44 @@ pub(super) fn log_cycle(header: &Header, records: &[Record], plan: &Plan) -> Str
     out
 }
 
+/// The console at 10k to 1M flows: how long a key takes to answer (the view built again)
+/// and what one interval costs the screen thread.
+pub(super) fn console(header: &Header, records: &[Record], plan: &Plan) -> String {
+    let median = |name: String| get(records, &name).and_then(|r| r.median);
+    let mut flows: Vec<u64> = records
+        .iter()
+        .filter_map(|r| r.name.strip_prefix("criterion/console_key/sort/"))
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    flows.sort_unstable();
+    let mut out = session(header, plan);
+    out += "| flows | key: sort again | key: next grouping | one interval |\n\
+            | ---: | ---: | ---: | ---: |\n";
+    for n in &flows {
+        let time = |id: String| median(id).map_or("n/a".into(), ns);
+        writeln!(
+            out,
+            "| {} | {} | {} | {} |",
+            thousands(*n),
+            time(format!("criterion/console_key/sort/{n}")),
+            time(format!("criterion/console_key/group/{n}")),
+            time(format!("criterion/console_interval/{n}"))
+        )
+        .expect("String");
+    }
+    if let Some(sort) = median("criterion/console_key/sort/1000000".into()) {
+        writeln!(
+            out,
+            "\nTarget (issue 11): keys answered within 100 ms at 1,000,000 flows: another \
+             sort {} {}.",
+            ns(sort),
+            met(sort < 100e6)
+        )
+        .expect("String");
+    }
+    out
+}
+
 /// Bytes in the unit that suits them (powers of 1000).
 fn bytes(b: f64) -> String {
     match b {

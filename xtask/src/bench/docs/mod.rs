@@ -52,6 +52,10 @@ pub fn update(
             has("log-volume/").then(|| criterion::log_cycle(header, records, plan)),
         ),
         (
+            "console",
+            has("criterion/console_key/").then(|| criterion::console(header, records, plan)),
+        ),
+        (
             "kernel",
             has("kernel/").then(|| kernel::kernel(header, records, plan)),
         ),

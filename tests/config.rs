@@ -80,6 +80,28 @@ fn a_bad_value_is_a_usage_error_naming_the_option() {
         text.contains("--interval") && text.contains("soon"),
         "{text}"
     );
+    // Told as the file's, with its key: one line.
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(text.contains(path.to_str().unwrap()), "{text}");
+    assert!(text.contains("`interval` in [log]"), "{text}");
+}
+
+/// A negative number once read as an option of its own ("unexpected argument '-5'").
+#[test]
+fn a_negative_number_is_a_bad_value_of_its_key_not_an_argument() {
+    let path = config_file("negative", "[log]\nflows = -5\niface = [\"fmnocfg4\"]\n");
+    let output = flowmeter(&["log", "--config", path.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2));
+    let text = stderr(&output);
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(
+        text.starts_with(&format!(
+            "flowmeter: invalid configuration {}: `flows` in [log]: invalid value '-5'",
+            path.display()
+        )),
+        "{text}"
+    );
+    assert!(!text.contains("unexpected argument"), "{text}");
 }
 
 #[test]

@@ -187,23 +187,61 @@ fn options_as_args(
         if given {
             continue;
         }
+        let named = || format!("`{key}` in [{command}]");
+        let takes_value = arg.get_action().takes_values();
         let flag = format!("--{key}");
         match value {
+            Value::Boolean(_) if takes_value => {
+                return Err(format!("{} takes a value, not true or false", named()));
+            }
             Value::Boolean(true) => words.push(flag.into()),
             Value::Boolean(false) => {}
+            _ if !takes_value => {
+                return Err(format!("{} is a switch: true or false", named()));
+            }
             Value::Array(items) => {
                 for item in items {
-                    words.push(flag.clone().into());
-                    words.push(scalar(key, item)?.into());
+                    let text = checked(arg, scalar(key, item)?)
+                        .map_err(|e| format!("{}: {e}", named()))?;
+                    push_option(&mut words, &flag, text);
                 }
             }
             other => {
-                words.push(flag.into());
-                words.push(scalar(key, other)?.into());
+                let text =
+                    checked(arg, scalar(key, other)?).map_err(|e| format!("{}: {e}", named()))?;
+                push_option(&mut words, &flag, text);
             }
         }
     }
     Ok(words)
+}
+
+/// `text` if the option's own parser takes it, else the parser's complaint: so a bad
+/// value in the file is told with the file and the key, not as a command-line error.
+/// (clap keeps its parsers' entry point to itself: the option is parsed alone.)
+fn checked(arg: &clap::Arg, text: String) -> Result<String, String> {
+    let alone = clap::Command::new("flowmeter")
+        .no_binary_name(true)
+        .arg(arg.clone().required(false).global(false));
+    let long = arg.get_long().unwrap_or_default();
+    match alone.try_get_matches_from([format!("--{long}={text}")]) {
+        Ok(_) => Ok(text),
+        Err(error) => {
+            let error = error.to_string();
+            let first = error.lines().next().unwrap_or_default();
+            Err(first.trim_start_matches("error: ").to_owned())
+        }
+    }
+}
+
+/// `--flag value`, or `--flag=value` for a value that would read as an option (`-5`).
+fn push_option(words: &mut Vec<OsString>, flag: &str, value: String) {
+    if value.starts_with('-') && value != "-" {
+        words.push(format!("{flag}={value}").into());
+    } else {
+        words.push(flag.into());
+        words.push(value.into());
+    }
 }
 
 /// The user's arguments that belong to `command` (for `top`: all but the program),
@@ -317,6 +355,50 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(error.contains("minig_ports"), "{error}");
+    }
+
+    #[test]
+    fn bad_values_are_told_with_the_file_and_the_key() {
+        let error = |text: &str| {
+            apply_text(text, &["flowmeter", "log"])
+                .unwrap_err()
+                .to_string()
+        };
+        let negative = error("[log]\nflows = -5\n");
+        assert!(
+            negative.starts_with("invalid configuration ")
+                && negative.contains("flowmeter.toml: `flows` in [log]: invalid value '-5'"),
+            "{negative}"
+        );
+        let unit = error("[log]\nrotate-size = \"100 parsecs\"\n");
+        assert!(
+            unit.contains("`rotate-size` in [log]: invalid value"),
+            "{unit}"
+        );
+        let switch = error("[log]\ninterval = true\n");
+        assert!(
+            switch.contains("`interval` in [log] takes a value, not true or false"),
+            "{switch}"
+        );
+        let not_a_switch = apply_text("[top]\nbytes = 3\n", &["flowmeter"])
+            .unwrap_err()
+            .to_string();
+        assert!(not_a_switch.contains("is a switch"), "{not_a_switch}");
+    }
+
+    #[test]
+    fn a_value_that_reads_as_an_option_stays_a_value() {
+        let applied = apply_text(
+            "[log]\nalert-exec = \"-x\"\noutput = \"-\"\n",
+            &["flowmeter", "log"],
+        )
+        .unwrap();
+        let words = words(&applied);
+        assert!(words.contains(&"--alert-exec=-x".to_owned()), "{words:?}");
+        assert!(
+            words.windows(2).any(|w| w == ["--output", "-"]),
+            "{words:?}"
+        );
     }
 
     #[test]

@@ -83,10 +83,18 @@ fn metered(ifindex: u32) -> Option<IfaceConfig> {
     (iface.link != LINK_UNMETERED).then_some(iface)
 }
 
+/// `skb->pkt_type` of a copy the host looped back to itself (a broadcast or multicast it
+/// sent, `dev_loopback_xmit`): it arrives on the receive path without its link header
+/// and never crossed the link.
+const PACKET_LOOPBACK: u32 = 5;
+
 #[inline(always)]
 fn account_skb(ctx: &TcContext, direction: u32) {
     // SAFETY: ctx.skb.skb is the kernel's __sk_buff, valid for the program's run.
-    let ifindex = unsafe { (*ctx.skb.skb).ifindex };
+    let (ifindex, pkt_type) = unsafe { ((*ctx.skb.skb).ifindex, (*ctx.skb.skb).pkt_type) };
+    if direction == DIR_RX && pkt_type == PACKET_LOOPBACK {
+        return;
+    }
     let Some(iface) = metered(ifindex) else {
         return;
     };

@@ -53,8 +53,19 @@ impl Plan {
     /// The interfaces `--iface` names (default: every up, non-loopback one) and the
     /// datapath options; `verbose` also lets the kernel programs log.
     pub fn new(args: &DatapathArgs, verbose: bool) -> Result<Self> {
+        let interfaces = interfaces::resolve(&args.ifaces)?;
+        for interface in &interfaces {
+            // Metered all the same: it may come up later, and its totals then count.
+            if interfaces::is_up(&interface.name) == Some(false) {
+                eprintln!(
+                    "flowmeter: warning: {} is down; metering it anyway, it counts nothing \
+                     until it is up (ip link set {} up)",
+                    interface.name, interface.name
+                );
+            }
+        }
         Ok(Self {
-            interfaces: interfaces::resolve(&args.ifaces)?,
+            interfaces,
             options: build::datapath_options(args, verbose),
         })
     }

@@ -112,6 +112,11 @@ fn default_names() -> Result<Vec<String>, Error> {
     Ok(names)
 }
 
+/// Whether `iface` is administratively up (`IFF_UP`); `None` if sysfs does not say.
+pub fn is_up(iface: &str) -> Option<bool> {
+    read_sys(iface, "flags").map(|flags| flags & IFF_UP != 0)
+}
+
 /// The link speed of `iface` in bits per second, from `SYSFS/class/net/IF/speed` (Mb/s),
 /// with `sysfs_root` normally [`SYSFS_ROOT`]. `None` when unknown: the file is missing or
 /// unreadable (down interfaces refuse the read), or says -1 or 0, as virtual interfaces

@@ -310,6 +310,22 @@ fn a_million_source_flood_spends_the_new_flow_budget_and_nothing_is_lost() {
         "over-budget bytes"
     );
     assert_eq!(totals.rx_table_full_packets, 0, "the table kept room");
+    // Every unattributed packet has its reason: the kernel's, or evicted before read.
+    let reasons: u64 = [
+        "rx_non_ip_packets",
+        "rx_malformed_packets",
+        "rx_table_full_packets",
+        "rx_over_budget_packets",
+        "rx_evicted_packets",
+    ]
+    .into_iter()
+    .map(sum_of)
+    .sum();
+    assert_eq!(
+        reasons,
+        sum_of("rx_unattributed_packets"),
+        "the reasons add up to the unattributed packets"
+    );
     assert!(
         totals.rx_unattributed_packets >= over_budget.0,
         "over budget is part of the unattributed traffic: {totals:?}"

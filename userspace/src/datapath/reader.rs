@@ -66,6 +66,8 @@ struct DirectionState {
     attributed: (u64, u64),
     /// Packets and bytes reported as unattributed since the start.
     unattributed: (u64, u64),
+    /// Of those, packets and bytes reported as evicted before they were read.
+    evicted: (u64, u64),
 }
 
 impl<S: FlowSource> Reader<S> {
@@ -274,6 +276,30 @@ impl DirectionState {
             .saturating_sub(self.unattributed.1);
         self.unattributed.0 += unattributed_packets;
         self.unattributed.1 += unattributed_bytes;
+        // What the kernel's reasons do not explain was in a flow evicted before it was
+        // read; cumulative like the rest, so that a packet settled late is told once.
+        let reasons = (
+            totals.non_ip_packets
+                + totals.malformed_packets
+                + totals.insert_failed_packets
+                + totals.over_budget_packets,
+            totals.non_ip_bytes
+                + totals.malformed_bytes
+                + totals.insert_failed_bytes
+                + totals.over_budget_bytes,
+        );
+        let evicted_packets = self
+            .unattributed
+            .0
+            .saturating_sub(reasons.0)
+            .saturating_sub(self.evicted.0);
+        let evicted_bytes = self
+            .unattributed
+            .1
+            .saturating_sub(reasons.1)
+            .saturating_sub(self.evicted.1);
+        self.evicted.0 += evicted_packets;
+        self.evicted.1 += evicted_bytes;
         let since = |now: u64, before: u64| now.saturating_sub(before);
         DirectionTotals {
             packets: since(totals.packets, previous.packets),
@@ -288,6 +314,8 @@ impl DirectionState {
             table_full_bytes: since(totals.insert_failed_bytes, previous.insert_failed_bytes),
             over_budget_packets: since(totals.over_budget_packets, previous.over_budget_packets),
             over_budget_bytes: since(totals.over_budget_bytes, previous.over_budget_bytes),
+            evicted_packets,
+            evicted_bytes,
         }
     }
 }
@@ -528,6 +556,42 @@ mod tests {
         let rx = second.interfaces[0].rx;
         assert_eq!(rx.packets, 3);
         assert_eq!(rx.unattributed_packets, 2);
+    }
+
+    #[test]
+    fn traffic_no_kernel_reason_explains_was_evicted_before_it_was_read() {
+        let (mut reader, start) = reader();
+        let totals_with = |packets: u64, non_ip: u64| Totals {
+            packets,
+            bytes: packets * 100,
+            non_ip_packets: non_ip,
+            non_ip_bytes: non_ip * 100,
+            ..Default::default()
+        };
+        reader.source_mut().flows.insert(key(1), counters(5, 0, 10));
+        // One ARP frame besides the flow's five packets.
+        reader
+            .source_mut()
+            .totals
+            .insert((IFINDEX, DIR_RX), totals_with(6, 1));
+        let rx = read(&mut reader, start).interfaces[0].rx;
+        assert_eq!(rx.unattributed_packets, 1);
+        assert_eq!((rx.non_ip_packets, rx.evicted_packets), (1, 0));
+
+        // The flow took 2 more packets and was evicted before this read; a new flow took 1.
+        reader.source_mut().flows.clear();
+        reader.source_mut().flows.insert(key(2), counters(1, 0, 50));
+        reader
+            .source_mut()
+            .totals
+            .insert((IFINDEX, DIR_RX), totals_with(9, 1));
+        let rx = read(&mut reader, start).interfaces[0].rx;
+        assert_eq!(rx.unattributed_packets, 2);
+        assert_eq!((rx.non_ip_packets, rx.evicted_packets), (0, 2));
+        assert_eq!(rx.evicted_bytes, 200);
+        // Nothing new: nothing more is evicted.
+        let rx = read(&mut reader, start).interfaces[0].rx;
+        assert_eq!((rx.unattributed_packets, rx.evicted_packets), (0, 0));
     }
 
     #[test]

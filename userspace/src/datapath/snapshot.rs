@@ -126,6 +126,11 @@ pub struct DirectionTotals {
     /// flow, summed per source prefix in [`Snapshot::overflow`].
     pub over_budget_packets: u64,
     pub over_budget_bytes: u64,
+    /// Traffic counted in a flow that the kernel's table let go (LRU eviction) before
+    /// the reader saw it: the part of the unattributed traffic that none of the kernel's
+    /// own reasons explains. Over a run, the reasons add up to the unattributed traffic.
+    pub evicted_packets: u64,
+    pub evicted_bytes: u64,
 }
 
 /// A source prefix: the /24 of an IPv4 address, the /64 of an IPv6 one.

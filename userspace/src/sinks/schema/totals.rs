@@ -36,6 +36,12 @@ pub struct Totals<'a> {
     pub rx_over_budget_packets: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rx_over_budget_bytes: Option<u64>,
+    /// Schema v2 only: packets counted in a flow that the kernel's table let go before
+    /// it was read (a full table churning: raise `--flows`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rx_evicted_packets: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tx_evicted_packets: Option<u64>,
 }
 
 impl<'a> Totals<'a> {
@@ -61,6 +67,8 @@ impl<'a> Totals<'a> {
             tx_table_full_packets: totals.tx.table_full_packets,
             rx_over_budget_packets: v2(totals.rx.over_budget_packets),
             rx_over_budget_bytes: v2(totals.rx.over_budget_bytes),
+            rx_evicted_packets: v2(totals.rx.evicted_packets),
+            tx_evicted_packets: v2(totals.tx.evicted_packets),
         }
     }
 }

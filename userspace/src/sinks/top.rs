@@ -8,7 +8,7 @@ use std::{cmp::Reverse, net::IpAddr, sync::Arc};
 
 use rustc_hash::FxHashMap;
 
-use super::schema::{ProcessFields, TopProcess, TopRecord, TopRemote};
+use super::schema::{ProcessFields, RemotePlace, TopProcess, TopRecord, TopRemote};
 use crate::{
     datapath::FlowDelta,
     enrich::{EnrichedSnapshot, Facts, geo::Location, sockets::ProcessInfo, verdict::Verdict},
@@ -85,12 +85,7 @@ impl Top {
                 .iter()
                 .map(|remote| TopRemote {
                     remote_ip: remote.ip.to_string(),
-                    country: match &remote.location {
-                        Location::Country(code) => Some(code.as_str()),
-                        Location::Local | Location::Unknown => None,
-                    },
-                    remote_local: remote.location == Location::Local,
-                    foreign: remote.foreign,
+                    place: RemotePlace::new(&remote.location, remote.foreign),
                     flows: remote.tally.flows,
                     rx_bytes: remote.tally.rx_bytes,
                     tx_bytes: remote.tally.tx_bytes,

@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use serde::{Serialize, Serializer};
 
-use super::{FlowKey, ProcessFields};
+use super::{FlowKey, ProcessFields, RemotePlace};
 use crate::{
     datapath::{FlowDelta, Protocol},
-    enrich::{Facts, geo::Location, sockets::Owner, verdict::Reason},
+    enrich::{Facts, sockets::Owner, verdict::Reason},
 };
 
 /// `type: "flow"`, schema v1: one flow's traffic during one interval.
@@ -84,15 +84,8 @@ pub fn tcp_flags(proto: Protocol, flags: u8) -> Option<u8> {
 /// What the enrichers know of a flow, as `flow` lines carry it (v1 and v2 alike).
 #[derive(Serialize)]
 pub struct FlowFacts<'a> {
-    /// The remote's country (ISO 3166 alpha-2), when the database knows it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub country: Option<&'a str>,
-    /// The remote is in a private or special range (no country).
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub remote_local: bool,
-    /// The remote is outside the `--home` countries.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub foreign: bool,
+    #[serde(flatten)]
+    pub place: RemotePlace<'a>,
     /// `"process"`, `"unresolved"` (a local socket whose process is gone or hidden),
     /// `"none"` (no local socket: forwarded, raw, ICMP) or `"resolving"` (not looked up
     /// yet when the record was written).
@@ -132,12 +125,7 @@ impl Serialize for Sentences<'_> {
 impl<'a> FlowFacts<'a> {
     pub fn new(facts: &'a Facts) -> Self {
         Self {
-            country: match &facts.location {
-                Location::Country(code) => Some(code.as_str()),
-                Location::Local | Location::Unknown => None,
-            },
-            remote_local: facts.location == Location::Local,
-            foreign: facts.judgement.foreign,
+            place: RemotePlace::new(&facts.location, facts.judgement.foreign),
             owner: match facts.owner {
                 Owner::Process(_) => "process",
                 Owner::Unresolved => "unresolved",

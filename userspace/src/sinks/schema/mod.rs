@@ -42,7 +42,7 @@ pub use self::{
 };
 use crate::{
     datapath::{FlowId, Protocol},
-    enrich::sockets::ProcessInfo,
+    enrich::{geo::Location, sockets::ProcessInfo},
 };
 
 /// Schema version 1: the log with `--flow-records interval` (and `bench --json`).
@@ -124,6 +124,34 @@ impl<'a> ProcessFields<'a> {
                 .and_then(|p| p.exe.as_ref())
                 .map(|exe| exe.display().to_string()),
             user: process.map(|p| p.user.as_str()),
+        }
+    }
+}
+
+/// `country`, `remote_local`, `foreign`: where a remote is, each absent when it does not
+/// apply (`flow` and `top` records alike).
+#[derive(Serialize)]
+pub struct RemotePlace<'a> {
+    /// The remote's country (ISO 3166 alpha-2), when the database knows it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub country: Option<&'a str>,
+    /// The remote is in a private or special range (no country).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub remote_local: bool,
+    /// The remote is outside the `--home` countries.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub foreign: bool,
+}
+
+impl<'a> RemotePlace<'a> {
+    pub fn new(location: &'a Location, foreign: bool) -> Self {
+        Self {
+            country: match location {
+                Location::Country(code) => Some(code.as_str()),
+                Location::Local | Location::Unknown => None,
+            },
+            remote_local: *location == Location::Local,
+            foreign,
         }
     }
 }

@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use super::ProcessFields;
+use super::{ProcessFields, RemotePlace};
 
 /// `type: "top"`: one per interval, before its `totals`.
 #[derive(Serialize)]
@@ -22,12 +22,8 @@ pub struct TopRecord<'a> {
 #[derive(Serialize)]
 pub struct TopRemote<'a> {
     pub remote_ip: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub country: Option<&'a str>,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub remote_local: bool,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub foreign: bool,
+    #[serde(flatten)]
+    pub place: RemotePlace<'a>,
     pub flows: u64,
     pub rx_bytes: u64,
     pub tx_bytes: u64,

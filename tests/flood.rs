@@ -136,14 +136,7 @@ fn flood(
     });
     let flood_time = flooding.elapsed();
     thread::sleep(settle);
-    pair.wait_quiet();
-    let finished = flowmeter.stop();
-    let counted = pair.a_counters().since(&before);
-    assert!(
-        finished.status.success(),
-        "flowmeter failed: {}",
-        finished.stderr
-    );
+    let (finished, counted) = flowmeter.stop_when_quiet(&pair, &before);
 
     // Exact: what was sent, what the interface counted, what the log says.
     assert_eq!(flood_bytes, frames * FLOOD_FRAME);

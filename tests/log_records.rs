@@ -169,10 +169,7 @@ fn meter(options: &str) -> (VethPair, Counters, Flowmeter) {
 /// Once the link is quiet: stops flowmeter, checks it exited well, and returns its log
 /// and what the interface counted since `before`.
 fn stop(pair: &VethPair, before: &Counters, flowmeter: Flowmeter) -> (Log, Counters) {
-    pair.wait_quiet();
-    let finished = flowmeter.stop();
-    let counted = pair.a_counters().since(before);
-    assert!(finished.status.success(), "flowmeter failed: {finished:?}");
+    let (finished, counted) = flowmeter.stop_when_quiet(pair, before);
     (finished.log(), counted)
 }
 

@@ -41,14 +41,7 @@ fn looped_back_broadcast_copies_are_not_counted_as_received() {
         }
     });
     std::thread::sleep(Duration::from_millis(300));
-    pair.wait_quiet();
-    let finished = flowmeter.stop();
-    let counted = pair.a_counters().since(&before);
-    assert!(
-        finished.status.success(),
-        "flowmeter failed: {}",
-        finished.stderr
-    );
+    let (finished, counted) = flowmeter.stop_when_quiet(&pair, &before);
     assert_eq!(
         counted.tx_packets, BROADCASTS,
         "the broadcasts crossed the link once each"

@@ -66,14 +66,7 @@ fn the_same_traffic_from_either_cpu_or_both_gives_the_same_counts() {
         });
     }
     std::thread::sleep(Duration::from_millis(300));
-    pair.wait_quiet();
-    let finished = flowmeter.stop();
-    let counted = pair.a_counters().since(&before);
-    assert!(
-        finished.status.success(),
-        "flowmeter failed: {}",
-        finished.stderr
-    );
+    let (finished, counted) = flowmeter.stop_when_quiet(&pair, &before);
     let log = finished.log();
     log.assert_exact(&pair.a_if, counted);
     let local = SocketAddr::from((a_ip, 9000));

@@ -159,6 +159,25 @@ impl Flowmeter {
         self.wait(Duration::from_secs(10))
     }
 
+    /// Once `pair`'s link is quiet, stops and checks that flowmeter succeeded; returns
+    /// what it wrote and what a's interface counted since `before`, for the caller to
+    /// hold the log to.
+    pub fn stop_when_quiet(
+        self,
+        pair: &netns::VethPair,
+        before: &Counters,
+    ) -> (Finished, Counters) {
+        pair.wait_quiet();
+        let finished = self.stop();
+        let counted = pair.a_counters().since(before);
+        assert!(
+            finished.status.success(),
+            "flowmeter failed: {}",
+            finished.stderr
+        );
+        (finished, counted)
+    }
+
     /// Waits at most `timeout` for the process to exit on its own (panics after that,
     /// and the drop kills it), then collects everything it wrote.
     pub fn wait(mut self, timeout: Duration) -> Finished {

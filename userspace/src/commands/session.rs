@@ -114,6 +114,7 @@ impl Session {
     /// Detaches the programs; the maps stay readable, for the last [`read`](Self::read).
     pub fn detach(&mut self) {
         self.datapath.detach();
+        self.reader.programs_detached();
         self.datapath.flush_kernel_log();
     }
 }

@@ -47,6 +47,8 @@ pub struct Reader<S> {
     idle_timeout_ns: u64,
     /// The over-budget prefixes as the previous read left them.
     overflow: OverflowDeltas,
+    /// The programs are detached: no packet is being counted while the maps are read.
+    quiet: bool,
 }
 
 /// A flow's cumulative counters at the previous read, and when they last changed.
@@ -68,6 +70,8 @@ struct DirectionState {
     unattributed: (u64, u64),
     /// Of those, packets and bytes reported as evicted before they were read.
     evicted: (u64, u64),
+    /// `unattributed` as the previous read left it.
+    unattributed_before: (u64, u64),
 }
 
 impl<S: FlowSource> Reader<S> {
@@ -87,6 +91,7 @@ impl<S: FlowSource> Reader<S> {
             last_read: started,
             idle_timeout_ns: IDLE_FLOW_TIMEOUT.as_nanos() as u64,
             overflow: OverflowDeltas::default(),
+            quiet: false,
         }
     }
 
@@ -94,6 +99,12 @@ impl<S: FlowSource> Reader<S> {
     pub fn with_idle_timeout(mut self, timeout: Duration) -> Self {
         self.idle_timeout_ns = timeout.as_nanos() as u64;
         self
+    }
+
+    /// Says that the programs are detached: from now on no packet is counted while the
+    /// maps are read, so a read's totals and their reasons agree field for field.
+    pub fn programs_detached(&mut self) {
+        self.quiet = true;
     }
 
     /// The source, to change what the next read sees (tests, benchmarks).
@@ -181,7 +192,7 @@ impl<S: FlowSource> Reader<S> {
                     .get(&(*ifindex, direction))
                     .copied()
                     .unwrap_or((0, 0));
-                direction_totals[slot] = state.advance(read, moved);
+                direction_totals[slot] = state.advance(read, moved, self.quiet);
             }
             let [rx, tx] = direction_totals;
             interfaces.push(InterfaceTotals {
@@ -261,7 +272,8 @@ fn iface_name(interfaces: &[(u32, Arc<str>)], ifindex: u32) -> Arc<str> {
 
 impl DirectionState {
     /// Folds in the totals just read and the flow traffic of this interval.
-    fn advance(&mut self, totals: Totals, attributed: (u64, u64)) -> DirectionTotals {
+    /// `quiet`: no program runs while the maps are read (see `Reader::programs_detached`).
+    fn advance(&mut self, totals: Totals, attributed: (u64, u64), quiet: bool) -> DirectionTotals {
         let previous = std::mem::replace(&mut self.totals, totals);
         self.attributed.0 += attributed.0;
         self.attributed.1 += attributed.1;
@@ -276,8 +288,19 @@ impl DirectionState {
             .saturating_sub(self.unattributed.1);
         self.unattributed.0 += unattributed_packets;
         self.unattributed.1 += unattributed_bytes;
+        let unattributed_before =
+            std::mem::replace(&mut self.unattributed_before, self.unattributed);
         // What the kernel's reasons do not explain was in a flow evicted before it was
         // read; cumulative like the rest, so that a packet settled late is told once.
+        // A program counts a packet in `packets` before its reason, so a read during
+        // traffic can see the one and not yet the other: the unattributed traffic of the
+        // previous read, whose reasons are all in by now, is held to this read's reasons.
+        // Once the programs are detached, this read's own totals agree.
+        let basis = if quiet {
+            self.unattributed
+        } else {
+            unattributed_before
+        };
         let reasons = (
             totals.non_ip_packets
                 + totals.malformed_packets
@@ -288,13 +311,11 @@ impl DirectionState {
                 + totals.insert_failed_bytes
                 + totals.over_budget_bytes,
         );
-        let evicted_packets = self
-            .unattributed
+        let evicted_packets = basis
             .0
             .saturating_sub(reasons.0)
             .saturating_sub(self.evicted.0);
-        let evicted_bytes = self
-            .unattributed
+        let evicted_bytes = basis
             .1
             .saturating_sub(reasons.1)
             .saturating_sub(self.evicted.1);
@@ -558,16 +579,19 @@ mod tests {
         assert_eq!(rx.unattributed_packets, 2);
     }
 
-    #[test]
-    fn traffic_no_kernel_reason_explains_was_evicted_before_it_was_read() {
-        let (mut reader, start) = reader();
-        let totals_with = |packets: u64, non_ip: u64| Totals {
+    fn totals_with(packets: u64, non_ip: u64) -> Totals {
+        Totals {
             packets,
             bytes: packets * 100,
             non_ip_packets: non_ip,
             non_ip_bytes: non_ip * 100,
             ..Default::default()
-        };
+        }
+    }
+
+    #[test]
+    fn traffic_no_kernel_reason_explains_was_evicted_before_it_was_read() {
+        let (mut reader, start) = reader();
         reader.source_mut().flows.insert(key(1), counters(5, 0, 10));
         // One ARP frame besides the flow's five packets.
         reader
@@ -587,11 +611,47 @@ mod tests {
             .insert((IFINDEX, DIR_RX), totals_with(9, 1));
         let rx = read(&mut reader, start).interfaces[0].rx;
         assert_eq!(rx.unattributed_packets, 2);
-        assert_eq!((rx.non_ip_packets, rx.evicted_packets), (0, 2));
+        // While programs run, evicted traffic is told at the read after, when every
+        // reason of this read's packets is surely in.
+        assert_eq!((rx.non_ip_packets, rx.evicted_packets), (0, 0));
+        let rx = read(&mut reader, start).interfaces[0].rx;
+        assert_eq!((rx.unattributed_packets, rx.evicted_packets), (0, 2));
         assert_eq!(rx.evicted_bytes, 200);
         // Nothing new: nothing more is evicted.
         let rx = read(&mut reader, start).interfaces[0].rx;
-        assert_eq!((rx.unattributed_packets, rx.evicted_packets), (0, 0));
+        assert_eq!(rx.evicted_packets, 0);
+
+        // Once the programs are detached, a read tells its own evictions at once.
+        reader.source_mut().flows.clear();
+        reader
+            .source_mut()
+            .totals
+            .insert((IFINDEX, DIR_RX), totals_with(12, 1));
+        reader.programs_detached();
+        let rx = read(&mut reader, start).interfaces[0].rx;
+        assert_eq!((rx.unattributed_packets, rx.evicted_packets), (3, 3));
+    }
+
+    /// A program counts a packet in `packets` before its reason: a read can fall
+    /// between the two. That packet is not evicted traffic, and is never told as such.
+    #[test]
+    fn a_reason_counted_after_its_packet_is_not_taken_for_an_eviction() {
+        let (mut reader, start) = reader();
+        // A non-IP frame in `packets`, its reason not counted yet.
+        reader
+            .source_mut()
+            .totals
+            .insert((IFINDEX, DIR_RX), totals_with(1, 0));
+        let rx = read(&mut reader, start).interfaces[0].rx;
+        assert_eq!((rx.unattributed_packets, rx.evicted_packets), (1, 0));
+        reader
+            .source_mut()
+            .totals
+            .insert((IFINDEX, DIR_RX), totals_with(1, 1));
+        for _ in 0..2 {
+            let rx = read(&mut reader, start).interfaces[0].rx;
+            assert_eq!(rx.evicted_packets, 0);
+        }
     }
 
     #[test]

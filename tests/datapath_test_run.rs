@@ -10,20 +10,20 @@
 
 #[path = "common/frames.rs"]
 mod frames;
+#[path = "common/test_run.rs"]
+mod test_run;
 
-use std::{fmt, io, net::Ipv6Addr};
+use std::{io, net::Ipv6Addr};
 
 use aya::{
-    Ebpf, EbpfLoader,
-    maps::{Array, PerCpuArray, PerCpuHashMap, PerCpuValues},
-    programs::{ProgramError, SchedClassifier, TestRun, TestRunOptions, Xdp},
+    Ebpf,
+    maps::{PerCpuArray, PerCpuHashMap, PerCpuValues},
+    programs::ProgramError,
 };
-use flowmeter::datapath::{sum_flow_counters, sum_totals};
 use flowmeter_common::{
-    DIR_RX, DIR_TX, FAMILY_IPV4, FAMILY_IPV6, FLOWS_MAP, FLOWS_V4_MAP, FlowCounters, FlowKey,
-    FlowKeyV4, IFACES_MAP, IfaceConfig, LINK_ETHERNET, LINK_RAW_IP, NEW_FLOW_BUDGET_GLOBAL,
-    NEW_FLOW_WINDOW_MAP, NewFlowWindow, OVERFLOW_MAP, PrefixCounters, PrefixKey, TC_EGRESS_PROG,
-    TC_INGRESS_PROG, TOTALS_MAP, Totals, XDP_INGRESS_PROG, totals_index,
+    DIR_RX, DIR_TX, FAMILY_IPV4, FAMILY_IPV6, FlowKey, LINK_ETHERNET, LINK_RAW_IP,
+    NEW_FLOW_WINDOW_MAP, NewFlowWindow, OVERFLOW_MAP, PrefixCounters, PrefixKey, Totals,
+    totals_index,
 };
 use frames::{
     ETH_HEADER, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_LLDP, Extension, Frame, Header,
@@ -31,195 +31,16 @@ use frames::{
     IPPROTO_UDP, IPV4_HEADER, IPV4_ROUTER_ALERT, IPV6_HEADER, TCP_ACK, TCP_FIN, TCP_PSH, TCP_SYN,
     v4_in_16,
 };
-
-static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/flowmeter"));
-
-/// BPF_PROG_TEST_RUN without a context runs on the netns loopback device (seen here:
-/// ifindex 1, for XDP's ingress_ifindex and the skb's ifindex alike).
-const IFINDEX: u32 = 1;
-/// The metered interface's slot in the totals, as userspace would configure it.
-const SLOT: u32 = 0;
-/// Totals slots for the one interface (rx, tx), so every slot can be checked.
-const TOTALS_SLOTS: u32 = 2;
-const FLOW_CAPACITY: u32 = 64;
-
-const XDP_PASS: u32 = 2;
-const TC_ACT_OK: u32 = 0;
-/// TC_ACT_UNSPEC (-1): TCX_NEXT, the packet goes on to later programs, then passes.
-const TC_ACT_UNSPEC: u32 = u32::MAX;
+use test_run::{
+    IFINDEX, PROGRAMS, Program, SLOT, TOTALS_SLOTS, clear_maps, flows, load, load_on, load_with,
+    totals,
+};
 
 // Sender and receiver of every frame; the programs orient them by direction.
 const SRC4: [u8; 4] = [192, 0, 2, 10];
 const DST4: [u8; 4] = [198, 51, 100, 20];
 const SRC6: [u8; 16] = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x0a).octets();
 const DST6: [u8; 16] = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 0x14).octets();
-
-#[derive(Clone, Copy, Debug)]
-enum Program {
-    XdpIngress,
-    TcIngress,
-    TcEgress,
-}
-
-const PROGRAMS: [Program; 3] = [Program::XdpIngress, Program::TcIngress, Program::TcEgress];
-
-impl Program {
-    fn name(self) -> &'static str {
-        match self {
-            Program::XdpIngress => XDP_INGRESS_PROG,
-            Program::TcIngress => TC_INGRESS_PROG,
-            Program::TcEgress => TC_EGRESS_PROG,
-        }
-    }
-
-    fn direction(self) -> u32 {
-        match self {
-            Program::XdpIngress | Program::TcIngress => DIR_RX,
-            Program::TcEgress => DIR_TX,
-        }
-    }
-
-    fn passed(self, return_value: u32) -> bool {
-        match self {
-            Program::XdpIngress => return_value == XDP_PASS,
-            Program::TcIngress | Program::TcEgress => {
-                return_value == TC_ACT_UNSPEC || return_value == TC_ACT_OK
-            }
-        }
-    }
-
-    fn load(self, ebpf: &mut Ebpf) {
-        let program = ebpf
-            .program_mut(self.name())
-            .expect("program in the object");
-        let loaded = match self {
-            Program::XdpIngress => <&mut Xdp>::try_from(program).expect("XDP").load(),
-            _ => <&mut SchedClassifier>::try_from(program)
-                .expect("classifier")
-                .load(),
-        };
-        loaded.unwrap_or_else(|e| panic!("{}: the verifier refused it: {e:?}", self.name()));
-    }
-
-    fn run(self, ebpf: &Ebpf, frame: &[u8]) -> Result<u32, ProgramError> {
-        let program = ebpf.program(self.name()).expect("program in the object");
-        let options = TestRunOptions {
-            data_in: Some(frame),
-            ..Default::default()
-        };
-        let result = match self {
-            Program::XdpIngress => <&Xdp>::try_from(program)?.test_run(options),
-            _ => <&SchedClassifier>::try_from(program)?.test_run(options),
-        };
-        result.map(|r| r.return_value)
-    }
-}
-
-impl fmt::Display for Program {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// A fresh object, maps small enough to check whole, with the given programs loaded,
-/// metering the test-run interface as an Ethernet link.
-fn load(programs: &[Program]) -> Ebpf {
-    load_on(programs, LINK_ETHERNET)
-}
-
-/// Like [`load`], with the interface's frames beginning as `link` says
-/// (`LINK_UNMETERED` leaves it out of the interface map).
-fn load_on(programs: &[Program], link: u32) -> Ebpf {
-    load_with(programs, link, None)
-}
-
-/// Like [`load`], with the new-flow budget set as userspace sets it (`None` leaves the
-/// object's own value: no budget).
-fn load_with(programs: &[Program], link: u32, new_flow_budget: Option<u64>) -> Ebpf {
-    let mut loader = EbpfLoader::new();
-    if let Some(budget) = &new_flow_budget {
-        loader.override_global(NEW_FLOW_BUDGET_GLOBAL, budget, true);
-    }
-    let mut ebpf = loader
-        .map_max_entries(IFACES_MAP, IFINDEX + 1)
-        .map_max_entries(TOTALS_MAP, TOTALS_SLOTS)
-        .map_max_entries(FLOWS_MAP, FLOW_CAPACITY)
-        .map_max_entries(FLOWS_V4_MAP, FLOW_CAPACITY)
-        .load(OBJECT)
-        .unwrap_or_else(|e| {
-            panic!(
-                "loading the eBPF object failed: {e:?} (these tests need root: run them with sudo)"
-            )
-        });
-    let mut ifaces = Array::<_, IfaceConfig>::try_from(ebpf.map_mut(IFACES_MAP).expect("IFACES"))
-        .expect("IFACES is an array");
-    ifaces
-        .set(IFINDEX, IfaceConfig { slot: SLOT, link }, 0)
-        .expect("configure the interface");
-    for program in programs {
-        program.load(&mut ebpf);
-    }
-    ebpf
-}
-
-/// Every totals slot, summed over the CPUs.
-fn totals(ebpf: &Ebpf) -> Vec<Totals> {
-    let map = PerCpuArray::<_, Totals>::try_from(ebpf.map(TOTALS_MAP).expect("TOTALS map"))
-        .expect("TOTALS is a per-CPU array");
-    (0..TOTALS_SLOTS)
-        .map(|slot| sum_totals(map.get(&slot, 0).expect("read a totals slot").iter()))
-        .collect()
-}
-
-/// Every flow of both maps (IPv4 keys widened to dual-family ones, as userspace reads
-/// them), summed over the CPUs.
-fn flows(ebpf: &Ebpf) -> Vec<(FlowKey, FlowCounters)> {
-    let v4 = PerCpuHashMap::<_, FlowKeyV4, FlowCounters>::try_from(
-        ebpf.map(FLOWS_V4_MAP).expect("FLOWS_V4 map"),
-    )
-    .expect("FLOWS_V4 is a per-CPU hash");
-    let v6 = PerCpuHashMap::<_, FlowKey, FlowCounters>::try_from(
-        ebpf.map(FLOWS_MAP).expect("FLOWS map"),
-    )
-    .expect("FLOWS is a per-CPU hash");
-    let summed = |per_cpu: PerCpuValues<FlowCounters>| sum_flow_counters(per_cpu.iter());
-    let v4 = v4.iter().map(|entry| {
-        let (key, per_cpu) = entry.expect("read an IPv4 flow");
-        (key.widen(), summed(per_cpu))
-    });
-    let v6 = v6.iter().map(|entry| {
-        let (key, per_cpu) = entry.expect("read an IPv6 flow");
-        (key, summed(per_cpu))
-    });
-    v4.chain(v6).collect()
-}
-
-/// Empties every map, so that the next case starts from nothing. (Cheaper than a
-/// fresh object per case: parsing the object takes about 0.1 s in a debug build.)
-fn clear_maps(ebpf: &mut Ebpf) {
-    let cpus = aya::util::nr_cpus().expect("number of CPUs");
-    let mut map = PerCpuArray::<_, Totals>::try_from(ebpf.map_mut(TOTALS_MAP).expect("TOTALS map"))
-        .expect("TOTALS is a per-CPU array");
-    for slot in 0..TOTALS_SLOTS {
-        let zeros = PerCpuValues::try_from(vec![Totals::default(); cpus]).expect("per-CPU zeros");
-        map.set(slot, zeros, 0).expect("zero a totals slot");
-    }
-    clear_flows::<FlowKeyV4>(ebpf, FLOWS_V4_MAP);
-    clear_flows::<FlowKey>(ebpf, FLOWS_MAP);
-}
-
-fn clear_flows<K: aya::Pod>(ebpf: &mut Ebpf, name: &str) {
-    let mut map =
-        PerCpuHashMap::<_, K, FlowCounters>::try_from(ebpf.map_mut(name).expect("a flow map"))
-            .expect("a flow map is a per-CPU hash");
-    let keys: Vec<K> = map
-        .keys()
-        .map(|key| key.expect("read a flow key"))
-        .collect();
-    for key in keys {
-        map.remove(&key).expect("remove a flow");
-    }
-}
 
 /// A flow as the frame carries it: source and destination, before orientation.
 #[derive(Clone, Copy, Debug)]

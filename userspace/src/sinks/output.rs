@@ -388,7 +388,9 @@ fn names_file(path: &Path, file: &File) -> io::Result<bool> {
 }
 
 /// `path.{keep-1}` → `path.{keep}`, …, `path.1` → `path.2`, then `path` → `path.1`
-/// (with `keep` 0, `path` is removed). A missing file is skipped.
+/// (with `keep` 0, `path` is removed). A missing file is skipped. If `path` is renamed
+/// away while the others move (logrotate, between our check and the last rename), they
+/// move back: the numbers keep no gap.
 fn shift_rotated(path: &Path, keep: usize) -> io::Result<()> {
     let numbered = |n: usize| {
         let mut name = path.as_os_str().to_owned();
@@ -405,7 +407,15 @@ fn shift_rotated(path: &Path, keep: usize) -> io::Result<()> {
     for n in (1..keep).rev() {
         ignore_missing(fs::rename(numbered(n), numbered(n + 1)))?;
     }
-    ignore_missing(fs::rename(path, numbered(1)))
+    match fs::rename(path, numbered(1)) {
+        Err(error) if error.kind() == io::ErrorKind::NotFound => {
+            for n in 1..keep {
+                ignore_missing(fs::rename(numbered(n + 1), numbered(n)))?;
+            }
+            Ok(())
+        }
+        other => other,
+    }
 }
 
 #[cfg(test)]
@@ -636,6 +646,27 @@ mod tests {
         }
         all.extend(fs::read(&path).unwrap());
         assert_eq!(all, batch(0, written * 3));
+    }
+
+    /// The race of the test above: `log` renamed away after the check, while the
+    /// numbered files move up. They move back down.
+    #[test]
+    fn a_shift_that_finds_the_log_gone_moves_the_numbers_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        for n in 1..=3 {
+            fs::write(numbered(&path, n), batch(n, 1)).unwrap();
+        }
+        shift_rotated(&path, 5).unwrap();
+        for n in 1..=3 {
+            assert_eq!(
+                fs::read(numbered(&path, n)).unwrap(),
+                batch(n, 1),
+                "log.{n}"
+            );
+        }
+        assert!(!numbered(&path, 4).exists());
+        assert!(!path.exists());
     }
 
     #[test]

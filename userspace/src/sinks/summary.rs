@@ -8,8 +8,9 @@
 //! cycle time, and starts the next period. Percentiles are exact to 3 significant
 //! figures; maxima, byte and packet totals are exact. A period's length is real time
 //! (monotonic, between two [`Moment`]s): its `end` is what the wall clock said, its
-//! `start` that less the length, so a wall-clock step stretches no period. [`SummaryRecord::wire`] fills in
-//! the `summary` line of `schema::summary`, which `LogSink` writes.
+//! `start` that less the length, so a wall-clock step stretches no period.
+//! [`SummaryRecord::wire`] fills in the `summary` line of `schema::summary`, which
+//! `LogSink` writes.
 
 use std::{
     sync::Arc,

@@ -26,6 +26,7 @@ use crate::{
     sinks::{
         alerts::{ALERT_TYPE, AlertEngine, AlertExec},
         log::{FlowLines, LogSink},
+        moment::Moment,
         records::Timeouts,
         summary::Summaries,
     },
@@ -45,7 +46,7 @@ pub fn run(args: &LogArgs, verbose: bool) -> Result<()> {
     })?;
     let enricher = build::enricher(&args.enrich)?;
     let mut alerts = AlertEngine::new(build::alert_config(args));
-    let mut summaries = Summaries::new(SystemTime::now());
+    let mut summaries = Summaries::new(Moment::now());
     for interface in &plan.interfaces {
         let speed = interfaces::link_speed_bps(Path::new(interfaces::SYSFS_ROOT), &interface.name);
         alerts.set_link_speed(&interface.name, speed);
@@ -164,9 +165,9 @@ impl Cycle {
     }
 
     fn summarise(&mut self) -> Result<()> {
-        let now = SystemTime::now();
+        let now = Moment::now();
         let records = self.summaries.take(now);
-        self.sink.push_summaries(now, &records)?;
+        self.sink.push_summaries(now.wall, &records)?;
         commit(&mut self.sink)
     }
 

@@ -4,6 +4,7 @@
 
 pub mod alerts;
 pub mod log;
+pub mod moment;
 pub mod output;
 pub mod records;
 pub mod schema;

@@ -54,6 +54,8 @@ impl Destination {
 /// `log` is started. Besides the live file, `keep` rotated files remain. A batch is never
 /// split, so a file can pass `max_bytes` only when a single batch is larger (a batch is
 /// at most a chunk of a few MiB: rotation falls between lines of a large interval too).
+/// A file renamed away before its SIGHUP (logrotate) counts as rotated already: the
+/// numbers are not shifted for it, so they stay `.1..N` with no gap.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Rotation {
     pub max_bytes: u64,
@@ -245,12 +247,7 @@ impl LogOutput {
                     None => open_log(path)?,
                 };
                 if let Some(rotation) = rotate {
-                    let length = file.metadata()?.len();
-                    if length > 0 && length + lines.len() as u64 > rotation.max_bytes {
-                        drop(file);
-                        shift_rotated(path, rotation.keep)?;
-                        file = open_log(path)?;
-                    }
+                    file = rotate_if_due(path, file, *rotation, lines.len() as u64)?;
                 }
                 match write_whole(&mut file, lines, true) {
                     Ok(()) => {
@@ -354,8 +351,46 @@ fn cut_torn_tail(file: &File) -> io::Result<u64> {
     Ok(length - keep)
 }
 
+/// The file a batch of `batch` bytes goes to: `file`, or a new file at `path` when the
+/// batch would take `file` past the maximum. If `path` no longer names `file` (logrotate
+/// renamed it and its SIGHUP is not yet handled), that rename was the rotation: the batch
+/// starts the file now at `path`, and nothing is shifted, since shifting would number a
+/// file that is not there and leave a gap in `.1..N`.
+fn rotate_if_due(path: &Path, file: File, rotation: Rotation, batch: u64) -> io::Result<File> {
+    let due = |file: &File| -> io::Result<bool> {
+        let length = file.metadata()?.len();
+        Ok(length > 0 && length + batch > rotation.max_bytes)
+    };
+    if !due(&file)? {
+        return Ok(file);
+    }
+    let mut file = file;
+    if !names_file(path, &file)? {
+        file = open_log(path)?;
+        if !due(&file)? {
+            return Ok(file);
+        }
+    }
+    drop(file);
+    shift_rotated(path, rotation.keep)?;
+    open_log(path)
+}
+
+/// Whether `path` (followed through symlinks) is the open `file`; a missing path is not.
+fn names_file(path: &Path, file: &File) -> io::Result<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let open = file.metadata()?;
+    match fs::metadata(path) {
+        Ok(named) => Ok(named.dev() == open.dev() && named.ino() == open.ino()),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(error) => Err(error),
+    }
+}
+
 /// `path.{keep-1}` → `path.{keep}`, …, `path.1` → `path.2`, then `path` → `path.1`
-/// (with `keep` 0, `path` is removed). A missing file is skipped.
+/// (with `keep` 0, `path` is removed). A missing file is skipped. If `path` is renamed
+/// away while the others move (logrotate, between our check and the last rename), they
+/// move back: the numbers keep no gap.
 fn shift_rotated(path: &Path, keep: usize) -> io::Result<()> {
     let numbered = |n: usize| {
         let mut name = path.as_os_str().to_owned();
@@ -372,7 +407,15 @@ fn shift_rotated(path: &Path, keep: usize) -> io::Result<()> {
     for n in (1..keep).rev() {
         ignore_missing(fs::rename(numbered(n), numbered(n + 1)))?;
     }
-    ignore_missing(fs::rename(path, numbered(1)))
+    match fs::rename(path, numbered(1)) {
+        Err(error) if error.kind() == io::ErrorKind::NotFound => {
+            for n in 1..keep {
+                ignore_missing(fs::rename(numbered(n + 1), numbered(n)))?;
+            }
+            Ok(())
+        }
+        other => other,
+    }
 }
 
 #[cfg(test)]
@@ -543,6 +586,87 @@ mod tests {
         ));
         assert_eq!(fs::read(&renamed).unwrap(), batch(0, 4));
         assert_eq!(fs::read(&path).unwrap(), batch(4, 2));
+    }
+
+    /// logrotate's rename-and-signal met by a size rotation before the SIGHUP is
+    /// handled: the numbers stay `.1..N` with no gap, every line is kept once, whole.
+    #[test]
+    fn a_rename_before_the_signal_leaves_no_gap_in_the_rotated_numbers() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        let one = batch(0, 3).len() as u64;
+        let rotate = Rotation {
+            max_bytes: 2 * one,
+            keep: 50,
+        };
+        // What logrotate does with the same names: shift `.n` up, `log` becomes `.1`.
+        let logrotate = || {
+            for n in (1..50).rev() {
+                let _ = fs::rename(numbered(&path, n), numbered(&path, n + 1));
+            }
+            fs::rename(&path, numbered(&path, 1)).unwrap();
+        };
+        let mut output = LogOutput::open(&file_destination(&path, Some(rotate))).unwrap();
+        let mut written = 0;
+        let mut write = |output: &mut LogOutput| {
+            let outcome = output.write_batch(&batch(written * 3, 3));
+            assert!(matches!(outcome, BatchOutcome::Written));
+            written += 1;
+        };
+        for round in 0..4 {
+            for _ in 0..5 {
+                write(&mut output);
+            }
+            logrotate();
+            // Batches before the signal: the first one is due for size rotation.
+            write(&mut output);
+            write(&mut output);
+            if round % 2 == 0 {
+                output.reopen().unwrap();
+            }
+        }
+        write(&mut output);
+
+        let mut numbers: Vec<usize> = fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(|entry| {
+                let name = entry.unwrap().file_name().into_string().unwrap();
+                name.strip_prefix("log.").map(|n| n.parse().unwrap())
+            })
+            .collect();
+        numbers.sort_unstable();
+        let contiguous: Vec<usize> = (1..=numbers.len()).collect();
+        assert_eq!(numbers, contiguous, "rotated files numbered without a gap");
+        // Oldest first, the files hold every line once, in order, whole.
+        let mut all = Vec::new();
+        for n in numbers.iter().rev() {
+            let text = fs::read(numbered(&path, *n)).unwrap();
+            assert!(text.ends_with(b"\n"), "log.{n} ends in a whole line");
+            all.extend(text);
+        }
+        all.extend(fs::read(&path).unwrap());
+        assert_eq!(all, batch(0, written * 3));
+    }
+
+    /// The race of the test above: `log` renamed away after the check, while the
+    /// numbered files move up. They move back down.
+    #[test]
+    fn a_shift_that_finds_the_log_gone_moves_the_numbers_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        for n in 1..=3 {
+            fs::write(numbered(&path, n), batch(n, 1)).unwrap();
+        }
+        shift_rotated(&path, 5).unwrap();
+        for n in 1..=3 {
+            assert_eq!(
+                fs::read(numbered(&path, n)).unwrap(),
+                batch(n, 1),
+                "log.{n}"
+            );
+        }
+        assert!(!numbered(&path, 4).exists());
+        assert!(!path.exists());
     }
 
     #[test]

@@ -2,7 +2,10 @@
 //! for the idle timeout, or a TCP FIN/RST and then an interval without traffic), and one
 //! at most every active timeout while it lasts. Each record counts what its flow moved
 //! since its previous record (NetFlow/IPFIX delta semantics), between the start of the
-//! first interval and the end of the last interval it moved in.
+//! first interval and the end of the last interval it moved in. Its `end` is what the
+//! wall clock said at that last end and its `start` is `end` less the real time between
+//! the two (the intervals' monotonic lengths), so a wall-clock step makes no record
+//! longer, shorter or negative.
 //!
 //! [`FlowRecords`] turns the enriched intervals into [`FlowRecord`] values; it knows
 //! nothing of JSON. `LogSink` writes them as `flow` lines of schema v2
@@ -22,7 +25,10 @@ use std::{
 
 use rustc_hash::FxHashMap;
 
-use super::schema::{self, FlowRecordLine};
+use super::{
+    moment,
+    schema::{self, FlowRecordLine},
+};
 use crate::{
     datapath::{FlowDelta, FlowId},
     enrich::{EnrichedSnapshot, Facts},
@@ -85,9 +91,11 @@ impl EndReason {
 #[derive(Clone, Debug, PartialEq)]
 pub struct FlowRecord {
     pub id: FlowId,
-    /// The start of the first interval counted.
+    /// The start of the first interval counted: `end` less the record's real length,
+    /// so the two are that length apart even if the wall clock was stepped in between.
     pub start: SystemTime,
-    /// The end of the last interval counted (the last one the flow moved in).
+    /// The end of the last interval counted (the last one the flow moved in), as the
+    /// wall clock said then.
     pub end: SystemTime,
     pub counts: Counts,
     /// TCP: the OR of every flag byte since the flow started, as the datapath keeps it.
@@ -141,7 +149,7 @@ impl Counts {
 struct Open {
     /// Tells this incarnation from an earlier one of the same key in the checks below.
     generation: u64,
-    start: SystemTime,
+    /// The wall clock at the end of the last interval the flow moved in.
     end: SystemTime,
     /// Elapsed time at the start of the record's first interval.
     began: Duration,
@@ -158,7 +166,7 @@ impl Open {
     fn into_record(self, id: FlowId, end_reason: EndReason) -> FlowRecord {
         FlowRecord {
             id,
-            start: self.start,
+            start: moment::began(self.end, self.last_moved.saturating_sub(self.began)),
             end: self.end,
             counts: self.counts,
             tcp_flags: self.tcp_flags,
@@ -226,14 +234,10 @@ impl FlowRecords {
         let snapshot = interval.snapshot();
         let began = self.elapsed;
         self.elapsed += snapshot.interval;
-        let from = snapshot
-            .at
-            .checked_sub(snapshot.interval)
-            .unwrap_or(snapshot.at);
         mem::swap(&mut self.closing, &mut self.was_closing);
         self.closing.clear();
         for (flow, facts) in interval.flows() {
-            self.moved(flow, facts, from, snapshot.at, began, out);
+            self.moved(flow, facts, snapshot.at, began, out);
         }
         self.close_finished(out);
         self.expire_idle(out);
@@ -269,7 +273,6 @@ impl FlowRecords {
         &mut self,
         flow: &FlowDelta,
         facts: &Facts,
-        from: SystemTime,
         at: SystemTime,
         began: Duration,
         out: &mut Vec<FlowRecord>,
@@ -282,7 +285,6 @@ impl FlowRecords {
                 let span = now.saturating_sub(open.began);
                 if span > self.timeouts.active + (now - began) / 2 {
                     let next = Open {
-                        start: from,
                         began,
                         counts: Counts::default(),
                         facts: facts.clone(),
@@ -308,7 +310,6 @@ impl FlowRecords {
                     flow.id.clone(),
                     Open {
                         generation,
-                        start: from,
                         end: at,
                         began,
                         last_moved: now,

@@ -6,8 +6,11 @@
 //! when a period ends (every `--summary SECS`, and once more at exit) and calls
 //! [`Summaries::take`], which returns one [`SummaryRecord`] per interface plus one for the
 //! cycle time, and starts the next period. Percentiles are exact to 3 significant
-//! figures; maxima, byte and packet totals are exact. [`SummaryRecord::wire`] fills in
-//! the `summary` line of `schema::summary`, which `LogSink` writes.
+//! figures; maxima, byte and packet totals are exact. A period's length is real time
+//! (monotonic, between two [`Moment`]s): its `end` is what the wall clock said, its
+//! `start` that less the length, so a wall-clock step stretches no period.
+//! [`SummaryRecord::wire`] fills in the `summary` line of `schema::summary`, which
+//! `LogSink` writes.
 
 use std::{
     sync::Arc,
@@ -16,7 +19,10 @@ use std::{
 
 use hdrhistogram::Histogram;
 
-use super::schema;
+use super::{
+    moment::{self, Moment},
+    schema,
+};
 
 /// `--summary` when not given.
 pub const DEFAULT_PERIOD: Duration = Duration::from_secs(60);
@@ -27,7 +33,7 @@ const SIGNIFICANT_FIGURES: u8 = 3;
 /// The rates and cycle times of the current period.
 pub struct Summaries {
     /// Where the current period began: the previous `take`, or the start.
-    start: SystemTime,
+    start: Moment,
     /// In the order the interfaces were first seen.
     interfaces: Vec<InterfaceSeries>,
     /// µs per cycle.
@@ -36,7 +42,7 @@ pub struct Summaries {
 
 impl Summaries {
     /// Starts the first period at `start` (when metering began).
-    pub fn new(start: SystemTime) -> Self {
+    pub fn new(start: Moment) -> Self {
         Self {
             start,
             interfaces: Vec::new(),
@@ -77,8 +83,9 @@ impl Summaries {
     /// Ends the period at `at`: one record per interface that had at least one interval,
     /// then one for the cycle time if any cycle was recorded (so an empty period gives an
     /// empty vector). Everything is reset and the next period starts at `at`.
-    pub fn take(&mut self, at: SystemTime) -> Vec<SummaryRecord> {
-        let start = std::mem::replace(&mut self.start, at);
+    pub fn take(&mut self, at: Moment) -> Vec<SummaryRecord> {
+        let began = std::mem::replace(&mut self.start, at);
+        let (start, at) = (moment::began(at.wall, at.since(&began)), at.wall);
         let mut records: Vec<SummaryRecord> = self
             .interfaces
             .iter_mut()
@@ -376,7 +383,7 @@ mod wire {
         }
     }
 
-    /// From `start` to `end`; 0 if the clock went back.
+    /// From `start` to `end` (which `take` puts the period's real length apart).
     fn seconds(start: SystemTime, end: SystemTime) -> f64 {
         end.duration_since(start).unwrap_or_default().as_secs_f64()
     }
@@ -391,6 +398,16 @@ mod tests {
 
     fn epoch(secs: u64) -> SystemTime {
         SystemTime::UNIX_EPOCH + Duration::from_secs(secs)
+    }
+
+    /// `secs` after the epoch on both clocks (the monotonic one from a base the tests share).
+    fn moment(secs: u64) -> Moment {
+        static BASE: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+        let base = *BASE.get_or_init(std::time::Instant::now);
+        Moment {
+            wall: epoch(secs),
+            monotonic: base + Duration::from_secs(secs),
+        }
     }
 
     /// One interval on `eth0` moving the given rx and tx bytes.
@@ -431,13 +448,13 @@ mod tests {
 
     #[test]
     fn percentiles_of_synthetic_rates_are_within_three_significant_figures() {
-        let mut summaries = Summaries::new(epoch(0));
+        let mut summaries = Summaries::new(moment(0));
         // rx: 1..=100 Mbit/s, one step per second; tx: always 2 Mbit/s.
         for second in 1..=100u64 {
             let rx_bytes = second * 1_000_000 / 8;
             summaries.record_interval(&interval(second, SECOND, rx_bytes, 250_000));
         }
-        let records = summaries.take(epoch(100));
+        let records = summaries.take(moment(100));
         assert_eq!(records.len(), 1, "no cycle was recorded");
         let eth0 = interface(&records[0]);
         assert_eq!(&*eth0.iface, "eth0");
@@ -459,7 +476,7 @@ mod tests {
 
     #[test]
     fn one_busy_minute_shows_in_the_max_not_in_the_median() {
-        let mut summaries = Summaries::new(epoch(0));
+        let mut summaries = Summaries::new(moment(0));
         summaries.set_link_speed("eth0", Some(1_000_000_000));
         // An hour at 10% of a 1 Gbit/s link, with one minute at line rate.
         for minute in 1..=60u64 {
@@ -470,7 +487,7 @@ mod tests {
             };
             summaries.record_interval(&interval(minute * 60, 60 * SECOND, bps / 8 * 60, 0));
         }
-        let records = summaries.take(epoch(3600));
+        let records = summaries.take(moment(3600));
         let eth0 = interface(&records[0]);
         assert_eq!(eth0.link_bps, Some(1_000_000_000));
         assert_close(eth0.rx.bps.p50, 100_000_000);
@@ -495,10 +512,10 @@ mod tests {
 
     #[test]
     fn without_a_link_speed_there_are_no_link_fields() {
-        let mut summaries = Summaries::new(epoch(0));
+        let mut summaries = Summaries::new(moment(0));
         summaries.set_link_speed("eth0", Some(0));
         summaries.record_interval(&interval(1, SECOND, 1000, 1000));
-        let records = summaries.take(epoch(1));
+        let records = summaries.take(moment(1));
         let line = serde_json::to_value(records[0].wire()).unwrap();
         let fields = line.as_object().unwrap();
         assert!(fields.keys().all(|key| !key.contains("link")), "{line}");
@@ -507,11 +524,11 @@ mod tests {
 
     #[test]
     fn cycle_time_percentiles_in_microseconds() {
-        let mut summaries = Summaries::new(epoch(0));
+        let mut summaries = Summaries::new(moment(0));
         for us in 1..=1000u64 {
             summaries.record_cycle(Duration::from_micros(us));
         }
-        let records = summaries.take(epoch(60));
+        let records = summaries.take(moment(60));
         let [SummaryRecord::Cycle(cycle)] = records.as_slice() else {
             panic!("expected only a cycle summary: {records:?}");
         };
@@ -530,14 +547,14 @@ mod tests {
 
     #[test]
     fn take_resets_and_the_next_period_starts_where_the_last_ended() {
-        let mut summaries = Summaries::new(epoch(0));
+        let mut summaries = Summaries::new(moment(0));
         summaries.record_interval(&interval(1, SECOND, 1_000_000, 0));
         summaries.record_cycle(Duration::from_millis(5));
-        assert_eq!(summaries.take(epoch(60)).len(), 2);
+        assert_eq!(summaries.take(moment(60)).len(), 2);
 
         summaries.record_interval(&interval(61, SECOND, 1000, 0));
         summaries.record_cycle(Duration::from_micros(7));
-        let records = summaries.take(epoch(120));
+        let records = summaries.take(moment(120));
         let eth0 = interface(&records[0]);
         assert_eq!((eth0.start, eth0.end), (epoch(60), epoch(120)));
         assert_eq!(eth0.intervals, 1);
@@ -552,24 +569,24 @@ mod tests {
 
     #[test]
     fn an_empty_period_gives_no_records() {
-        let mut summaries = Summaries::new(epoch(0));
+        let mut summaries = Summaries::new(moment(0));
         summaries.set_link_speed("eth0", Some(1_000_000_000));
-        assert!(summaries.take(epoch(60)).is_empty());
+        assert!(summaries.take(moment(60)).is_empty());
 
         summaries.record_interval(&interval(61, SECOND, 1000, 0));
-        assert_eq!(summaries.take(epoch(120)).len(), 1);
-        assert!(summaries.take(epoch(180)).is_empty());
+        assert_eq!(summaries.take(moment(120)).len(), 1);
+        assert!(summaries.take(moment(180)).is_empty());
     }
 
     #[test]
     fn a_zero_length_interval_adds_bytes_but_no_rate() {
-        let mut summaries = Summaries::new(epoch(0));
+        let mut summaries = Summaries::new(moment(0));
         summaries.record_interval(&interval(1, Duration::ZERO, 500, 0));
-        assert!(summaries.take(epoch(1)).is_empty());
+        assert!(summaries.take(moment(1)).is_empty());
 
         summaries.record_interval(&interval(2, Duration::ZERO, 500, 0));
         summaries.record_interval(&interval(3, SECOND, 1000, 0));
-        let records = summaries.take(epoch(3));
+        let records = summaries.take(moment(3));
         let eth0 = interface(&records[0]);
         assert_eq!(eth0.intervals, 1);
         assert_eq!(eth0.rx.bytes, 1500);
@@ -589,12 +606,12 @@ mod tests {
 
     #[test]
     fn summary_lines_are_pinned_byte_for_byte() {
-        let mut summaries = Summaries::new(epoch(0));
+        let mut summaries = Summaries::new(moment(0));
         summaries.set_link_speed("eth0", Some(1_000_000_000));
         summaries.record_interval(&interval(1, SECOND, 1_250_000, 125_000));
         summaries.record_interval(&interval(2, SECOND, 2_500_000, 0));
         summaries.record_cycle(Duration::from_micros(250));
-        let records = summaries.take(epoch(2));
+        let records = summaries.take(moment(2));
         let lines: Vec<String> = records
             .iter()
             .map(|record| serde_json::to_string(&record.wire()).unwrap())

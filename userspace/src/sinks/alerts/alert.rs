@@ -98,10 +98,15 @@ impl Direction {
 pub struct Alert {
     pub kind: AlertKind,
     pub phase: Phase,
-    /// The beginning of the first interval in which the condition held.
+    /// The beginning of the first interval in which the condition held, as the wall
+    /// clock said then: with `kind` and the subject, it names the episode.
     pub since: SystemTime,
     /// The end of the interval this alert is about (the snapshot's `at`).
     pub at: SystemTime,
+    /// Real time since `since`: the lengths of the episode's intervals summed, so a
+    /// step of the wall clock neither stretches nor shrinks it (`at - since` then
+    /// differs from it by the step).
+    pub duration: Duration,
     /// That interval's real length.
     pub interval: Duration,
     /// The interface: of the rate, or of `flow`.
@@ -140,11 +145,6 @@ pub struct Alert {
 }
 
 impl Alert {
-    /// `at - since` (zero if the wall clock stepped back).
-    pub fn duration(&self) -> Duration {
-        self.at.duration_since(self.since).unwrap_or_default()
-    }
-
     /// The record for the log; wrap it in `schema::Line` with `ALERT_TYPE` and
     /// `schema::timestamp(alert.at)`.
     pub fn record(&self) -> AlertRecord<'_> {
@@ -152,7 +152,7 @@ impl Alert {
             kind: self.kind.label(),
             phase: self.phase.label(),
             since: schema::timestamp(self.since),
-            duration_s: self.duration().as_secs_f64(),
+            duration_s: self.duration.as_secs_f64(),
             interval_s: self.interval.as_secs_f64(),
             iface: self.iface.as_deref(),
             direction: self.direction.map(Direction::label),
@@ -220,8 +220,8 @@ impl Alert {
     fn write_duration(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.phase {
             Phase::Start => Ok(()),
-            Phase::Reminder => write!(f, ", for {}", units::clock(self.duration())),
-            Phase::End => write!(f, ", after {}", units::clock(self.duration())),
+            Phase::Reminder => write!(f, ", for {}", units::clock(self.duration)),
+            Phase::End => write!(f, ", after {}", units::clock(self.duration)),
         }
     }
 

@@ -55,6 +55,11 @@
 //! again before, the episode simply goes on; after, that is a new start with a new
 //! `since`.
 //!
+//! Every alert's `duration` is metered time too, since the start of the episode's first
+//! interval; `since` is what the wall clock said then and is kept for the whole episode
+//! (it names it). So a wall-clock step between two intervals starts and ends nothing and
+//! leaves `duration` the real one; only `at - since` differs from it, by the step.
+//!
 //! Only flows that moved appear in a snapshot, so a suspicious process that sends in
 //! bursts is absent between them; `clear` keeps such a process one episode.
 //!
@@ -80,6 +85,7 @@ use super::{
 use crate::{
     datapath::{FlowDelta, Snapshot},
     enrich::{EnrichedSnapshot, Facts, sockets::Owner, verdict::Verdict},
+    sinks::moment,
 };
 
 /// Something the caller should print once, e.g. `flowmeter: warning: {warning}`.
@@ -127,6 +133,8 @@ enum Condition {
 /// A condition that holds.
 struct Episode {
     since: SystemTime,
+    /// Metered time since `since`: the alerts' `duration`.
+    metered: Duration,
     /// Metered time since the start or the last reminder.
     unreminded: Duration,
     /// Metered time since it last held (zero while it holds).
@@ -304,6 +312,7 @@ impl AlertEngine {
             .filter(|(key, _)| !held.contains_key(*key))
             .filter_map(|(key, episode)| {
                 episode.absent += snapshot.interval;
+                episode.metered += snapshot.interval;
                 (episode.absent >= clear).then(|| key.clone())
             })
             .collect();
@@ -316,6 +325,7 @@ impl AlertEngine {
                 phase: Phase::End,
                 at: snapshot.at,
                 interval: snapshot.interval,
+                duration: episode.metered,
                 bytes: figures.bytes,
                 flows: figures.flows,
                 rate_bps: figures.rate_bps,
@@ -332,13 +342,12 @@ impl AlertEngine {
         for (key, mut alert) in held {
             match self.active.entry(key.clone()) {
                 Entry::Vacant(slot) => {
-                    let since = snapshot
-                        .at
-                        .checked_sub(snapshot.interval)
-                        .unwrap_or(snapshot.at);
+                    let since = moment::began(snapshot.at, snapshot.interval);
                     alert.since = since;
+                    alert.duration = snapshot.interval;
                     slot.insert(Episode {
                         since,
+                        metered: snapshot.interval,
                         unreminded: Duration::ZERO,
                         absent: Duration::ZERO,
                         last: alert.clone(),
@@ -349,6 +358,8 @@ impl AlertEngine {
                     let episode = slot.get_mut();
                     episode.absent = Duration::ZERO;
                     alert.since = episode.since;
+                    episode.metered += snapshot.interval;
+                    alert.duration = episode.metered;
                     episode.unreminded += snapshot.interval;
                     if episode.unreminded >= self.config.repeat {
                         episode.unreminded = Duration::ZERO;
@@ -691,6 +702,7 @@ fn blank_alert(kind: AlertKind, snapshot: &Snapshot) -> Alert {
         since: snapshot.at,
         at: snapshot.at,
         interval: snapshot.interval,
+        duration: Duration::ZERO,
         iface: None,
         direction: None,
         flow: None,

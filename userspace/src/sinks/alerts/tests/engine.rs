@@ -142,6 +142,34 @@ fn reminders_come_every_repeat_while_it_lasts() {
 }
 
 #[test]
+fn a_wall_clock_step_neither_hurries_a_reminder_nor_changes_its_duration() {
+    let config = AlertConfig {
+        repeat: Duration::from_secs(3),
+        ..home("DE")
+    };
+    let mut engine = AlertEngine::new(config);
+    let mut raised = Vec::new();
+    // The wall clock goes back an hour before second 5; the intervals stay a second.
+    for second in 1..=7 {
+        let mut interval = snapshot(second, vec![flow("203.0.113.7", 443, 2 * MIB, 0)]);
+        if second >= 5 {
+            interval.at -= Duration::from_secs(3600);
+        }
+        let alerts = engine.observe(&enriched(interval, &[in_country("CN")]));
+        raised.extend(alerts.into_iter().map(|a| (a.phase, a.since, a.duration)));
+    }
+    let secs = Duration::from_secs;
+    assert_eq!(
+        raised,
+        [
+            (Phase::Start, at(0), secs(1)),
+            (Phase::Reminder, at(0), secs(4)),
+            (Phase::Reminder, at(0), secs(7)),
+        ]
+    );
+}
+
+#[test]
 fn nothing_under_or_at_the_threshold() {
     let mut engine = AlertEngine::new(home("DE"));
     for second in 1..=3 {

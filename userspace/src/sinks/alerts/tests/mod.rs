@@ -12,11 +12,14 @@ use std::{
     time::{Duration, SystemTime},
 };
 
-pub use crate::sinks::{fixtures::miner, schema::SCHEMA_VERSION};
+pub use crate::sinks::{
+    fixtures::{business, flow, miner},
+    schema::SCHEMA_VERSION,
+};
 
 use super::{Alert, AlertConfig, AlertEngine, AlertKind, Phase, RateLimit};
 use crate::{
-    datapath::{DirectionTotals, FlowDelta, FlowId, InterfaceTotals, Protocol, Snapshot},
+    datapath::{DirectionTotals, FlowDelta, InterfaceTotals, Snapshot},
     enrich::{
         EnrichedSnapshot, Facts,
         geo::{CountryCode, Location},
@@ -57,36 +60,6 @@ pub fn rate_engine(limit: RateLimit) -> AlertEngine {
         clear: Duration::ZERO,
         ..AlertConfig::default()
     })
-}
-
-pub fn flow(remote: &str, remote_port: u16, rx_bytes: u64, tx_bytes: u64) -> FlowDelta {
-    FlowDelta {
-        id: FlowId {
-            iface: Arc::from("eth0"),
-            proto: Protocol(flowmeter_common::PROTO_TCP),
-            local_ip: "10.0.0.1".parse().unwrap(),
-            local_port: 40000,
-            remote_ip: remote.parse().unwrap(),
-            remote_port,
-        },
-        rx_packets: 1,
-        rx_bytes,
-        tx_packets: 1,
-        tx_bytes,
-        tcp_flags: 0x18,
-    }
-}
-
-pub fn business(location: Location) -> Facts {
-    Facts {
-        owner: Owner::NoLocalSocket,
-        location,
-        judgement: Judgement {
-            verdict: Verdict::Business,
-            reasons: vec![],
-            foreign: false,
-        },
-    }
 }
 
 pub fn in_country(code: &str) -> Facts {

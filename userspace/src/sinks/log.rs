@@ -23,7 +23,7 @@ use super::{
     top::TopTalkers,
 };
 use crate::{
-    datapath::{Attachment, FlowId, Snapshot},
+    datapath::{Attachment, FlowId, Snapshot, presence::InterfaceEvent},
     enrich::EnrichedSnapshot,
 };
 
@@ -213,6 +213,16 @@ impl LogSink {
             .try_for_each(|record| self.push("flow", ts, record.wire()));
         records.clear();
         written
+    }
+
+    /// One `interface` line per interface gone or back at the interval's read, first in
+    /// its lines; `at` is the interval's end.
+    pub fn push_interfaces(&mut self, at: SystemTime, events: &[InterfaceEvent]) -> io::Result<()> {
+        let ts = schema::timestamp(at);
+        for event in events {
+            self.push("interface", &ts, schema::InterfaceRecord::new(event))?;
+        }
+        Ok(())
     }
 
     /// One `totals` line per interface: it closes the interval's lines.

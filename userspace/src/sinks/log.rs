@@ -536,6 +536,50 @@ mod tests {
         }
     }
 
+    #[test]
+    fn interface_records_are_pinned_byte_for_byte() {
+        use crate::datapath::{
+            IngressHook, Interface, LinkLayer,
+            presence::{Happened, InterfaceEvent},
+        };
+        let event = |ifindex, happened| InterfaceEvent {
+            iface: "veth7".into(),
+            ifindex,
+            happened,
+        };
+        let attachment = Attachment {
+            interface: Interface {
+                name: "veth7".into(),
+                ifindex: 12,
+                link: LinkLayer::Ethernet,
+            },
+            ingress: IngressHook::Tc,
+            reason: "veth: TC ingress".into(),
+        };
+        let events = [
+            event(5, Happened::Gone),
+            event(12, Happened::Back(attachment)),
+            event(60000, Happened::NotMetered("too far".into())),
+        ];
+        let lines = FlowLines::Records {
+            timeouts: Timeouts::default(),
+            top: 0,
+        };
+        let text = written_sample_as(lines, |sink, interval| {
+            sink.push_interfaces(interval.snapshot().at, &events)
+        });
+        let expected = [
+            r#"{"v":2,"type":"interface","ts":"2027-01-15T08:00:00.000Z","iface":"veth7","event":"gone","ifindex":5,"metered":false}"#,
+            r#"{"v":2,"type":"interface","ts":"2027-01-15T08:00:00.000Z","iface":"veth7","event":"back","ifindex":12,"metered":true,"ingress":"tc","ingress_reason":"veth: TC ingress","egress":"tc"}"#,
+            r#"{"v":2,"type":"interface","ts":"2027-01-15T08:00:00.000Z","iface":"veth7","event":"back","ifindex":60000,"metered":false,"reason":"too far"}"#,
+        ];
+        let interface_lines: Vec<&str> = text
+            .lines()
+            .filter(|line| line.contains(r#""type":"interface""#))
+            .collect();
+        assert_eq!(interface_lines, expected);
+    }
+
     /// A sink writing to `path` in chunks of about `chunk` bytes.
     fn chunked_sink(path: &std::path::Path, rotate: Option<Rotation>, chunk: usize) -> LogSink {
         let destination = Destination::File {

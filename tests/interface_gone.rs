@@ -3,18 +3,27 @@
 //! totals are written for it while it is gone. Created again under the same name, it is
 //! metered again (a `back` record, and its new traffic counted exactly); created again
 //! under an index the programs' interface map cannot hold, the record and stderr say it
-//! is not metered and why.
+//! is not metered and why. `top` keeps running through the same, attaches to the new
+//! interface, and says what happened once its screen is closed.
 //!
 //! Needs root (it fails without it). Traffic never leaves the test's namespaces, which
 //! are deleted (with the veth pair) however the test ends.
 
 mod common;
 
-use std::{net::UdpSocket, time::Duration};
+use std::{
+    io::Write,
+    net::UdpSocket,
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    thread,
+    time::{Duration, Instant},
+};
 
 use common::{
-    Flowmeter, Log, TotalsRecord,
-    netns::{Counters, Family, VethPair},
+    FLOWMETER, Flowmeter, Log, TotalsRecord,
+    attach::{attached, wait_detached},
+    netns::{Counters, Family, VethPair, unique_name},
 };
 use serde::Deserialize;
 
@@ -101,6 +110,89 @@ fn a_deleted_interface_is_told_once_dropped_from_the_totals_and_metered_again_wh
     assert_eq!(sum(&lives[0]), first, "before the first deletion");
     assert_eq!(sum(&lives[1]), second, "metered again once back");
     assert!(lives[2].is_empty(), "not metered: {:?}", lives[2]);
+}
+
+#[test]
+fn top_keeps_running_when_its_interface_is_deleted_and_attaches_when_it_is_back() {
+    let pair = VethPair::new(Family::V4);
+    let scratch = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(unique_name());
+    std::fs::create_dir_all(&scratch).expect("scratch directory");
+    let stderr = scratch.join("stderr");
+    // `script` gives the console a terminal; `q` on its input reaches the console.
+    let command = format!(
+        "stty cols 80 rows 24; ip netns exec '{}' '{FLOWMETER}' top --iface '{}' \
+         --interval 0.2 2>'{}'",
+        pair.a.name(),
+        pair.a_if,
+        stderr.display()
+    );
+    let mut top = Console(
+        Command::new("script")
+            .args(["-qec", &command, "/dev/null"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("running script (util-linux)"),
+    );
+    wait_until("top attached", || attached(&pair).tc_ingress == 1);
+
+    pair.a.ip(&format!("link del {}", pair.a_if));
+    thread::sleep(Duration::from_millis(600));
+    assert!(top.running(), "top ended when its interface was deleted");
+    pair.add_link(None);
+    wait_until("top attached to the new interface", || {
+        attached(&pair).tc_ingress == 1
+    });
+
+    top.0
+        .stdin
+        .take()
+        .expect("piped stdin")
+        .write_all(b"q")
+        .expect("pressing q");
+    wait_until("top quit", || !top.running());
+    let status = top.0.wait().expect("waiting for script");
+    let said = std::fs::read_to_string(&stderr).unwrap_or_default();
+    assert!(status.success(), "{status}: {said}");
+    let lines: Vec<&str> = said.lines().collect();
+    assert_eq!(lines.len(), 2, "{said}");
+    assert!(
+        lines[0].contains(&format!("interface {} is gone", pair.a_if)),
+        "{said}"
+    );
+    assert!(
+        lines[1].contains(&format!("interface {} is back", pair.a_if)),
+        "{said}"
+    );
+    wait_detached(&pair);
+    let _ = std::fs::remove_dir_all(&scratch);
+}
+
+/// The console under `script`, ended (and so detached) however the test ends.
+struct Console(Child);
+
+impl Console {
+    fn running(&mut self) -> bool {
+        self.0.try_wait().expect("asking about script").is_none()
+    }
+}
+
+impl Drop for Console {
+    fn drop(&mut self) {
+        if self.running() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+/// Waits at most 20 s for `done` (loading and verifying the programs included).
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !done() {
+        assert!(Instant::now() < deadline, "{what}: not after 20 s");
+        thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// Sends `datagrams` from b to a, and returns what a's interface counted since it was

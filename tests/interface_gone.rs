@@ -29,7 +29,7 @@ use serde::Deserialize;
 
 /// Longest wait for a record flowmeter writes at its next interval (0.2 s).
 const RECORD_TIMEOUT: Duration = Duration::from_secs(10);
-/// An ifindex far beyond the interface map's room (the highest metered + 4097).
+/// An ifindex far beyond the interface map's room (the highest metered at start + 4,096).
 const INDEX_BEYOND_THE_MAP: u32 = 60_000;
 
 #[test]

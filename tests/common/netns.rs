@@ -287,14 +287,34 @@ impl VethPair {
         let name = unique_name();
         let a = Netns::new(format!("{name}-a"));
         let b = Netns::new(format!("{name}-b"));
-        let a_if = format!("{name}a");
-        let b_if = format!("{name}b");
+        let pair = Self {
+            a,
+            b,
+            a_if: format!("{name}a"),
+            b_if: format!("{name}b"),
+            a_ip,
+            b_ip,
+            family,
+        };
+        pair.add_link(None);
+        pair.wait_quiet();
+        pair
+    }
+
+    /// Creates the veth pair between the namespaces, addressed and quiet as [`Self::new`]
+    /// describes: at start, or again after a test deleted it. `index`: a's ifindex, if
+    /// the test wants one.
+    pub fn add_link(&self, index: Option<u32>) {
+        let (a, b, a_if, b_if) = (&self.a, &self.b, &self.a_if, &self.b_if);
+        let (a_ip, b_ip) = (self.a_ip, self.b_ip);
+        let index = index.map(|i| format!(" index {i}")).unwrap_or_default();
         a.ip(&format!(
-            "link add {a_if} address {MAC_A} type veth peer name {b_if} address {MAC_B} netns {}",
+            "link add {a_if}{index} address {MAC_A} type veth peer name {b_if} address {MAC_B} \
+             netns {}",
             b.name()
         ));
-        for (netns, iface, ip) in [(&a, &a_if, a_ip), (&b, &b_if, b_ip)] {
-            match family {
+        for (netns, iface, ip) in [(a, a_if, a_ip), (b, b_if, b_ip)] {
+            match self.family {
                 Family::V4 => {
                     netns.sysctl(&[&format!("net.ipv6.conf.{iface}.disable_ipv6=1")]);
                     let peer = if ip == a_ip { b_ip } else { a_ip };
@@ -317,26 +337,13 @@ impl VethPair {
         b.ip(&format!("link set {b_if} up"));
         // IPv6 sends its MLD reports once the kernel sees the carrier (operstate UP),
         // which can lag by a second; only then can the link go quiet for good.
-        a.wait_operstate_up(&a_if);
-        b.wait_operstate_up(&b_if);
-        for (netns, iface, peer_ip, peer_mac) in
-            [(&a, &a_if, b_ip, MAC_B), (&b, &b_if, a_ip, MAC_A)]
-        {
+        a.wait_operstate_up(a_if);
+        b.wait_operstate_up(b_if);
+        for (netns, iface, peer_ip, peer_mac) in [(a, a_if, b_ip, MAC_B), (b, b_if, a_ip, MAC_A)] {
             netns.ip(&format!(
                 "neigh add {peer_ip} lladdr {peer_mac} dev {iface} nud permanent"
             ));
         }
-        let pair = Self {
-            a,
-            b,
-            a_if,
-            b_if,
-            a_ip,
-            b_ip,
-            family,
-        };
-        pair.wait_quiet();
-        pair
     }
 
     /// Waits until nothing moves on `a_if`, and returns its counters.

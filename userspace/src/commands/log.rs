@@ -133,7 +133,10 @@ impl Cycle {
     fn run(&mut self, session: &mut Session, read: Read) -> Result<()> {
         let began = Instant::now();
         let interval = self.enricher.enrich(session.read()?, Instant::now());
-        // The interval's lines: flows, alerts, top, then the totals that close it.
+        // The interval's lines: interfaces gone or back, flows, alerts, top, then the
+        // totals that close it.
+        self.sink
+            .push_interfaces(interval.snapshot().at, session.interface_events())?;
         self.sink.push_flows(&interval)?;
         self.sink
             .push_evicted(interval.snapshot().at, session.gone())?;

@@ -2,7 +2,9 @@
 //! interfaces ([`Plan`]), attach the datapath and say where ([`Plan::start`]), read the
 //! counters on every beat of a [`Clock`] until a stop signal or the deadline, detach
 //! ([`Session::detach`]) and read once more, so that every packet counted is reported.
-//! The snapshots go on to the command's own stages (enrichers, sinks, reports).
+//! Before each read while attached, interfaces deleted or created again are followed
+//! (`datapath::presence`) and told on stderr. The snapshots, and those interface
+//! events, go on to the command's own stages (enrichers, sinks, reports).
 //!
 //! `top` takes the [`Plan`] and [`stop_signals`] only: it attaches and reads on a
 //! metering thread of its own.
@@ -24,6 +26,7 @@ use crate::{
     cli::DatapathArgs,
     datapath::{
         Attachment, Datapath, FlowId, Interface, KernelMaps, Options, Reader, Snapshot, interfaces,
+        presence::{InterfaceEvent, Presence},
     },
 };
 
@@ -82,6 +85,8 @@ impl Plan {
         }
         Ok(Session {
             reader: Reader::new(maps, &self.interfaces, Instant::now()),
+            presence: Some(Presence::new(&self.interfaces)),
+            events: Vec::new(),
             datapath,
         })
     }
@@ -91,6 +96,10 @@ impl Plan {
 pub struct Session {
     datapath: Datapath,
     reader: Reader<KernelMaps>,
+    /// Which interfaces are attached where; `None` once detached (nothing to follow).
+    presence: Option<Presence>,
+    /// The interfaces gone or back at the last read.
+    events: Vec<InterfaceEvent>,
 }
 
 impl Session {
@@ -100,10 +109,23 @@ impl Session {
     }
 
     /// What the kernel counted since the previous read (the first: since attaching).
-    /// Passes on what the programs logged first (under `-v`).
+    /// Passes on what the programs logged first (under `-v`), and says on stderr which
+    /// interfaces are gone or back (see [`interface_events`](Self::interface_events)).
     pub fn read(&mut self) -> Result<Snapshot> {
         self.datapath.flush_kernel_log();
+        self.events.clear();
+        if let Some(presence) = &mut self.presence {
+            self.events = presence.follow(&mut self.datapath, &mut self.reader);
+        }
+        for event in &self.events {
+            eprintln!("flowmeter: {event}");
+        }
         Ok(self.reader.read(SystemTime::now(), Instant::now())?)
+    }
+
+    /// The interfaces the last read found gone or back, for the log's records.
+    pub fn interface_events(&self) -> &[InterfaceEvent] {
+        &self.events
     }
 
     /// The flows the last read no longer found: the kernel let them go.
@@ -113,6 +135,7 @@ impl Session {
 
     /// Detaches the programs; the maps stay readable, for the last [`read`](Self::read).
     pub fn detach(&mut self) {
+        self.presence = None;
         self.datapath.detach();
         self.reader.programs_detached();
         self.datapath.flush_kernel_log();

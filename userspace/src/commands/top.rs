@@ -10,6 +10,10 @@
 //! fails before the terminal is touched, as one line on stderr. Once the screen is up,
 //! every way out (q, Ctrl-C, SIGINT/SIGTERM, an error, a panic) restores the terminal,
 //! stops the metering thread and detaches the programs.
+//!
+//! An interface deleted while the console runs drops out of its totals (and comes back
+//! into them if it is created again and attached anew, `datapath::presence`); what
+//! happened is said on stderr once the screen is closed, where it can be read.
 
 use std::{
     thread::{self, JoinHandle},
@@ -30,7 +34,7 @@ use crate::{
         resolver::{self, Resolver},
         terminal::{InputThread, TerminalGuard},
     },
-    datapath::{Attachment, Datapath, Interface, Options, Reader},
+    datapath::{Attachment, Datapath, Interface, Options, Reader, presence::Presence},
     enrich::Enricher,
 };
 
@@ -85,7 +89,11 @@ pub fn run(args: &TopArgs, verbose: bool) -> Result<()> {
             keys.stop();
             result
         });
-    let stopped = metering.stop();
+    let stopped = metering.stop().map(|interface_events| {
+        for event in interface_events {
+            eprintln!("flowmeter: {event}");
+        }
+    });
     result.and(stopped)
 }
 
@@ -94,7 +102,8 @@ struct Metering {
     attachments: Vec<Attachment>,
     updates: Receiver<Update>,
     stop: Sender<()>,
-    handle: JoinHandle<()>,
+    /// Ends with what happened to interfaces meanwhile, one stderr line each.
+    handle: JoinHandle<Vec<String>>,
 }
 
 impl Metering {
@@ -117,13 +126,27 @@ impl Metering {
                     Ok(running) => running,
                     Err(error) => {
                         let _ = started.send(Err(error));
-                        return;
+                        return Vec::new();
                     }
                 };
                 let _ = started.send(Ok(datapath.attachments().to_vec()));
                 let reader = Reader::new(maps, &interfaces, Instant::now());
-                meter(reader, enricher, interval, &updates_out, &stopped);
+                let mut followed = Followed {
+                    datapath: &mut datapath,
+                    presence: Presence::new(&interfaces),
+                    events: Vec::new(),
+                };
+                meter(
+                    reader,
+                    enricher,
+                    interval,
+                    &updates_out,
+                    &stopped,
+                    &mut followed,
+                );
+                let events = followed.events;
                 datapath.detach();
+                events
             })
             .context("starting the metering thread")?;
         let attachments = match attached.recv() {
@@ -141,13 +164,21 @@ impl Metering {
         })
     }
 
-    /// Stops reading and detaches the programs.
-    fn stop(self) -> Result<()> {
+    /// Stops reading and detaches the programs; returns what happened to interfaces.
+    fn stop(self) -> Result<Vec<String>> {
         let _ = self.stop.try_send(());
         self.handle
             .join()
             .map_err(|_| anyhow!("the metering thread panicked"))
     }
+}
+
+/// The attached datapath, and the interfaces it follows as they come and go.
+struct Followed<'a> {
+    datapath: &'a mut Datapath,
+    presence: Presence,
+    /// Said on stderr after the screen closes.
+    events: Vec<String>,
 }
 
 /// Reads, enriches and sends one interval at a time until told to stop, the screen
@@ -158,6 +189,7 @@ fn meter<S: crate::datapath::FlowSource>(
     interval: Duration,
     updates: &Sender<Update>,
     stop: &Receiver<()>,
+    followed: &mut Followed,
 ) {
     let mut next = Instant::now() + FIRST_READ.min(interval);
     loop {
@@ -168,6 +200,10 @@ fn meter<S: crate::datapath::FlowSource>(
         }
         // Keep the cadence, but after a stall start again from now rather than in a burst.
         next = (next + interval).max(Instant::now());
+        let events = followed.presence.follow(followed.datapath, &mut reader);
+        followed
+            .events
+            .extend(events.iter().map(ToString::to_string));
         let update = match reader.read(SystemTime::now(), Instant::now()) {
             Ok(snapshot) => Update::Interval(enricher.enrich(snapshot, Instant::now())),
             Err(error) => Update::Failed(anyhow::Error::new(error).context("reading the counters")),

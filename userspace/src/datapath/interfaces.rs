@@ -1,5 +1,6 @@
-//! Network interfaces to meter: resolving names, the default set, and what sysfs says
-//! of a link (its speed, for alerts and summaries).
+//! Network interfaces to meter: resolving names (and indexes back to names, for
+//! `presence`), the default set, and what sysfs says of a link (its speed, for alerts
+//! and summaries).
 
 use std::{ffi::CString, fs, path::Path};
 
@@ -95,6 +96,19 @@ pub fn ifindex_of(name: &str) -> Option<u32> {
     // SAFETY: c_name is a valid NUL-terminated string for the duration of the call.
     let ifindex = unsafe { libc::if_nametoindex(c_name.as_ptr()) };
     (ifindex != 0).then_some(ifindex)
+}
+
+/// The name the kernel gives `ifindex` now, or `None` if no interface has that index.
+pub fn name_of(ifindex: u32) -> Option<String> {
+    let mut name = [0 as libc::c_char; libc::IF_NAMESIZE];
+    // SAFETY: `name` has the IF_NAMESIZE bytes if_indextoname may write, NUL included.
+    let found = unsafe { libc::if_indextoname(ifindex, name.as_mut_ptr()) };
+    if found.is_null() {
+        return None;
+    }
+    // SAFETY: on success the kernel's name was written into `name`, NUL-terminated.
+    let name = unsafe { std::ffi::CStr::from_ptr(name.as_ptr()) };
+    Some(name.to_string_lossy().into_owned())
 }
 
 fn default_names() -> Result<Vec<String>, Error> {

@@ -1,6 +1,7 @@
 //! Loading the eBPF object and attaching it through links the process owns: when
 //! flowmeter exits, however it exits, the kernel closes the links and nothing stays on
-//! the interfaces.
+//! the interfaces. An interface deleted while metered is let go, and attached again if
+//! it comes back ([`Datapath::forget`], [`Datapath::attach_again`], as `presence` asks).
 
 use std::{borrow::Cow, fs, io};
 
@@ -12,13 +13,13 @@ use aya::{
 use aya_log::EbpfLogger;
 use flowmeter_common::{
     DEFAULT_FLOW_CAPACITY, FLOWS_MAP, FLOWS_V4_MAP, IFACES_MAP, IfaceConfig, LINK_ETHERNET,
-    LINK_RAW_IP, NEW_FLOW_BUDGET_GLOBAL, OVERFLOW_MAP, TC_EGRESS_PROG, TC_INGRESS_PROG, TOTALS_MAP,
-    XDP_INGRESS_PROG,
+    LINK_RAW_IP, LINK_UNMETERED, NEW_FLOW_BUDGET_GLOBAL, OVERFLOW_MAP, TC_EGRESS_PROG,
+    TC_INGRESS_PROG, TOTALS_MAP, XDP_INGRESS_PROG,
 };
 
 use super::{
-    Error, HookChoice, IngressHook, Interface, KernelMaps, LinkLayer, hook, maps::FlowBatches,
-    netlink, preflight,
+    Error, HookChoice, IngressHook, Interface, KernelMaps, LinkLayer, hook, interfaces,
+    maps::FlowBatches, netlink, preflight,
 };
 
 /// The object built from `xdp/` by build.rs.
@@ -53,6 +54,11 @@ impl Default for Options {
     }
 }
 
+/// Ifindexes the interface map holds beyond the highest one metered at start: room for
+/// a deleted interface to come back under a new index (the kernel counts them up) and
+/// be metered again. 8 bytes each.
+pub const IFINDEX_HEADROOM: u32 = 4096;
+
 /// The new-flow budget when none is given: a flood fills at most 1/32 of the table per
 /// second on each CPU, and the rest keeps room for the host's real flows.
 pub const fn default_new_flow_budget(flow_capacity: u32) -> u32 {
@@ -71,10 +77,16 @@ pub struct Attachment {
 /// The loaded programs and their links. Dropping it detaches everything.
 pub struct Datapath {
     // Declared first so the links are dropped (detached) before the programs.
-    links: Vec<FdLink>,
-    _ebpf: Ebpf,
+    /// Each link with the ifindex it is attached to.
+    links: Vec<(u32, FdLink)>,
+    ebpf: Ebpf,
+    /// One per interface, in the order given (its totals slot), as last attached.
     attachments: Vec<Attachment>,
     kernel_log: Option<EbpfLogger<&'static dyn log::Log>>,
+    /// `--hook`, for an interface attached again.
+    hook: HookChoice,
+    /// Entries of the interface map: the ifindexes it can hold.
+    ifaces_entries: u32,
 }
 
 impl Datapath {
@@ -99,6 +111,7 @@ impl Datapath {
         }
 
         let max_ifindex = interfaces.iter().map(|i| i.ifindex).max().unwrap_or(0);
+        let ifaces_entries = max_ifindex + 1 + IFINDEX_HEADROOM;
         let object = object_bytes()?;
         // The programs check this level before formatting anything: 0 keeps them silent.
         let log_level = if options.kernel_log {
@@ -112,7 +125,7 @@ impl Datapath {
             .override_global(NEW_FLOW_BUDGET_GLOBAL, &new_flow_budget, true)
             .map_max_entries(FLOWS_V4_MAP, options.flow_capacity)
             .map_max_entries(FLOWS_MAP, options.flow_capacity)
-            .map_max_entries(IFACES_MAP, max_ifindex + 1)
+            .map_max_entries(IFACES_MAP, ifaces_entries)
             .map_max_entries(TOTALS_MAP, 2 * interfaces.len().max(1) as u32)
             .load(&object)
             .map_err(|e| Error::Kernel("loading the eBPF object".into(), format!("{e:#}")))?;
@@ -136,21 +149,9 @@ impl Datapath {
 
         let mut links = Vec::new();
         for attachment in &attachments {
-            let iface = attachment.interface.name.as_str();
-            let ingress = match attachment.ingress {
-                IngressHook::XdpNative => attach_xdp(&mut ebpf, iface, XdpMode::Driver)?,
-                IngressHook::XdpGeneric => attach_xdp(&mut ebpf, iface, XdpMode::Skb)?,
-                IngressHook::Tc => {
-                    attach_tc(&mut ebpf, iface, TC_INGRESS_PROG, TcAttachType::Ingress)?
-                }
-            };
-            links.push(ingress);
-            links.push(attach_tc(
-                &mut ebpf,
-                iface,
-                TC_EGRESS_PROG,
-                TcAttachType::Egress,
-            )?);
+            let ifindex = attachment.interface.ifindex;
+            let attached = attach_both(&mut ebpf, &attachment.interface.name, attachment.ingress)?;
+            links.extend(attached.map(|link| (ifindex, link)));
         }
 
         let maps = KernelMaps {
@@ -174,9 +175,11 @@ impl Datapath {
         Ok((
             Self {
                 links,
-                _ebpf: ebpf,
+                ebpf,
                 attachments,
                 kernel_log,
+                hook: options.hook,
+                ifaces_entries,
             },
             maps,
         ))
@@ -198,6 +201,73 @@ impl Datapath {
     pub fn detach(&mut self) {
         self.links.clear();
     }
+
+    /// Lets go of the interface that had `ifindex`, deleted: its links (which the kernel
+    /// detached with it) are closed, and the programs no longer meter that index.
+    pub fn forget(&mut self, ifindex: u32) {
+        self.links.retain(|(attached, _)| *attached != ifindex);
+        // Only an index the map holds was configured; a later interface may take it.
+        if ifindex < self.ifaces_entries {
+            let unmetered = IfaceConfig {
+                slot: 0,
+                link: LINK_UNMETERED,
+            };
+            if let Err(error) = set_iface(&mut self.ebpf, ifindex, unmetered) {
+                log::debug!("ifindex {ifindex}: {error}");
+            }
+        }
+    }
+
+    /// Attaches the programs again to the interface named `name`, created anew under a
+    /// new ifindex after it was deleted: the same hooks as at start would choose, the
+    /// same totals slot. The error says why it cannot be metered.
+    pub fn attach_again(&mut self, name: &str) -> Result<Attachment, Error> {
+        let slot = self
+            .attachments
+            .iter()
+            .position(|a| a.interface.name == name)
+            .ok_or_else(|| Error::UnknownInterface(name.into()))?;
+        let interface = interfaces::resolve(&[name.to_owned()])?
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::UnknownInterface(name.into()))?;
+        if interface.ifindex >= self.ifaces_entries {
+            return Err(Error::IfindexBeyondMap {
+                iface: name.into(),
+                ifindex: interface.ifindex,
+                entries: self.ifaces_entries,
+            });
+        }
+        refuse_foreign_xdp(&interface)?;
+        let (ingress, reason) = hook::choose(self.hook, name);
+        let ifindex = interface.ifindex;
+        set_iface(&mut self.ebpf, ifindex, iface_config(slot, interface.link))?;
+        match attach_both(&mut self.ebpf, name, ingress) {
+            Ok(links) => self.links.extend(links.map(|link| (ifindex, link))),
+            Err(error) => {
+                self.forget(ifindex);
+                return Err(error);
+            }
+        }
+        let attachment = Attachment {
+            interface,
+            ingress,
+            reason,
+        };
+        self.attachments[slot] = attachment.clone();
+        Ok(attachment)
+    }
+}
+
+/// Attaches the ingress program on `ingress` and the TC egress program to `iface`.
+fn attach_both(ebpf: &mut Ebpf, iface: &str, ingress: IngressHook) -> Result<[FdLink; 2], Error> {
+    let ingress = match ingress {
+        IngressHook::XdpNative => attach_xdp(ebpf, iface, XdpMode::Driver)?,
+        IngressHook::XdpGeneric => attach_xdp(ebpf, iface, XdpMode::Skb)?,
+        IngressHook::Tc => attach_tc(ebpf, iface, TC_INGRESS_PROG, TcAttachType::Ingress)?,
+    };
+    let egress = attach_tc(ebpf, iface, TC_EGRESS_PROG, TcAttachType::Egress)?;
+    Ok([ingress, egress])
 }
 
 fn object_bytes() -> Result<Cow<'static, [u8]>, Error> {
@@ -215,6 +285,25 @@ fn object_bytes() -> Result<Cow<'static, [u8]>, Error> {
 /// Tells the programs which interfaces to meter: each one's totals slot (its position in
 /// `interfaces`) and how its frames begin.
 fn configure_interfaces(ebpf: &mut Ebpf, interfaces: &[Interface]) -> Result<(), Error> {
+    for (slot, interface) in interfaces.iter().enumerate() {
+        set_iface(ebpf, interface.ifindex, iface_config(slot, interface.link))?;
+    }
+    Ok(())
+}
+
+/// What the programs know of the interface in totals slot `slot`.
+fn iface_config(slot: usize, link: LinkLayer) -> IfaceConfig {
+    IfaceConfig {
+        slot: slot as u32,
+        link: match link {
+            LinkLayer::Ethernet => LINK_ETHERNET,
+            LinkLayer::RawIp => LINK_RAW_IP,
+        },
+    }
+}
+
+/// Writes the interface map's entry for `ifindex`.
+fn set_iface(ebpf: &mut Ebpf, ifindex: u32, config: IfaceConfig) -> Result<(), Error> {
     let map = ebpf.map_mut(IFACES_MAP).ok_or_else(|| {
         Error::Kernel(
             "loading the eBPF object".into(),
@@ -223,19 +312,9 @@ fn configure_interfaces(ebpf: &mut Ebpf, interfaces: &[Interface]) -> Result<(),
     })?;
     let mut ifaces: Array<_, IfaceConfig> = Array::try_from(map)
         .map_err(|e| Error::Kernel("opening the interface map".into(), e.to_string()))?;
-    for (slot, interface) in interfaces.iter().enumerate() {
-        let config = IfaceConfig {
-            slot: slot as u32,
-            link: match interface.link {
-                LinkLayer::Ethernet => LINK_ETHERNET,
-                LinkLayer::RawIp => LINK_RAW_IP,
-            },
-        };
-        ifaces
-            .set(interface.ifindex, config, 0)
-            .map_err(|e| Error::Kernel("filling the interface map".into(), e.to_string()))?;
-    }
-    Ok(())
+    ifaces
+        .set(ifindex, config, 0)
+        .map_err(|e| Error::Kernel("filling the interface map".into(), e.to_string()))
 }
 
 fn take_map(ebpf: &mut Ebpf, name: &str) -> Result<aya::maps::Map, Error> {

@@ -10,9 +10,11 @@ pub mod interfaces;
 mod loader;
 mod maps;
 pub mod memory;
+mod metered;
 mod netlink;
 mod overflow;
 pub mod preflight;
+pub mod presence;
 mod reader;
 mod snapshot;
 
@@ -57,6 +59,15 @@ pub enum Error {
          detach it first (`ip link set dev {iface} xdp off`) or meter another interface"
     )]
     XdpInUse { iface: String, id: u32 },
+    #[error(
+        "{iface}: its index {ifindex} is beyond the {entries} the programs' interface map \
+         was sized for at start; restart flowmeter to meter it"
+    )]
+    IfindexBeyondMap {
+        iface: String,
+        ifindex: u32,
+        entries: u32,
+    },
     #[error("{iface}: the driver has no native XDP; use --hook tc (or --hook xdp-generic)")]
     NoNativeXdp { iface: String },
     #[error(

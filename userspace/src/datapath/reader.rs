@@ -11,7 +11,6 @@
 
 use std::{
     collections::HashMap,
-    sync::Arc,
     time::{Duration, Instant, SystemTime},
 };
 
@@ -20,7 +19,7 @@ use rustc_hash::FxHashMap;
 
 use super::{
     DirectionTotals, Error, FlowDelta, FlowId, FlowSource, Interface, InterfaceTotals, Snapshot,
-    overflow::OverflowDeltas,
+    metered::MeteredInterfaces, overflow::OverflowDeltas,
 };
 
 /// Flows idle this long are removed from the kernel table, so it keeps room.
@@ -31,7 +30,8 @@ pub const IDLE_FLOW_TIMEOUT: Duration = Duration::from_secs(120);
 /// costs no allocation and no second table is built.
 pub struct Reader<S> {
     source: S,
-    interfaces: Vec<(u32, Arc<str>)>,
+    /// The interfaces whose totals the reads report, and the names of flows' ifindexes.
+    interfaces: MeteredInterfaces,
     /// Each flow as the previous read left it.
     previous: FxHashMap<FlowKey, Known>,
     /// Flows idle for too long, found at a read; kept for its memory.
@@ -79,10 +79,7 @@ impl<S: FlowSource> Reader<S> {
     pub fn new(source: S, interfaces: &[Interface], started: Instant) -> Self {
         Self {
             source,
-            interfaces: interfaces
-                .iter()
-                .map(|i| (i.ifindex, Arc::from(i.name.as_str())))
-                .collect(),
+            interfaces: MeteredInterfaces::new(interfaces),
             previous: FxHashMap::default(),
             idle: Vec::new(),
             gone: Vec::new(),
@@ -107,6 +104,19 @@ impl<S: FlowSource> Reader<S> {
         self.quiet = true;
     }
 
+    /// Says that the interface `name` was deleted: the next read reports its last
+    /// totals (nothing counts on it any more), later reads none until it is back. Its
+    /// flows go on as any flow does, read until they idle out.
+    pub fn interface_gone(&mut self, name: &str) {
+        self.interfaces.gone(name);
+    }
+
+    /// Says that the interface `name` is metered again, under its new `ifindex`: its
+    /// totals go on from where they were, and its new flows carry its name.
+    pub fn interface_back(&mut self, name: &str, ifindex: u32) {
+        self.interfaces.back(name, ifindex);
+    }
+
     /// The source, to change what the next read sees (tests, benchmarks).
     pub fn source_mut(&mut self) -> &mut S {
         &mut self.source
@@ -118,15 +128,16 @@ impl<S: FlowSource> Reader<S> {
     pub fn gone(&self) -> impl ExactSizeIterator<Item = FlowId> + '_ {
         self.gone
             .iter()
-            .map(|key| FlowId::from_key(key, iface_name(&self.interfaces, key.ifindex)))
+            .map(|key| FlowId::from_key(key, self.interfaces.name_of(key.ifindex)))
     }
 
     /// Reads the maps and returns what moved since the previous read.
     pub fn read(&mut self, at: SystemTime, now: Instant) -> Result<Snapshot, Error> {
-        let mut totals = Vec::with_capacity(self.interfaces.len());
-        for &(ifindex, _) in &self.interfaces {
+        let reported = self.interfaces.reported();
+        let mut totals = Vec::with_capacity(2 * reported.len());
+        for interface in &reported {
             for direction in [DIR_RX, DIR_TX] {
-                totals.push(self.source.totals(ifindex, direction)?);
+                totals.push(self.source.totals(interface.totals_key, direction)?);
             }
         }
         let now_ns = self.source.now_ns();
@@ -170,7 +181,7 @@ impl<S: FlowSource> Reader<S> {
                 sum.1 += bytes;
             }
             flows.push(FlowDelta {
-                id: FlowId::from_key(&key, iface_name(interfaces, key.ifindex)),
+                id: FlowId::from_key(&key, interfaces.name_of(key.ifindex)),
                 rx_packets: delta.rx_packets,
                 rx_bytes: delta.rx_bytes,
                 tx_packets: delta.tx_packets,
@@ -181,33 +192,40 @@ impl<S: FlowSource> Reader<S> {
         flows.sort_by(|a, b| a.id.cmp(&b.id));
         self.forget_gone_and_idle_flows(now_ns)?;
 
-        let mut interfaces = Vec::with_capacity(self.interfaces.len());
+        let mut interfaces = Vec::with_capacity(reported.len());
         let mut totals = totals.into_iter();
-        for (ifindex, name) in &self.interfaces {
+        for interface in reported {
+            let key = interface.totals_key;
             let mut direction_totals = [DirectionTotals::default(); 2];
             for (slot, direction) in [DIR_RX, DIR_TX].into_iter().enumerate() {
                 let read = totals.next().unwrap_or_default();
-                let state = self.directions.entry((*ifindex, direction)).or_default();
-                let moved = attributed
-                    .get(&(*ifindex, direction))
-                    .copied()
-                    .unwrap_or((0, 0));
-                direction_totals[slot] = state.advance(read, moved, self.quiet);
+                let state = self.directions.entry((key, direction)).or_default();
+                // Its flows under every ifindex it has had (one, unless it came back).
+                let moved = self.interfaces.ifindexes(key).fold((0, 0), |sum, ifindex| {
+                    let (packets, bytes) = attributed
+                        .get(&(ifindex, direction))
+                        .copied()
+                        .unwrap_or((0, 0));
+                    (sum.0 + packets, sum.1 + bytes)
+                });
+                // A gone interface's programs count nothing more: its reasons are in.
+                direction_totals[slot] = state.advance(read, moved, self.quiet || interface.last);
             }
             let [rx, tx] = direction_totals;
             interfaces.push(InterfaceTotals {
-                iface: name.clone(),
+                iface: interface.name,
                 rx,
                 tx,
             });
         }
+        self.interfaces.settle();
 
         // After the totals, as flows are: the kernel bumps the totals first.
         let prefixes = self.source.overflow()?;
         let interfaces_named = &self.interfaces;
         let overflow = self
             .overflow
-            .advance(prefixes, |ifindex| iface_name(interfaces_named, ifindex));
+            .advance(prefixes, |ifindex| interfaces_named.name_of(ifindex));
 
         let interval = now.saturating_duration_since(self.last_read);
         self.last_read = now;
@@ -259,15 +277,6 @@ fn shrink_to_live<V>(table: &mut FxHashMap<FlowKey, V>) {
 /// Whether a delta counts any packet.
 fn moved(delta: &FlowCounters) -> bool {
     delta.rx_packets != 0 || delta.tx_packets != 0
-}
-
-/// The name of the interface with `ifindex` (its number if it is not metered).
-fn iface_name(interfaces: &[(u32, Arc<str>)], ifindex: u32) -> Arc<str> {
-    interfaces
-        .iter()
-        .find(|(index, _)| *index == ifindex)
-        .map(|(_, name)| name.clone())
-        .unwrap_or_else(|| Arc::from(ifindex.to_string()))
 }
 
 impl DirectionState {
@@ -668,6 +677,39 @@ mod tests {
         assert_eq!(second.interfaces[0].rx.packets, 2);
         assert_eq!(second.interfaces[0].rx.unattributed_packets, 0);
         assert!(second.flows.is_empty());
+    }
+
+    #[test]
+    fn a_deleted_interface_has_its_last_totals_read_then_none_until_it_is_back() {
+        let (mut reader, start) = reader();
+        set_totals(&mut reader, 4, 400);
+        read(&mut reader, start);
+        // Deleted after two more packets: this read reports them, and is its last.
+        set_totals(&mut reader, 6, 600);
+        reader.interface_gone("eth7");
+        let last = read(&mut reader, start);
+        assert_eq!(last.interfaces.len(), 1);
+        assert_eq!(
+            (last.interfaces[0].rx.packets, last.interfaces[0].rx.bytes),
+            (2, 200)
+        );
+        assert!(read(&mut reader, start).interfaces.is_empty());
+        // Created again as ifindex 9: the same slot goes on counting, its flows are its.
+        reader.interface_back("eth7", 9);
+        let new_flow = FlowKey {
+            ifindex: 9,
+            ..key(1)
+        };
+        reader
+            .source_mut()
+            .flows
+            .insert(new_flow, counters(3, 0, 10));
+        set_totals(&mut reader, 9, 900);
+        let back = read(&mut reader, start);
+        let rx = back.interfaces[0].rx;
+        assert_eq!(&*back.interfaces[0].iface, "eth7");
+        assert_eq!((rx.packets, rx.unattributed_packets), (3, 0));
+        assert_eq!(&*back.flows[0].id.iface, "eth7");
     }
 
     /// One step of a flow's life in the kernel, as the property tests replay it.

@@ -23,7 +23,7 @@ use super::{
     top::TopTalkers,
 };
 use crate::{
-    datapath::{Attachment, FlowId, Snapshot},
+    datapath::{Attachment, FlowId, Snapshot, presence::InterfaceEvent},
     enrich::EnrichedSnapshot,
 };
 
@@ -213,6 +213,16 @@ impl LogSink {
             .try_for_each(|record| self.push("flow", ts, record.wire()));
         records.clear();
         written
+    }
+
+    /// One `interface` line per interface gone or back at the interval's read, first in
+    /// its lines; `at` is the interval's end.
+    pub fn push_interfaces(&mut self, at: SystemTime, events: &[InterfaceEvent]) -> io::Result<()> {
+        let ts = schema::timestamp(at);
+        for event in events {
+            self.push("interface", &ts, schema::InterfaceRecord::new(event))?;
+        }
+        Ok(())
     }
 
     /// One `totals` line per interface: it closes the interval's lines.
@@ -524,6 +534,50 @@ mod tests {
             assert_eq!(flow["rx_bytes"], 300);
             assert!(flow.get("interval_s").is_none());
         }
+    }
+
+    #[test]
+    fn interface_records_are_pinned_byte_for_byte() {
+        use crate::datapath::{
+            IngressHook, Interface, LinkLayer,
+            presence::{Happened, InterfaceEvent},
+        };
+        let event = |ifindex, happened| InterfaceEvent {
+            iface: "veth7".into(),
+            ifindex,
+            happened,
+        };
+        let attachment = Attachment {
+            interface: Interface {
+                name: "veth7".into(),
+                ifindex: 12,
+                link: LinkLayer::Ethernet,
+            },
+            ingress: IngressHook::Tc,
+            reason: "veth: TC ingress".into(),
+        };
+        let events = [
+            event(5, Happened::Gone),
+            event(12, Happened::Back(attachment)),
+            event(60000, Happened::NotMetered("too far".into())),
+        ];
+        let lines = FlowLines::Records {
+            timeouts: Timeouts::default(),
+            top: 0,
+        };
+        let text = written_sample_as(lines, |sink, interval| {
+            sink.push_interfaces(interval.snapshot().at, &events)
+        });
+        let expected = [
+            r#"{"v":2,"type":"interface","ts":"2027-01-15T08:00:00.000Z","iface":"veth7","event":"gone","ifindex":5,"metered":false}"#,
+            r#"{"v":2,"type":"interface","ts":"2027-01-15T08:00:00.000Z","iface":"veth7","event":"back","ifindex":12,"metered":true,"ingress":"tc","ingress_reason":"veth: TC ingress","egress":"tc"}"#,
+            r#"{"v":2,"type":"interface","ts":"2027-01-15T08:00:00.000Z","iface":"veth7","event":"back","ifindex":60000,"metered":false,"reason":"too far"}"#,
+        ];
+        let interface_lines: Vec<&str> = text
+            .lines()
+            .filter(|line| line.contains(r#""type":"interface""#))
+            .collect();
+        assert_eq!(interface_lines, expected);
     }
 
     /// A sink writing to `path` in chunks of about `chunk` bytes.

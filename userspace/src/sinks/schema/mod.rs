@@ -12,8 +12,8 @@
 //! interval; version 1 (`--flow-records interval`) one `flow` line per flow per interval.
 //! The other records are the same in both.
 //!
-//! Records of the datapath's and the enrichers' values (`start`, v1 `flow`, `totals`)
-//! are built here. The sinks' own values fill theirs (`FlowRecord::wire`, `Top::record`,
+//! Records of the datapath's and the enrichers' values (`start`, v1 `flow`, `totals`,
+//! `interface`) are built here. The sinks' own values fill theirs (`FlowRecord::wire`, `Top::record`,
 //! `Alert::record`, `SummaryRecord::wire`, `Gap::record`), so that this module depends on nothing else in
 //! `sinks` and no import runs in a circle. [`LogSink`](super::log::LogSink) writes the
 //! lines.
@@ -21,6 +21,7 @@
 mod alert;
 mod flow;
 mod gap;
+mod interface;
 mod start;
 pub mod summary;
 mod top;
@@ -35,6 +36,7 @@ pub use self::{
     alert::{ALERT_TYPE, AlertRecord, FloodPortRecord, FloodSourceRecord},
     flow::{Flow, FlowCounts, FlowFacts, FlowRecordLine, tcp_flags},
     gap::GapRecord,
+    interface::InterfaceRecord,
     start::{Start, StartInterface, StartRecords},
     summary::Summary,
     top::{TopProcess, TopRecord, TopRemote},

@@ -4,12 +4,21 @@
 //! Every case of the table runs once on each of the three programs, with every map
 //! emptied first, and must be counted exactly as `flowmeter_common` documents: in the
 //! totals slot of (ifindex, direction), under the right reason, and for parsed frames
-//! as one flow whose key is oriented from the host's side.
+//! as one flow whose key is oriented from the host's side. The oracle of the fuzzer
+//! (`common/oracle.rs`, etherparse) must say the same of every case, and every frame
+//! kept in `tests/fixtures/frames/` (found by `fuzz_parser.rs`, or picked by hand) is
+//! run on the three programs and checked against that oracle.
 //!
 //! Needs root (CAP_BPF and CAP_NET_ADMIN): without it the tests fail, they never skip.
 
 #[path = "common/frames.rs"]
 mod frames;
+#[path = "common/kept_frames.rs"]
+mod kept_frames;
+#[path = "common/oracle.rs"]
+mod oracle;
+#[path = "common/tally.rs"]
+mod tally;
 #[path = "common/test_run.rs"]
 mod test_run;
 
@@ -18,21 +27,20 @@ use std::{io, net::Ipv6Addr};
 use aya::{
     Ebpf,
     maps::{PerCpuArray, PerCpuHashMap, PerCpuValues},
-    programs::ProgramError,
 };
 use flowmeter_common::{
-    DIR_RX, DIR_TX, FAMILY_IPV4, FAMILY_IPV6, FlowKey, LINK_ETHERNET, LINK_RAW_IP,
-    NEW_FLOW_WINDOW_MAP, NewFlowWindow, OVERFLOW_MAP, PrefixCounters, PrefixKey, Totals,
-    totals_index,
+    DIR_RX, DIR_TX, FAMILY_IPV4, FAMILY_IPV6, LINK_ETHERNET, LINK_RAW_IP, NEW_FLOW_WINDOW_MAP,
+    NewFlowWindow, OVERFLOW_MAP, PrefixCounters, PrefixKey, Totals, totals_index,
 };
 use frames::{
-    ETH_HEADER, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_LLDP, Extension, Frame, Header,
-    IPPROTO_GRE, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_NONE, IPPROTO_SCTP, IPPROTO_TCP,
-    IPPROTO_UDP, IPV4_HEADER, IPV4_ROUTER_ALERT, IPV6_HEADER, TCP_ACK, TCP_FIN, TCP_PSH, TCP_SYN,
-    v4_in_16,
+    ETH_HEADER, ETHERTYPE_LLDP, Extension, Frame, Header, IPPROTO_GRE, IPPROTO_ICMP,
+    IPPROTO_ICMPV6, IPPROTO_NONE, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP, IPV4_ROUTER_ALERT,
+    TCP_ACK, TCP_FIN, TCP_PSH, TCP_SYN, v4_in_16,
 };
+use oracle::{Expect, Seen};
+use tally::{Outcome, Tally};
 use test_run::{
-    IFINDEX, PROGRAMS, Program, SLOT, TOTALS_SLOTS, clear_maps, flows, load, load_on, load_with,
+    IFINDEX, PROGRAMS, Program, SLOT, clear_maps, flows, kernel_refusal, load, load_on, load_with,
     totals,
 };
 
@@ -42,18 +50,7 @@ const DST4: [u8; 4] = [198, 51, 100, 20];
 const SRC6: [u8; 16] = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x0a).octets();
 const DST6: [u8; 16] = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 0x14).octets();
 
-/// A flow as the frame carries it: source and destination, before orientation.
-#[derive(Clone, Copy, Debug)]
-struct Seen {
-    family: u8,
-    proto: u8,
-    src: [u8; 16],
-    dst: [u8; 16],
-    src_port: u16,
-    dst_port: u16,
-    tcp_flags: u8,
-}
-
+/// The table's flows, from its sender to its receiver.
 impl Seen {
     fn v4(proto: u8, src_port: u16, dst_port: u16) -> Self {
         Self {
@@ -79,33 +76,6 @@ impl Seen {
     fn tcp_flags(self, tcp_flags: u8) -> Self {
         Self { tcp_flags, ..self }
     }
-
-    /// The key from the host's side: received, the remote end is the source; sent,
-    /// it is the destination.
-    fn key(&self, direction: u32) -> FlowKey {
-        let (local_addr, remote_addr, local_port, remote_port) = if direction == DIR_TX {
-            (self.src, self.dst, self.src_port, self.dst_port)
-        } else {
-            (self.dst, self.src, self.dst_port, self.src_port)
-        };
-        FlowKey {
-            ifindex: IFINDEX,
-            family: self.family,
-            proto: self.proto,
-            local_port,
-            remote_port,
-            pad: 0,
-            local_addr,
-            remote_addr,
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug)]
-enum Expect {
-    Flow(Seen),
-    NonIp,
-    Malformed,
 }
 
 struct Case {
@@ -557,109 +527,16 @@ fn cases() -> Vec<Case> {
 /// Runs the case's frame once on `program` (loaded in `ebpf`, with empty maps) and
 /// returns every way in which what was counted differs from what the case expects.
 fn check(ebpf: &Ebpf, program: Program, case: &Case) -> Vec<String> {
-    let mut problems = Vec::new();
-    let len = case.frame.len() as u64;
-    let direction = program.direction();
-    let mut want_totals = vec![Totals::default(); TOTALS_SLOTS as usize];
-    let mut want_flows = Vec::new();
-    match program.run(ebpf, &case.frame) {
-        Ok(returned) if !program.passed(returned) => {
-            problems.push(format!("did not pass the packet: returned {returned:#x}"));
-        }
-        Ok(_) => {
-            let slot = &mut want_totals[totals_index(SLOT, direction) as usize];
-            (slot.packets, slot.bytes) = (1, len);
-            match case.expect {
-                Expect::NonIp => (slot.non_ip_packets, slot.non_ip_bytes) = (1, len),
-                Expect::Malformed => (slot.malformed_packets, slot.malformed_bytes) = (1, len),
-                Expect::Flow(seen) => want_flows.push(seen.key(direction)),
-            }
-        }
-        Err(error) => match kernel_refusal(program, &case.frame).filter(|_| is_einval(&error)) {
-            // Nothing ran, so nothing may have been counted.
-            Some(why) => eprintln!(
-                "note: case '{}' on {program}: BPF_PROG_TEST_RUN refuses {why}; \
-                 checked only that nothing was counted",
-                case.name
-            ),
-            None => problems.push(format!("BPF_PROG_TEST_RUN failed: {error:?}")),
-        },
-    }
-
-    for (slot, (got, want)) in totals(ebpf).iter().zip(&want_totals).enumerate() {
-        if got != want {
-            problems.push(format!(
-                "totals slot {slot} (interface slot {}, {}):\n     got {got:?}\n    want {want:?}",
-                slot / 2,
-                if slot % 2 == DIR_TX as usize {
-                    "tx"
-                } else {
-                    "rx"
-                },
-            ));
-        }
-    }
-
-    let flows = flows(ebpf);
-    let got_keys: Vec<FlowKey> = flows.iter().map(|(key, _)| *key).collect();
-    if got_keys != want_flows {
-        problems.push(format!(
-            "flow keys:\n     got {got_keys:?}\n    want {want_flows:?}"
-        ));
-    }
-    if let ([(_, counters)], Expect::Flow(seen)) = (flows.as_slice(), case.expect) {
-        let (rx, tx) = if direction == DIR_TX {
-            ((0, 0), (1, len))
-        } else {
-            ((1, len), (0, 0))
-        };
-        let got = (
-            (counters.rx_packets, counters.rx_bytes),
-            (counters.tx_packets, counters.tx_bytes),
-            counters.tcp_flags,
+    let mut tally = Tally::new(program);
+    if tally.run(ebpf, &case.frame, case.expect) == Outcome::Refused {
+        eprintln!(
+            "note: case '{}' on {program}: BPF_PROG_TEST_RUN refuses {}; checked only \
+             that nothing was counted",
+            case.name,
+            kernel_refusal(program, &case.frame).unwrap_or("it")
         );
-        if got != (rx, tx, seen.tcp_flags) {
-            problems.push(format!(
-                "flow counters ((rx packets, bytes), (tx packets, bytes), tcp flags):\n     \
-                 got {got:?}\n    want {:?}",
-                (rx, tx, seen.tcp_flags)
-            ));
-        }
-        if counters.first_seen_ns == 0 {
-            problems.push(format!("flow timestamp not set: {counters:?}"));
-        }
     }
-    problems
-}
-
-/// Why BPF_PROG_TEST_RUN itself refuses (EINVAL) to run `program` on `frame`, seen on
-/// kernel 6.18: it checks frames before any program sees them. Those cases can only
-/// check that nothing was counted; the tagged variants of the table reach the
-/// programs with the same truncated IP headers.
-fn kernel_refusal(program: Program, frame: &[u8]) -> Option<&'static str> {
-    if frame.len() < ETH_HEADER {
-        return Some("frames shorter than an Ethernet header");
-    }
-    let ethertype = u16::from_be_bytes([frame[12], frame[13]]);
-    let ip_bytes = frame.len() - ETH_HEADER;
-    match program {
-        Program::XdpIngress => None,
-        // An skb's untagged IP header must be there in full (20 or 40 bytes).
-        _ if ethertype == ETHERTYPE_IPV4 && ip_bytes < IPV4_HEADER => {
-            Some("skbs with an IPv4 ethertype and a short IPv4 header")
-        }
-        _ if ethertype == ETHERTYPE_IPV6 && ip_bytes < IPV6_HEADER => {
-            Some("skbs with an IPv6 ethertype and a short IPv6 header")
-        }
-        _ => None,
-    }
-}
-
-fn is_einval(error: &ProgramError) -> bool {
-    let ProgramError::SyscallError(error) = error else {
-        return false;
-    };
-    error.io_error.kind() == io::ErrorKind::InvalidInput
+    tally.compare(ebpf)
 }
 
 #[test]
@@ -690,6 +567,58 @@ fn every_frame_is_counted_as_documented_by_every_program() {
     );
 }
 
+/// The fuzzer's oracle, a userspace parser, says of every case what the table says: the
+/// table checks the oracle as much as the kernel.
+#[test]
+fn the_oracle_agrees_with_every_case_of_the_table() {
+    let mut disagreements = Vec::new();
+    for (link, cases) in [(LINK_ETHERNET, cases()), (LINK_RAW_IP, raw_ip_cases())] {
+        for case in &cases {
+            let said = oracle::expect(&case.frame, link);
+            if said != case.expect {
+                disagreements.push(format!(
+                    "case '{}':\n  table  {:?}\n  oracle {said:?}",
+                    case.name, case.expect
+                ));
+            }
+        }
+    }
+    assert!(disagreements.is_empty(), "{}", disagreements.join("\n"));
+}
+
+/// Every frame kept in `tests/fixtures/frames/`, on every program, counted as the oracle
+/// says (see `common/kept_frames.rs`; the fuzzer adds the frames it finds).
+#[test]
+fn every_kept_frame_is_counted_as_the_oracle_says_by_every_program() {
+    let kept = kept_frames::read_all();
+    let mut failures = Vec::new();
+    for link in [LINK_ETHERNET, LINK_RAW_IP] {
+        let on_link: Vec<_> = kept.iter().filter(|frame| frame.link == link).collect();
+        if on_link.is_empty() {
+            continue;
+        }
+        for program in PROGRAMS {
+            let mut ebpf = load_on(&[program], link);
+            for frame in &on_link {
+                clear_maps(&mut ebpf);
+                let expect = oracle::expect(program.visible(&frame.bytes), link);
+                let mut tally = Tally::new(program);
+                tally.run(&ebpf, &frame.bytes, expect);
+                for problem in tally.compare(&ebpf) {
+                    failures.push(format!("kept frame {} on {program}: {problem}", frame.name));
+                }
+            }
+        }
+    }
+    println!(
+        "checked {} kept frames of {} on {} programs",
+        kept.len(),
+        kept_frames::dir().display(),
+        PROGRAMS.len()
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
 #[test]
 fn the_same_frame_twice_is_one_flow_with_two_packets() {
     let frame = v4().tcp(40000, 443, TCP_SYN).build();
@@ -711,7 +640,7 @@ fn the_same_frame_twice_is_one_flow_with_two_packets() {
             "{program}: totals"
         );
         let flows = flows(&ebpf);
-        let want_key = Seen::v4(IPPROTO_TCP, 40000, 443).key(direction);
+        let want_key = Seen::v4(IPPROTO_TCP, 40000, 443).key(IFINDEX, direction);
         assert_eq!(flows.len(), 1, "{program}: one flow, got {flows:#?}");
         let (key, counters) = flows[0];
         assert_eq!(key, want_key, "{program}: flow key");
@@ -747,7 +676,7 @@ fn a_request_in_and_its_reply_out_share_one_flow() {
         "one flow for both directions, got {flows:#?}"
     );
     let (key, counters) = flows[0];
-    assert_eq!(key, Seen::v4(IPPROTO_TCP, 40000, 443).key(DIR_RX));
+    assert_eq!(key, Seen::v4(IPPROTO_TCP, 40000, 443).key(IFINDEX, DIR_RX));
     assert_eq!(
         (
             counters.rx_packets,
@@ -807,12 +736,11 @@ mod frame_builder {
     }
 }
 
-#[test]
-fn raw_ip_links_parse_from_the_ip_header() {
-    // tun, WireGuard, PPP: no Ethernet header, the IP header comes first. The kernel's
-    // test run still wants 14 bytes, which every frame here has.
+/// Frames of raw-IP links (tun, WireGuard, PPP): no Ethernet header, the IP header
+/// comes first. The kernel's test run still wants 14 bytes, which every frame here has.
+fn raw_ip_cases() -> Vec<Case> {
     let strip = |frame: Frame| frame.build()[ETH_HEADER..].to_vec();
-    let raw_cases = [
+    vec![
         Case {
             name: "raw IPv4/UDP",
             frame: strip(v4().udp(5353, 53)),
@@ -831,7 +759,12 @@ fn raw_ip_links_parse_from_the_ip_header() {
             frame: vec![0x50; 40],
             expect: Expect::NonIp,
         },
-    ];
+    ]
+}
+
+#[test]
+fn raw_ip_links_parse_from_the_ip_header() {
+    let raw_cases = raw_ip_cases();
     let mut failures = Vec::new();
     for program in PROGRAMS {
         let mut ebpf = load_on(&[program], LINK_RAW_IP);
@@ -1048,7 +981,7 @@ mod new_flow_budget {
         });
         let flows = flows(ebpf);
         assert_eq!(flows.len() as u64, BUDGET + 5 + 1, "flows {flows:#?}");
-        let known = Seen::v4(IPPROTO_UDP, 10_000, LOCAL_PORT).key(DIR_RX);
+        let known = Seen::v4(IPPROTO_UDP, 10_000, LOCAL_PORT).key(IFINDEX, DIR_RX);
         let (_, counters) = flows
             .iter()
             .find(|(k, _)| *k == known)

@@ -90,7 +90,7 @@ impl Objects {
         let (_, _, ebpf) = self
             .0
             .iter_mut()
-            .find(|(p, l, _)| p.name() == program.name() && *l == link)
+            .find(|(p, l, _)| *p == program && *l == link)
             .expect("an object for every program and link");
         ebpf
     }

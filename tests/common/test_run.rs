@@ -35,7 +35,7 @@ pub const TC_ACT_OK: u32 = 0;
 /// TC_ACT_UNSPEC (-1): TCX_NEXT, the packet goes on to later programs, then passes.
 pub const TC_ACT_UNSPEC: u32 = u32::MAX;
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Program {
     XdpIngress,
     TcIngress,

@@ -206,10 +206,12 @@ fn ports(proto: IpNumber, transport: Option<&[u8]>) -> Verdict<(u16, u16, u8)> {
     };
     match proto {
         IpNumber::TCP => {
-            let mut fixed: [u8; TCP_FIXED_HEADER] =
-                cut_short(data.get(..TCP_FIXED_HEADER).ok_or(()))?
-                    .try_into()
-                    .expect("20 bytes");
+            let mut fixed: [u8; TCP_FIXED_HEADER] = data
+                .get(..TCP_FIXED_HEADER)
+                .ok_or(Expect::Malformed)?
+                .try_into()
+                .expect("20 bytes");
+            // A data offset of 5 words: these 20 bytes are all etherparse is to read.
             fixed[12] = (5 << 4) | (fixed[12] & 0x0f);
             let tcp = TcpHeaderSlice::from_slice(&fixed).expect("a 20-byte TCP header");
             Ok((tcp.source_port(), tcp.destination_port(), tcp_flags(&tcp)))

@@ -4,662 +4,61 @@
 //! Every case of the table runs once on each of the three programs, with every map
 //! emptied first, and must be counted exactly as `flowmeter_common` documents: in the
 //! totals slot of (ifindex, direction), under the right reason, and for parsed frames
-//! as one flow whose key is oriented from the host's side.
+//! as one flow whose key is oriented from the host's side. The oracle of the fuzzer
+//! (`common/oracle.rs`, etherparse) must say the same of every case, and every frame
+//! kept in `tests/fixtures/frames/` (found by `fuzz_parser.rs`, or picked by hand) is
+//! run on the three programs and checked against that oracle.
 //!
 //! Needs root (CAP_BPF and CAP_NET_ADMIN): without it the tests fail, they never skip.
 
+#[path = "common/crafted.rs"]
+mod crafted;
 #[path = "common/frames.rs"]
 mod frames;
+#[path = "common/kept_frames.rs"]
+mod kept_frames;
+#[path = "common/oracle.rs"]
+mod oracle;
+#[path = "common/tally.rs"]
+mod tally;
 #[path = "common/test_run.rs"]
 mod test_run;
 
-use std::{io, net::Ipv6Addr};
+use std::io;
 
 use aya::{
     Ebpf,
     maps::{PerCpuArray, PerCpuHashMap, PerCpuValues},
-    programs::ProgramError,
 };
+use crafted::{Case, DST4, SRC4, SRC6, cases, raw_ip_cases, v4, v6};
 use flowmeter_common::{
-    DIR_RX, DIR_TX, FAMILY_IPV4, FAMILY_IPV6, FlowKey, LINK_ETHERNET, LINK_RAW_IP,
-    NEW_FLOW_WINDOW_MAP, NewFlowWindow, OVERFLOW_MAP, PrefixCounters, PrefixKey, Totals,
-    totals_index,
+    DIR_RX, DIR_TX, FAMILY_IPV4, FAMILY_IPV6, LINK_ETHERNET, LINK_RAW_IP, NEW_FLOW_WINDOW_MAP,
+    NewFlowWindow, OVERFLOW_MAP, PrefixCounters, PrefixKey, Totals, totals_index,
 };
 use frames::{
-    ETH_HEADER, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_LLDP, Extension, Frame, Header,
-    IPPROTO_GRE, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_NONE, IPPROTO_SCTP, IPPROTO_TCP,
-    IPPROTO_UDP, IPV4_HEADER, IPV4_ROUTER_ALERT, IPV6_HEADER, TCP_ACK, TCP_FIN, TCP_PSH, TCP_SYN,
-    v4_in_16,
+    ETH_HEADER, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_LLDP, Frame, IPPROTO_TCP, IPPROTO_UDP,
+    IPV4_HEADER, IPV6_HEADER, TCP_ACK, TCP_SYN,
 };
+use oracle::Seen;
+use tally::{Outcome, Tally};
 use test_run::{
-    IFINDEX, PROGRAMS, Program, SLOT, TOTALS_SLOTS, clear_maps, flows, load, load_on, load_with,
-    totals,
+    IFINDEX, LONGEST_SKB_FRAME, LONGEST_XDP_FRAME, PROGRAMS, Program, SLOT, clear_maps, flows,
+    kernel_refusal, load, load_on, load_with, totals,
 };
-
-// Sender and receiver of every frame; the programs orient them by direction.
-const SRC4: [u8; 4] = [192, 0, 2, 10];
-const DST4: [u8; 4] = [198, 51, 100, 20];
-const SRC6: [u8; 16] = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x0a).octets();
-const DST6: [u8; 16] = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 0x14).octets();
-
-/// A flow as the frame carries it: source and destination, before orientation.
-#[derive(Clone, Copy, Debug)]
-struct Seen {
-    family: u8,
-    proto: u8,
-    src: [u8; 16],
-    dst: [u8; 16],
-    src_port: u16,
-    dst_port: u16,
-    tcp_flags: u8,
-}
-
-impl Seen {
-    fn v4(proto: u8, src_port: u16, dst_port: u16) -> Self {
-        Self {
-            family: FAMILY_IPV4,
-            proto,
-            src: v4_in_16(SRC4),
-            dst: v4_in_16(DST4),
-            src_port,
-            dst_port,
-            tcp_flags: 0,
-        }
-    }
-
-    fn v6(proto: u8, src_port: u16, dst_port: u16) -> Self {
-        Self {
-            family: FAMILY_IPV6,
-            src: SRC6,
-            dst: DST6,
-            ..Self::v4(proto, src_port, dst_port)
-        }
-    }
-
-    fn tcp_flags(self, tcp_flags: u8) -> Self {
-        Self { tcp_flags, ..self }
-    }
-
-    /// The key from the host's side: received, the remote end is the source; sent,
-    /// it is the destination.
-    fn key(&self, direction: u32) -> FlowKey {
-        let (local_addr, remote_addr, local_port, remote_port) = if direction == DIR_TX {
-            (self.src, self.dst, self.src_port, self.dst_port)
-        } else {
-            (self.dst, self.src, self.dst_port, self.src_port)
-        };
-        FlowKey {
-            ifindex: IFINDEX,
-            family: self.family,
-            proto: self.proto,
-            local_port,
-            remote_port,
-            pad: 0,
-            local_addr,
-            remote_addr,
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug)]
-enum Expect {
-    Flow(Seen),
-    NonIp,
-    Malformed,
-}
-
-struct Case {
-    name: &'static str,
-    frame: Vec<u8>,
-    expect: Expect,
-}
-
-fn case(name: &'static str, frame: Frame, expect: Expect) -> Case {
-    Case {
-        name,
-        frame: frame.build(),
-        expect,
-    }
-}
-
-fn v4() -> Frame {
-    Frame::ipv4(SRC4, DST4)
-}
-
-fn v6() -> Frame {
-    Frame::ipv6(SRC6, DST6)
-}
-
-fn hop_by_hop() -> Extension {
-    Extension::HopByHop { len8: 0 }
-}
-
-fn fragment(offset: u16, more: bool) -> Extension {
-    Extension::Fragment { offset, more }
-}
-
-fn cases() -> Vec<Case> {
-    use Expect::{Flow, Malformed, NonIp};
-    let tcp4 = |flags| Seen::v4(IPPROTO_TCP, 40000, 443).tcp_flags(flags);
-    let udp4 = Seen::v4(IPPROTO_UDP, 5353, 53);
-    let tcp6 = |flags| Seen::v6(IPPROTO_TCP, 40000, 443).tcp_flags(flags);
-    let udp6 = Seen::v6(IPPROTO_UDP, 5353, 53);
-    vec![
-        // Every network × transport pairing.
-        case(
-            "ipv4 tcp syn",
-            v4().tcp(40000, 443, TCP_SYN),
-            Flow(tcp4(TCP_SYN)),
-        ),
-        case(
-            "ipv4 tcp psh-ack with payload",
-            v4().tcp(40000, 443, TCP_PSH | TCP_ACK).payload(100),
-            Flow(tcp4(TCP_PSH | TCP_ACK)),
-        ),
-        case("ipv4 udp", v4().udp(5353, 53).payload(30), Flow(udp4)),
-        case(
-            "ipv4 udp padded to 60 bytes",
-            v4().udp(5353, 53).frame_len(60),
-            Flow(udp4),
-        ),
-        case(
-            "ipv4 icmp echo",
-            v4().icmp(),
-            Flow(Seen::v4(IPPROTO_ICMP, 0, 0)),
-        ),
-        case(
-            "ipv4 carrying icmpv6",
-            v4().icmpv6(),
-            Flow(Seen::v4(IPPROTO_ICMPV6, 0, 0)),
-        ),
-        case(
-            "ipv4 gre",
-            v4().protocol(IPPROTO_GRE).payload(24),
-            Flow(Seen::v4(IPPROTO_GRE, 0, 0)),
-        ),
-        case(
-            "ipv4 sctp (ports not read)",
-            v4().protocol(IPPROTO_SCTP).payload(28),
-            Flow(Seen::v4(IPPROTO_SCTP, 0, 0)),
-        ),
-        case(
-            "ipv6 tcp fin-ack",
-            v6().tcp(40000, 443, TCP_FIN | TCP_ACK),
-            Flow(tcp6(TCP_FIN | TCP_ACK)),
-        ),
-        case("ipv6 udp", v6().udp(5353, 53).payload(12), Flow(udp6)),
-        case(
-            "ipv6 icmpv6 echo",
-            v6().icmpv6(),
-            Flow(Seen::v6(IPPROTO_ICMPV6, 0, 0)),
-        ),
-        case(
-            "ipv6 carrying icmp",
-            v6().icmp(),
-            Flow(Seen::v6(IPPROTO_ICMP, 0, 0)),
-        ),
-        case(
-            "ipv6 sctp (ports not read)",
-            v6().protocol(IPPROTO_SCTP).payload(28),
-            Flow(Seen::v6(IPPROTO_SCTP, 0, 0)),
-        ),
-        case(
-            "ipv6 no next header",
-            v6().protocol(IPPROTO_NONE),
-            Flow(Seen::v6(IPPROTO_NONE, 0, 0)),
-        ),
-        // VLAN tags: one, two (QinQ), three (not parsed).
-        case("802.1q ipv4 udp", v4().dot1q(10).udp(5353, 53), Flow(udp4)),
-        case(
-            "802.1q ipv6 tcp",
-            v6().dot1q(10).tcp(40000, 443, TCP_ACK),
-            Flow(tcp6(TCP_ACK)),
-        ),
-        case(
-            "qinq 802.1ad+802.1q ipv4 tcp",
-            v4().dot1ad(100).dot1q(10).tcp(40000, 443, TCP_SYN),
-            Flow(tcp4(TCP_SYN)),
-        ),
-        case(
-            "qinq 802.1q+802.1q ipv6 udp",
-            v6().dot1q(100).dot1q(10).udp(5353, 53),
-            Flow(udp6),
-        ),
-        case(
-            "three vlan tags",
-            v4().dot1ad(100).dot1q(10).dot1q(20).udp(5353, 53),
-            NonIp,
-        ),
-        // Not IP at all.
-        case("arp", Frame::arp_request(SRC4, DST4), NonIp),
-        case(
-            "802.1q arp",
-            Frame::arp_request(SRC4, DST4).dot1q(10),
-            NonIp,
-        ),
-        case(
-            "lldp",
-            Frame::ethertype(ETHERTYPE_LLDP, &[0x02, 0x07, 0x04, 0, 0, 0, 0, 0, 1]),
-            NonIp,
-        ),
-        case(
-            "ethertype only, no body",
-            Frame::ethertype(ETHERTYPE_LLDP, &[]),
-            NonIp,
-        ),
-        // IPv4 options and fragments.
-        case(
-            "ipv4 router-alert option udp",
-            v4().ipv4_options(&IPV4_ROUTER_ALERT).udp(5353, 53),
-            Flow(udp4),
-        ),
-        case(
-            "ipv4 40 bytes of options tcp",
-            v4().ipv4_options(&[1; 40]).tcp(40000, 443, TCP_SYN),
-            Flow(tcp4(TCP_SYN)),
-        ),
-        case(
-            "ipv4 first fragment udp",
-            v4().ipv4_fragment(0, true).udp(5353, 53).payload(64),
-            Flow(udp4),
-        ),
-        // Later fragments carry no transport header: what sits there is data.
-        case(
-            "ipv4 middle fragment",
-            v4().ipv4_fragment(185, true).udp(5353, 53),
-            Flow(Seen::v4(IPPROTO_UDP, 0, 0)),
-        ),
-        case(
-            "ipv4 last fragment",
-            v4().ipv4_fragment(370, false).tcp(40000, 443, TCP_SYN),
-            Flow(Seen::v4(IPPROTO_TCP, 0, 0)),
-        ),
-        case(
-            "ipv4 later fragment shorter than a tcp header",
-            v4().ipv4_fragment(2, false)
-                .protocol(IPPROTO_TCP)
-                .payload(4),
-            Flow(Seen::v4(IPPROTO_TCP, 0, 0)),
-        ),
-        // IPv6 extension headers.
-        case(
-            "ipv6 hop-by-hop udp",
-            v6().extension(hop_by_hop()).udp(5353, 53),
-            Flow(udp6),
-        ),
-        case(
-            "ipv6 24-byte hop-by-hop tcp",
-            v6().extension(Extension::HopByHop { len8: 2 })
-                .tcp(40000, 443, TCP_SYN),
-            Flow(tcp6(TCP_SYN)),
-        ),
-        case(
-            "ipv6 routing tcp",
-            v6().extension(Extension::Routing { len8: 2 })
-                .tcp(40000, 443, TCP_ACK),
-            Flow(tcp6(TCP_ACK)),
-        ),
-        case(
-            "ipv6 destination options udp",
-            v6().extension(Extension::DestOptions { len8: 1 })
-                .udp(5353, 53),
-            Flow(udp6),
-        ),
-        case(
-            "ipv6 hop-by-hop icmpv6",
-            v6().extension(hop_by_hop()).icmpv6(),
-            Flow(Seen::v6(IPPROTO_ICMPV6, 0, 0)),
-        ),
-        case(
-            "ipv6 first fragment udp",
-            v6().extension(fragment(0, true)).udp(5353, 53).payload(64),
-            Flow(udp6),
-        ),
-        case(
-            "ipv6 later fragment",
-            v6().extension(fragment(181, true)).udp(5353, 53),
-            Flow(Seen::v6(IPPROTO_UDP, 0, 0)),
-        ),
-        case(
-            "ipv6 last fragment",
-            v6().extension(fragment(362, false))
-                .tcp(40000, 443, TCP_SYN),
-            Flow(Seen::v6(IPPROTO_TCP, 0, 0)),
-        ),
-        case(
-            "ipv6 five chained extensions, first fragment, tcp",
-            v6().extension(hop_by_hop())
-                .extension(Extension::DestOptions { len8: 0 })
-                .extension(Extension::Routing { len8: 0 })
-                .extension(fragment(0, true))
-                .extension(Extension::DestOptions { len8: 1 })
-                .tcp(40000, 443, TCP_SYN),
-            Flow(tcp6(TCP_SYN)),
-        ),
-        case(
-            "ipv6 chained extensions, later fragment",
-            v6().extension(hop_by_hop())
-                .extension(Extension::Routing { len8: 0 })
-                .extension(fragment(7, true))
-                .udp(5353, 53),
-            Flow(Seen::v6(IPPROTO_UDP, 0, 0)),
-        ),
-        // Inconsistent headers.
-        case(
-            "ipv4 ethertype, version 6",
-            v4().ip_version(6).udp(5353, 53),
-            Malformed,
-        ),
-        case(
-            "ipv6 ethertype, version 4",
-            v6().ip_version(4).udp(5353, 53),
-            Malformed,
-        ),
-        case("ipv4 ihl 4", v4().ihl(4).udp(5353, 53), Malformed),
-        case("ipv4 ihl 0", v4().ihl(0).udp(5353, 53), Malformed),
-        case(
-            "ipv4 ihl 15 beyond the frame",
-            v4().ihl(15).udp(5353, 53),
-            Malformed,
-        ),
-        // Cut short inside every header.
-        case(
-            "cut inside ethernet (10 bytes)",
-            v4().udp(5353, 53).cut_in(Header::Ethernet, 10),
-            Malformed,
-        ),
-        case(
-            "cut inside ethernet (13 bytes)",
-            v4().udp(5353, 53).cut_in(Header::Ethernet, 13),
-            Malformed,
-        ),
-        case(
-            "cut after ethernet, ipv4 ethertype",
-            v4().udp(5353, 53).cut_in(Header::Network, 0),
-            Malformed,
-        ),
-        case(
-            "cut after ethernet, 802.1q ethertype",
-            v4().dot1q(10).udp(5353, 53).cut_in(Header::Vlan(0), 0),
-            Malformed,
-        ),
-        case(
-            "cut inside 802.1q tag",
-            v4().dot1q(10).udp(5353, 53).cut_in(Header::Vlan(0), 2),
-            Malformed,
-        ),
-        case(
-            "cut inside inner qinq tag",
-            v6().dot1ad(100)
-                .dot1q(10)
-                .udp(5353, 53)
-                .cut_in(Header::Vlan(1), 3),
-            Malformed,
-        ),
-        case(
-            "cut inside ipv4 header",
-            v4().tcp(40000, 443, TCP_SYN).cut_in(Header::Network, 10),
-            Malformed,
-        ),
-        case(
-            "cut inside ipv4 header (19 bytes)",
-            v4().udp(5353, 53).cut_in(Header::Network, 19),
-            Malformed,
-        ),
-        case(
-            "cut inside ipv4 options",
-            v4().ipv4_options(&[1; 8])
-                .udp(5353, 53)
-                .cut_in(Header::Ipv4Options, 6),
-            Malformed,
-        ),
-        case(
-            "cut before ipv4 options",
-            v4().ipv4_options(&IPV4_ROUTER_ALERT)
-                .udp(5353, 53)
-                .cut_in(Header::Ipv4Options, 0),
-            Malformed,
-        ),
-        case(
-            "cut inside ipv6 header",
-            v6().tcp(40000, 443, TCP_SYN).cut_in(Header::Network, 30),
-            Malformed,
-        ),
-        case(
-            "cut inside ipv6 header (39 bytes)",
-            v6().udp(5353, 53).cut_in(Header::Network, 39),
-            Malformed,
-        ),
-        // The same with a tag: TC's test runs refuse the untagged ones above.
-        case(
-            "802.1q, cut after the tag, ipv4 ethertype",
-            v4().dot1q(10).udp(5353, 53).cut_in(Header::Network, 0),
-            Malformed,
-        ),
-        case(
-            "802.1q, cut inside ipv4 header",
-            v4().dot1q(10)
-                .tcp(40000, 443, TCP_SYN)
-                .cut_in(Header::Network, 19),
-            Malformed,
-        ),
-        case(
-            "802.1q, cut inside ipv6 header",
-            v6().dot1q(10)
-                .tcp(40000, 443, TCP_SYN)
-                .cut_in(Header::Network, 30),
-            Malformed,
-        ),
-        case(
-            "cut after ipv6 header, hop-by-hop next",
-            v6().extension(hop_by_hop())
-                .udp(5353, 53)
-                .cut_in(Header::Extension(0), 0),
-            Malformed,
-        ),
-        case(
-            "cut inside hop-by-hop (1 byte)",
-            v6().extension(hop_by_hop())
-                .udp(5353, 53)
-                .cut_in(Header::Extension(0), 1),
-            Malformed,
-        ),
-        case(
-            "cut inside hop-by-hop, tcp next",
-            v6().extension(hop_by_hop())
-                .tcp(40000, 443, TCP_SYN)
-                .cut_in(Header::Extension(0), 4),
-            Malformed,
-        ),
-        case(
-            "cut inside hop-by-hop, no next header",
-            v6().extension(hop_by_hop())
-                .protocol(IPPROTO_NONE)
-                .cut_in(Header::Extension(0), 4),
-            Malformed,
-        ),
-        case(
-            "cut inside 16-byte destination options, sctp next",
-            v6().extension(Extension::DestOptions { len8: 1 })
-                .protocol(IPPROTO_SCTP)
-                .payload(28)
-                .cut_in(Header::Extension(0), 12),
-            Malformed,
-        ),
-        case(
-            "cut inside routing header, second of two",
-            v6().extension(hop_by_hop())
-                .extension(Extension::Routing { len8: 0 })
-                .udp(5353, 53)
-                .cut_in(Header::Extension(1), 6),
-            Malformed,
-        ),
-        case(
-            "cut inside fragment header",
-            v6().extension(fragment(0, true))
-                .udp(5353, 53)
-                .cut_in(Header::Extension(0), 5),
-            Malformed,
-        ),
-        case(
-            "cut inside ipv4 tcp header",
-            v4().tcp(40000, 443, TCP_SYN).cut_in(Header::Transport, 19),
-            Malformed,
-        ),
-        case(
-            "cut inside ipv6 tcp header",
-            v6().tcp(40000, 443, TCP_SYN).cut_in(Header::Transport, 10),
-            Malformed,
-        ),
-        case(
-            "cut after ipv4 header, tcp next",
-            v4().tcp(40000, 443, TCP_SYN).cut_in(Header::Transport, 0),
-            Malformed,
-        ),
-        case(
-            "cut inside ipv4 udp header",
-            v4().udp(5353, 53).cut_in(Header::Transport, 7),
-            Malformed,
-        ),
-        case(
-            "cut inside ipv6 udp header",
-            v6().udp(5353, 53).cut_in(Header::Transport, 4),
-            Malformed,
-        ),
-        case(
-            "cut inside icmp header",
-            v4().icmp().cut_in(Header::Transport, 3),
-            Malformed,
-        ),
-        case(
-            "cut inside icmpv6 header",
-            v6().icmpv6().cut_in(Header::Transport, 2),
-            Malformed,
-        ),
-        case(
-            "cut inside tcp after ipv4 options",
-            v4().ipv4_options(&IPV4_ROUTER_ALERT)
-                .tcp(40000, 443, TCP_SYN)
-                .cut_in(Header::Transport, 12),
-            Malformed,
-        ),
-        case(
-            "cut inside tcp after ipv6 extensions",
-            v6().extension(hop_by_hop())
-                .extension(fragment(0, true))
-                .tcp(40000, 443, TCP_SYN)
-                .cut_in(Header::Transport, 12),
-            Malformed,
-        ),
-    ]
-}
 
 /// Runs the case's frame once on `program` (loaded in `ebpf`, with empty maps) and
 /// returns every way in which what was counted differs from what the case expects.
 fn check(ebpf: &Ebpf, program: Program, case: &Case) -> Vec<String> {
-    let mut problems = Vec::new();
-    let len = case.frame.len() as u64;
-    let direction = program.direction();
-    let mut want_totals = vec![Totals::default(); TOTALS_SLOTS as usize];
-    let mut want_flows = Vec::new();
-    match program.run(ebpf, &case.frame) {
-        Ok(returned) if !program.passed(returned) => {
-            problems.push(format!("did not pass the packet: returned {returned:#x}"));
-        }
-        Ok(_) => {
-            let slot = &mut want_totals[totals_index(SLOT, direction) as usize];
-            (slot.packets, slot.bytes) = (1, len);
-            match case.expect {
-                Expect::NonIp => (slot.non_ip_packets, slot.non_ip_bytes) = (1, len),
-                Expect::Malformed => (slot.malformed_packets, slot.malformed_bytes) = (1, len),
-                Expect::Flow(seen) => want_flows.push(seen.key(direction)),
-            }
-        }
-        Err(error) => match kernel_refusal(program, &case.frame).filter(|_| is_einval(&error)) {
-            // Nothing ran, so nothing may have been counted.
-            Some(why) => eprintln!(
-                "note: case '{}' on {program}: BPF_PROG_TEST_RUN refuses {why}; \
-                 checked only that nothing was counted",
-                case.name
-            ),
-            None => problems.push(format!("BPF_PROG_TEST_RUN failed: {error:?}")),
-        },
-    }
-
-    for (slot, (got, want)) in totals(ebpf).iter().zip(&want_totals).enumerate() {
-        if got != want {
-            problems.push(format!(
-                "totals slot {slot} (interface slot {}, {}):\n     got {got:?}\n    want {want:?}",
-                slot / 2,
-                if slot % 2 == DIR_TX as usize {
-                    "tx"
-                } else {
-                    "rx"
-                },
-            ));
-        }
-    }
-
-    let flows = flows(ebpf);
-    let got_keys: Vec<FlowKey> = flows.iter().map(|(key, _)| *key).collect();
-    if got_keys != want_flows {
-        problems.push(format!(
-            "flow keys:\n     got {got_keys:?}\n    want {want_flows:?}"
-        ));
-    }
-    if let ([(_, counters)], Expect::Flow(seen)) = (flows.as_slice(), case.expect) {
-        let (rx, tx) = if direction == DIR_TX {
-            ((0, 0), (1, len))
-        } else {
-            ((1, len), (0, 0))
-        };
-        let got = (
-            (counters.rx_packets, counters.rx_bytes),
-            (counters.tx_packets, counters.tx_bytes),
-            counters.tcp_flags,
+    let mut tally = Tally::new(program);
+    if tally.run(ebpf, &case.frame, case.expect) == Outcome::Refused {
+        eprintln!(
+            "note: case '{}' on {program}: BPF_PROG_TEST_RUN refuses {}; checked only \
+             that nothing was counted",
+            case.name,
+            kernel_refusal(program, &case.frame).unwrap_or("it")
         );
-        if got != (rx, tx, seen.tcp_flags) {
-            problems.push(format!(
-                "flow counters ((rx packets, bytes), (tx packets, bytes), tcp flags):\n     \
-                 got {got:?}\n    want {:?}",
-                (rx, tx, seen.tcp_flags)
-            ));
-        }
-        if counters.first_seen_ns == 0 {
-            problems.push(format!("flow timestamp not set: {counters:?}"));
-        }
     }
-    problems
-}
-
-/// Why BPF_PROG_TEST_RUN itself refuses (EINVAL) to run `program` on `frame`, seen on
-/// kernel 6.18: it checks frames before any program sees them. Those cases can only
-/// check that nothing was counted; the tagged variants of the table reach the
-/// programs with the same truncated IP headers.
-fn kernel_refusal(program: Program, frame: &[u8]) -> Option<&'static str> {
-    if frame.len() < ETH_HEADER {
-        return Some("frames shorter than an Ethernet header");
-    }
-    let ethertype = u16::from_be_bytes([frame[12], frame[13]]);
-    let ip_bytes = frame.len() - ETH_HEADER;
-    match program {
-        Program::XdpIngress => None,
-        // An skb's untagged IP header must be there in full (20 or 40 bytes).
-        _ if ethertype == ETHERTYPE_IPV4 && ip_bytes < IPV4_HEADER => {
-            Some("skbs with an IPv4 ethertype and a short IPv4 header")
-        }
-        _ if ethertype == ETHERTYPE_IPV6 && ip_bytes < IPV6_HEADER => {
-            Some("skbs with an IPv6 ethertype and a short IPv6 header")
-        }
-        _ => None,
-    }
-}
-
-fn is_einval(error: &ProgramError) -> bool {
-    let ProgramError::SyscallError(error) = error else {
-        return false;
-    };
-    error.io_error.kind() == io::ErrorKind::InvalidInput
+    tally.compare(ebpf)
 }
 
 #[test]
@@ -690,6 +89,105 @@ fn every_frame_is_counted_as_documented_by_every_program() {
     );
 }
 
+/// The fuzzer's oracle, a userspace parser, says of every case what the table says: the
+/// table checks the oracle as much as the kernel.
+#[test]
+fn the_oracle_agrees_with_every_case_of_the_table() {
+    let mut disagreements = Vec::new();
+    for (link, cases) in [(LINK_ETHERNET, cases()), (LINK_RAW_IP, raw_ip_cases())] {
+        for case in &cases {
+            let said = oracle::expect(&case.frame, link);
+            if said != case.expect {
+                disagreements.push(format!(
+                    "case '{}':\n  table  {:?}\n  oracle {said:?}",
+                    case.name, case.expect
+                ));
+            }
+        }
+    }
+    assert!(disagreements.is_empty(), "{}", disagreements.join("\n"));
+}
+
+/// Every frame kept in `tests/fixtures/frames/`, on every program, counted as the oracle
+/// says (see `common/kept_frames.rs`; the fuzzer adds the frames it finds).
+#[test]
+fn every_kept_frame_is_counted_as_the_oracle_says_by_every_program() {
+    let kept = kept_frames::read_all();
+    let mut failures = Vec::new();
+    for link in [LINK_ETHERNET, LINK_RAW_IP] {
+        let on_link: Vec<_> = kept.iter().filter(|frame| frame.link == link).collect();
+        if on_link.is_empty() {
+            continue;
+        }
+        for program in PROGRAMS {
+            let mut ebpf = load_on(&[program], link);
+            for frame in &on_link {
+                clear_maps(&mut ebpf);
+                let expect = oracle::expect(program.visible(&frame.bytes), link);
+                let mut tally = Tally::new(program);
+                tally.run(&ebpf, &frame.bytes, expect);
+                for problem in tally.compare(&ebpf) {
+                    failures.push(format!("kept frame {} on {program}: {problem}", frame.name));
+                }
+            }
+        }
+    }
+    println!(
+        "checked {} kept frames of {} on {} programs",
+        kept.len(),
+        kept_frames::dir().display(),
+        PROGRAMS.len()
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// BPF_PROG_TEST_RUN's own refusals are the ones `kernel_refusal` names, at each limit:
+/// a frame just inside it runs, one just beyond is refused and counts nothing; and XDP
+/// counts a frame longer than its linear part as that part ([`Program::visible`]).
+#[test]
+fn the_test_run_refuses_exactly_the_frames_kernel_refusal_names() {
+    let padded = |ethertype: u16, len: usize| {
+        Frame::ethertype(ethertype, &vec![0; len - ETH_HEADER]).build()
+    };
+    let mut frames = vec![padded(ETHERTYPE_LLDP, ETH_HEADER)[..ETH_HEADER - 1].to_vec()];
+    for len in [
+        ETH_HEADER,
+        LONGEST_XDP_FRAME,
+        LONGEST_XDP_FRAME + 1,
+        LONGEST_SKB_FRAME,
+        LONGEST_SKB_FRAME + 1,
+    ] {
+        frames.push(padded(ETHERTYPE_LLDP, len));
+    }
+    for (ethertype, header) in [(ETHERTYPE_IPV4, IPV4_HEADER), (ETHERTYPE_IPV6, IPV6_HEADER)] {
+        frames.push(padded(ethertype, ETH_HEADER + header - 1));
+        frames.push(padded(ethertype, ETH_HEADER + header));
+    }
+    let mut failures = Vec::new();
+    for program in PROGRAMS {
+        let mut ebpf = load(&[program]);
+        for frame in &frames {
+            clear_maps(&mut ebpf);
+            let said = kernel_refusal(program, frame);
+            let mut tally = Tally::new(program);
+            let expect = oracle::expect(program.visible(frame), LINK_ETHERNET);
+            let refused = tally.run(&ebpf, frame, expect) == Outcome::Refused;
+            let what = format!(
+                "{} bytes, ethertype {:02x?} on {program}",
+                frame.len(),
+                frame.get(12..14)
+            );
+            if refused != said.is_some() {
+                failures.push(format!(
+                    "{what}: refused {refused}, kernel_refusal says {said:?}"
+                ));
+            }
+            failures.extend(tally.compare(&ebpf).iter().map(|p| format!("{what}: {p}")));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
 #[test]
 fn the_same_frame_twice_is_one_flow_with_two_packets() {
     let frame = v4().tcp(40000, 443, TCP_SYN).build();
@@ -711,7 +209,7 @@ fn the_same_frame_twice_is_one_flow_with_two_packets() {
             "{program}: totals"
         );
         let flows = flows(&ebpf);
-        let want_key = Seen::v4(IPPROTO_TCP, 40000, 443).key(direction);
+        let want_key = Seen::v4(IPPROTO_TCP, 40000, 443).key(IFINDEX, direction);
         assert_eq!(flows.len(), 1, "{program}: one flow, got {flows:#?}");
         let (key, counters) = flows[0];
         assert_eq!(key, want_key, "{program}: flow key");
@@ -747,7 +245,7 @@ fn a_request_in_and_its_reply_out_share_one_flow() {
         "one flow for both directions, got {flows:#?}"
     );
     let (key, counters) = flows[0];
-    assert_eq!(key, Seen::v4(IPPROTO_TCP, 40000, 443).key(DIR_RX));
+    assert_eq!(key, Seen::v4(IPPROTO_TCP, 40000, 443).key(IFINDEX, DIR_RX));
     assert_eq!(
         (
             counters.rx_packets,
@@ -809,29 +307,7 @@ mod frame_builder {
 
 #[test]
 fn raw_ip_links_parse_from_the_ip_header() {
-    // tun, WireGuard, PPP: no Ethernet header, the IP header comes first. The kernel's
-    // test run still wants 14 bytes, which every frame here has.
-    let strip = |frame: Frame| frame.build()[ETH_HEADER..].to_vec();
-    let raw_cases = [
-        Case {
-            name: "raw IPv4/UDP",
-            frame: strip(v4().udp(5353, 53)),
-            expect: Expect::Flow(Seen::v4(IPPROTO_UDP, 5353, 53)),
-        },
-        Case {
-            name: "raw IPv6/TCP",
-            frame: strip(v6().tcp(40000, 443, TCP_SYN)),
-            expect: Expect::Flow(Seen {
-                tcp_flags: TCP_SYN,
-                ..Seen::v6(IPPROTO_TCP, 40000, 443)
-            }),
-        },
-        Case {
-            name: "raw, neither IPv4 nor IPv6",
-            frame: vec![0x50; 40],
-            expect: Expect::NonIp,
-        },
-    ];
+    let raw_cases = raw_ip_cases();
     let mut failures = Vec::new();
     for program in PROGRAMS {
         let mut ebpf = load_on(&[program], LINK_RAW_IP);
@@ -1048,7 +524,7 @@ mod new_flow_budget {
         });
         let flows = flows(ebpf);
         assert_eq!(flows.len() as u64, BUDGET + 5 + 1, "flows {flows:#?}");
-        let known = Seen::v4(IPPROTO_UDP, 10_000, LOCAL_PORT).key(DIR_RX);
+        let known = Seen::v4(IPPROTO_UDP, 10_000, LOCAL_PORT).key(IFINDEX, DIR_RX);
         let (_, counters) = flows
             .iter()
             .find(|(k, _)| *k == known)

@@ -3,6 +3,7 @@
 mod bench;
 mod cache;
 mod cmd;
+mod fuzz;
 mod install;
 mod setup;
 
@@ -73,6 +74,11 @@ enum Task {
         #[arg(long, value_name = "PARTS", value_delimiter = ',')]
         only: Vec<bench::Part>,
     },
+    /// Run the parser fuzzer in a release build: random and mutated frames through the three
+    /// programs (BPF_PROG_TEST_RUN), each counted as a userspace parser says (needs root)
+    ///
+    /// A frame that disagrees is kept in tests/fixtures/frames/, which `cargo test` then runs.
+    Fuzz(fuzz::FuzzArgs),
     /// Build in release mode, then install the binary, man page, default config, systemd
     /// unit and logrotate file (see docs/service.md)
     Install(install::InstallArgs),
@@ -132,6 +138,7 @@ impl Project {
                 cmd::run(self.cargo(["test", "--workspace"]).args(&args))
             }
             Task::Bench { quick, only } => bench::run(self, quick, &only),
+            Task::Fuzz(args) => fuzz::run(self, &args),
             Task::Install(args) => install::run(self, &args),
         }
     }

@@ -61,9 +61,12 @@ pub fn flowmeter_xdp_ingress(ctx: XdpContext) -> u32 {
     let ifindex = unsafe { (*ctx.ctx).ingress_ifindex };
     if let Some(iface) = metered(ifindex) {
         let packet = Packet::new(ctx.data(), ctx.data_end());
-        // An XDP frame is one packet: native XDP on veth turns the peer's segmentation
-        // offloads off, and a NIC's frames are single packets.
-        account(&ctx, ifindex, iface, DIR_RX, packet.len() as u64, 1, &packet);
+        let len = packet.len() as u64;
+        // A native XDP frame is one packet: a NIC's frames are, and native XDP on veth
+        // turns the peer's segmentation offloads off. Generic XDP also sees received
+        // GRO/GSO super-packets, as one frame: xdp_md has no gso_segs (`auto` never
+        // picks generic XDP).
+        account(&ctx, ifindex, iface, DIR_RX, len, 1, &packet);
     }
     xdp_action::XDP_PASS
 }
@@ -123,7 +126,9 @@ fn account_skb(ctx: &TcContext, direction: u32) {
         let _ = ctx.pull_data(wanted);
     }
     let packet = Packet::new(ctx.data(), ctx.data_end());
-    account(ctx, ifindex, iface, direction, len as u64, segments, &packet);
+    account(
+        ctx, ifindex, iface, direction, len as u64, segments, &packet,
+    );
 }
 
 /// What one frame the program saw stands for on the link.

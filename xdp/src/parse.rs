@@ -314,7 +314,12 @@ fn ports(packet: &Packet, proto: u8, offset: usize) -> Result<(u16, u16, u8, usi
         PROTO_TCP => {
             let tcp = packet.bytes::<20>(offset)?;
             let data_offset = (tcp[12] >> 4) as usize * 4;
-            Ok((be16([tcp[0], tcp[1]]), be16([tcp[2], tcp[3]]), tcp[13], data_offset))
+            Ok((
+                be16([tcp[0], tcp[1]]),
+                be16([tcp[2], tcp[3]]),
+                tcp[13],
+                data_offset,
+            ))
         }
         PROTO_UDP => {
             let udp = packet.bytes::<8>(offset)?;

@@ -139,9 +139,9 @@ fn account_skb(ctx: &TcContext, direction: u32) {
 /// bytes, as the kernel's qdisc counts a GSO skb (`qdisc_pkt_len_init`). A frame that did
 /// not parse has no header length to repeat: its segments count, its bytes are `len`.
 #[derive(Clone, Copy)]
-pub struct Wire {
-    pub packets: u64,
-    pub bytes: u64,
+pub(crate) struct Wire {
+    pub(crate) packets: u64,
+    pub(crate) bytes: u64,
 }
 
 impl Wire {

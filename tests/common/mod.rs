@@ -7,6 +7,7 @@ pub mod attach;
 pub mod bpf;
 pub mod geo;
 pub mod netns;
+pub mod offloads;
 pub mod packets;
 pub mod scene;
 pub mod traffic;

@@ -8,7 +8,9 @@
 //! The links are made quiet so that packet counts are exact: IPv4 pairs have IPv6
 //! turned off, IPv6 pairs have no link-local address and no duplicate address
 //! detection, and both ends know each other's MAC address through permanent
-//! neighbour entries (no ARP, no neighbour discovery).
+//! neighbour entries (no ARP, no neighbour discovery). Their segmentation offloads are
+//! off, so that the interfaces' own counters count segments, as flowmeter does (see
+//! `offloads.rs`).
 
 use std::{
     fs::File,
@@ -19,6 +21,8 @@ use std::{
     thread,
     time::{Duration, Instant},
 };
+
+use super::offloads::{self, Offload};
 
 /// Panics unless the test runs as root: these tests must fail, not skip, without it.
 pub fn require_root() {
@@ -176,6 +180,21 @@ impl Netns {
                 self.name
             );
         }
+    }
+
+    /// Turns TSO, GSO and GRO of `iface` on or off; panics unless they read back so.
+    pub fn set_offloads(&self, iface: &str, on: bool) {
+        self.run(|| {
+            for offload in Offload::ALL {
+                offloads::set(iface, offload, on);
+                assert_eq!(
+                    offloads::is_on(iface, offload),
+                    on,
+                    "{offload:?} of {iface} in {} did not turn {on}",
+                    self.name
+                );
+            }
+        });
     }
 }
 
@@ -335,6 +354,8 @@ impl VethPair {
         }
         a.ip(&format!("link set {a_if} up"));
         b.ip(&format!("link set {b_if} up"));
+        a.set_offloads(&a_if, false);
+        b.set_offloads(&b_if, false);
         // IPv6 sends its MLD reports once the kernel sees the carrier (operstate UP),
         // which can lag by a second; only then can the link go quiet for good.
         a.wait_operstate_up(a_if);
@@ -354,5 +375,11 @@ impl VethPair {
     /// `a_if`'s counters now.
     pub fn a_counters(&self) -> Counters {
         self.a.counters(&self.a_if)
+    }
+
+    /// Turns TSO, GSO and GRO on or off at both ends.
+    pub fn set_offloads(&self, on: bool) {
+        self.a.set_offloads(&self.a_if, on);
+        self.b.set_offloads(&self.b_if, on);
     }
 }

@@ -15,8 +15,8 @@ use aya::{
 use flowmeter::datapath::{sum_flow_counters, sum_totals};
 use flowmeter_common::{
     DIR_RX, DIR_TX, FLOWS_MAP, FLOWS_V4_MAP, FlowCounters, FlowKey, FlowKeyV4, IFACES_MAP,
-    IfaceConfig, LINK_ETHERNET, NEW_FLOW_BUDGET_GLOBAL, TC_EGRESS_PROG, TC_INGRESS_PROG,
-    TOTALS_MAP, Totals, XDP_INGRESS_PROG,
+    IfaceConfig, LINK_ETHERNET, NEW_FLOW_BUDGET_GLOBAL, OVERFLOW_MAP, PrefixCounters, PrefixKey,
+    TC_EGRESS_PROG, TC_INGRESS_PROG, TOTALS_MAP, Totals, XDP_INGRESS_PROG,
 };
 
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/flowmeter"));
@@ -97,9 +97,21 @@ impl Program {
     }
 
     pub fn run(self, ebpf: &Ebpf, frame: &[u8]) -> Result<u32, ProgramError> {
+        self.run_in_context(ebpf, frame, None)
+    }
+
+    /// Like [`Self::run`], with the program's context (`struct __sk_buff` or `xdp_md`,
+    /// as bytes) given, e.g. an skb's `gso_segs` and `gso_size`; `None`: the kernel's.
+    pub fn run_in_context(
+        self,
+        ebpf: &Ebpf,
+        frame: &[u8],
+        context: Option<&[u8]>,
+    ) -> Result<u32, ProgramError> {
         let program = ebpf.program(self.name()).expect("program in the object");
         let options = TestRunOptions {
             data_in: Some(frame),
+            ctx_in: context,
             ..Default::default()
         };
         let result = match self {
@@ -198,6 +210,26 @@ pub fn flows(ebpf: &Ebpf) -> Vec<(FlowKey, FlowCounters)> {
         (key, summed(per_cpu))
     });
     v4.chain(v6).collect()
+}
+
+/// Every prefix of the over-budget map, summed over the CPUs.
+pub fn overflow(ebpf: &Ebpf) -> Vec<(PrefixKey, PrefixCounters)> {
+    let map = PerCpuHashMap::<_, PrefixKey, PrefixCounters>::try_from(
+        ebpf.map(OVERFLOW_MAP).expect("OVERFLOW map"),
+    )
+    .expect("OVERFLOW is a per-CPU hash");
+    map.iter()
+        .map(|entry| {
+            let (key, per_cpu) = entry.expect("read a prefix");
+            let sum = per_cpu
+                .iter()
+                .fold(PrefixCounters::default(), |sum, cpu| PrefixCounters {
+                    packets: sum.packets + cpu.packets,
+                    bytes: sum.bytes + cpu.bytes,
+                });
+            (key, sum)
+        })
+        .collect()
 }
 
 /// Empties every map, so that the next case starts from nothing. (Cheaper than a

@@ -1,14 +1,15 @@
 //! Known traffic between the ends of a veth pair: UDP datagrams that all arrive, and TCP
-//! transfers of a known size that close cleanly (FIN both ways), at once or paced.
+//! transfers of a known size that close cleanly (FIN both ways), at once or paced, from
+//! `a` to `b` or back.
 
 use std::{
     io::{self, Read, Write},
-    net::{Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket},
+    net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket},
     thread,
     time::{Duration, Instant},
 };
 
-use super::netns::VethPair;
+use super::netns::{Netns, VethPair};
 
 /// Longest wait for any socket operation.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(5);
@@ -39,6 +40,11 @@ pub fn tcp_transfer(pair: &VethPair, size: usize) -> (SocketAddr, SocketAddr) {
     tcp_paced(pair, size, 1, Duration::ZERO)
 }
 
+/// Like [`tcp_transfer`], from a client in `b` to a server in `a`.
+pub fn tcp_transfer_to_a(pair: &VethPair, size: usize) -> (SocketAddr, SocketAddr) {
+    tcp_between(&pair.b, &pair.a, pair.a_ip, size, 1, Duration::ZERO)
+}
+
 /// Like [`tcp_transfer`], in `chunks` writes of `chunk` bytes with `gap` after each but
 /// the last: a flow that lasts about `chunks - 1` gaps.
 pub fn tcp_paced(
@@ -47,11 +53,21 @@ pub fn tcp_paced(
     chunks: usize,
     gap: Duration,
 ) -> (SocketAddr, SocketAddr) {
-    let b_ip = pair.b_ip;
-    let listener = pair
-        .b
-        .run(move || TcpListener::bind((b_ip, 0)))
-        .expect("TCP listener in b");
+    tcp_between(&pair.a, &pair.b, pair.b_ip, chunk, chunks, gap)
+}
+
+/// The paced transfer from a client in `client` to a server at `server_ip` in `server`.
+fn tcp_between(
+    client: &Netns,
+    server: &Netns,
+    server_ip: IpAddr,
+    chunk: usize,
+    chunks: usize,
+    gap: Duration,
+) -> (SocketAddr, SocketAddr) {
+    let listener = server
+        .run(move || TcpListener::bind((server_ip, 0)))
+        .expect("TCP listener");
     let server_addr = listener.local_addr().unwrap();
     let server = thread::spawn(move || -> io::Result<u64> {
         let mut stream = accept(&listener)?;
@@ -61,10 +77,9 @@ pub fn tcp_paced(
         Ok(received)
     });
 
-    let mut client = pair
-        .a
+    let mut client = client
         .run(move || TcpStream::connect_timeout(&server_addr, IO_TIMEOUT))
-        .expect("connecting a -> b");
+        .expect("connecting to the server");
     client.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
     client.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
     for n in 0..chunks {

@@ -20,7 +20,7 @@ use flowmeter_common::{
     PrefixCounters, PrefixKey,
 };
 
-use crate::write_zero;
+use crate::{Wire, write_zero};
 
 /// New flows per window per CPU that received packets may create; 0 = unlimited.
 /// Userspace sets it at load time (`--new-flow-budget`); unset, nothing is held back.
@@ -61,31 +61,31 @@ pub fn may_create(now: u64) -> bool {
 /// Adds an over-budget packet to its prefix's counters. When the map has no room the
 /// packet stays in the interface's totals only.
 #[inline(always)]
-pub fn count_over_budget<K: Prefixed>(key: &K, len: u64) {
+pub fn count_over_budget<K: Prefixed>(key: &K, wire: Wire) {
     let mut place = MaybeUninit::uninit();
     let prefix = key.prefix_key(&mut place);
     if let Some(counters) = OVERFLOW.get_ptr_mut(prefix) {
         // SAFETY: a per-CPU hash value belongs to this CPU for the program's run.
-        bump(unsafe { &mut *counters }, len);
+        bump(unsafe { &mut *counters }, wire);
         return;
     }
     let first = PrefixCounters {
-        packets: 1,
-        bytes: len,
+        packets: wire.packets,
+        bytes: wire.bytes,
     };
     if OVERFLOW.insert(prefix, &first, BPF_NOEXIST as u64).is_err() {
         // Another CPU created the entry in between: add to this CPU's slot of it.
         if let Some(counters) = OVERFLOW.get_ptr_mut(prefix) {
             // SAFETY: as above.
-            bump(unsafe { &mut *counters }, len);
+            bump(unsafe { &mut *counters }, wire);
         }
     }
 }
 
 #[inline(always)]
-fn bump(counters: &mut PrefixCounters, len: u64) {
-    counters.packets += 1;
-    counters.bytes += len;
+fn bump(counters: &mut PrefixCounters, wire: Wire) {
+    counters.packets += wire.packets;
+    counters.bytes += wire.bytes;
 }
 
 /// A flow key that names the prefix its remote end belongs to.

@@ -11,6 +11,9 @@
 //! IPv4 key stays small; only a new flow reads the clock. New flows of received packets
 //! spend a per-CPU budget (`budget.rs`): beyond it, a flood's packets are counted per
 //! source prefix instead of each making a flow.
+//!
+//! Counts are as on the wire: a GSO or GRO skb that TC sees counts as the segments it
+//! stands for, each with its own copy of the headers (see [`Wire`]).
 #![no_std]
 #![no_main]
 
@@ -58,7 +61,12 @@ pub fn flowmeter_xdp_ingress(ctx: XdpContext) -> u32 {
     let ifindex = unsafe { (*ctx.ctx).ingress_ifindex };
     if let Some(iface) = metered(ifindex) {
         let packet = Packet::new(ctx.data(), ctx.data_end());
-        account(&ctx, ifindex, iface, DIR_RX, packet.len() as u64, &packet);
+        let len = packet.len() as u64;
+        // A native XDP frame is one packet: a NIC's frames are, and native XDP on veth
+        // turns the peer's segmentation offloads off. Generic XDP also sees received
+        // GRO/GSO super-packets, as one frame: xdp_md has no gso_segs (`auto` never
+        // picks generic XDP).
+        account(&ctx, ifindex, iface, DIR_RX, len, 1, &packet);
     }
     xdp_action::XDP_PASS
 }
@@ -90,11 +98,20 @@ const PACKET_LOOPBACK: u32 = 5;
 
 #[inline(always)]
 fn account_skb(ctx: &TcContext, direction: u32) {
+    let skb = ctx.skb.skb;
     // SAFETY: ctx.skb.skb is the kernel's __sk_buff, valid for the program's run.
-    let (ifindex, pkt_type) = unsafe { ((*ctx.skb.skb).ifindex, (*ctx.skb.skb).pkt_type) };
+    let (ifindex, pkt_type) = unsafe { ((*skb).ifindex, (*skb).pkt_type) };
     if direction == DIR_RX && pkt_type == PACKET_LOOPBACK {
         return;
     }
+    // SAFETY: as above. gso_segs means something only when gso_size is set (skb_is_gso).
+    let segments = unsafe {
+        if (*skb).gso_size == 0 {
+            1
+        } else {
+            (*skb).gso_segs
+        }
+    };
     let Some(iface) = metered(ifindex) else {
         return;
     };
@@ -109,10 +126,50 @@ fn account_skb(ctx: &TcContext, direction: u32) {
         let _ = ctx.pull_data(wanted);
     }
     let packet = Packet::new(ctx.data(), ctx.data_end());
-    account(ctx, ifindex, iface, direction, len as u64, &packet);
+    account(
+        ctx, ifindex, iface, direction, len as u64, segments, &packet,
+    );
 }
 
-/// Counts one packet: always in the interface's totals, and in its flow when it parsed.
+/// What one frame the program saw stands for on the link.
+///
+/// A GSO skb (sent, before segmentation) or a GRO one (received, after merging) carries
+/// `segments` packets' payload behind one copy of the headers; on the link each segment
+/// has its own. So it counts `segments` packets and `len + (segments - 1) x headers`
+/// bytes, as the kernel's qdisc counts a GSO skb (`qdisc_pkt_len_init`). A frame that did
+/// not parse has no header length to repeat: its segments count, its bytes are `len`.
+#[derive(Clone, Copy)]
+pub(crate) struct Wire {
+    pub(crate) packets: u64,
+    pub(crate) bytes: u64,
+}
+
+impl Wire {
+    /// A frame of `len` bytes standing for `segments` packets (0 or 1: a single one), each
+    /// repeating the first `headers` bytes.
+    #[inline(always)]
+    fn of(len: u64, segments: u32, headers: u32) -> Self {
+        if segments <= 1 {
+            return Self {
+                packets: 1,
+                bytes: len,
+            };
+        }
+        // A hostile frame's TCP data offset may point beyond its end.
+        let headers = if (headers as u64) < len {
+            headers as u64
+        } else {
+            len
+        };
+        Self {
+            packets: segments as u64,
+            bytes: len + (segments as u64 - 1) * headers,
+        }
+    }
+}
+
+/// Counts one frame as the packets it stands for: always in the interface's totals, and
+/// in its flow when it parsed.
 #[inline(always)]
 fn account<C: EbpfContext>(
     ctx: &C,
@@ -120,6 +177,7 @@ fn account<C: EbpfContext>(
     iface: IfaceConfig,
     direction: u32,
     len: u64,
+    segments: u32,
     packet: &Packet,
 ) {
     let Some(totals) = TOTALS.get_ptr_mut(totals_index(iface.slot, direction)) else {
@@ -127,32 +185,38 @@ fn account<C: EbpfContext>(
     };
     // SAFETY: a per-CPU array slot belongs to this CPU for the program's run.
     let totals = unsafe { &mut *totals };
-    totals.packets += 1;
-    totals.bytes += len;
     let (mut v4, mut v6) = (MaybeUninit::uninit(), MaybeUninit::uninit());
-    match parse(packet, iface.link, ifindex, direction, &mut v4, &mut v6) {
+    let parsed = parse(packet, iface.link, ifindex, direction, &mut v4, &mut v6);
+    let headers = match &parsed {
+        Ok((_, summary)) => summary.headers,
+        Err(_) => 0,
+    };
+    let wire = Wire::of(len, segments, headers);
+    totals.packets += wire.packets;
+    totals.bytes += wire.bytes;
+    match parsed {
         Err(Unparsed::NonIp) => {
-            totals.non_ip_packets += 1;
-            totals.non_ip_bytes += len;
+            totals.non_ip_packets += wire.packets;
+            totals.non_ip_bytes += wire.bytes;
         }
         Err(Unparsed::Malformed) => {
-            totals.malformed_packets += 1;
-            totals.malformed_bytes += len;
+            totals.malformed_packets += wire.packets;
+            totals.malformed_bytes += wire.bytes;
         }
         Ok((key, summary)) => {
             let counted = match key {
-                Key::V4(key) => count_flow(ctx, &FLOWS_V4, key, ifindex, summary, direction, len),
-                Key::V6(key) => count_flow(ctx, &FLOWS, key, ifindex, summary, direction, len),
+                Key::V4(key) => count_flow(ctx, &FLOWS_V4, key, ifindex, summary, direction, wire),
+                Key::V6(key) => count_flow(ctx, &FLOWS, key, ifindex, summary, direction, wire),
             };
             match counted {
                 Counted::InFlow => {}
                 Counted::OverBudget => {
-                    totals.over_budget_packets += 1;
-                    totals.over_budget_bytes += len;
+                    totals.over_budget_packets += wire.packets;
+                    totals.over_budget_bytes += wire.bytes;
                 }
                 Counted::NoRoom => {
-                    totals.insert_failed_packets += 1;
-                    totals.insert_failed_bytes += len;
+                    totals.insert_failed_packets += wire.packets;
+                    totals.insert_failed_bytes += wire.bytes;
                 }
             }
         }
@@ -178,12 +242,12 @@ fn count_flow<C: EbpfContext, K: Prefixed>(
     ifindex: u32,
     summary: Summary,
     direction: u32,
-    len: u64,
+    wire: Wire,
 ) -> Counted {
     let tcp_flags = summary.tcp_flags;
     if let Some(counters) = flows.get_ptr_mut(key) {
         // SAFETY: a per-CPU hash value belongs to this CPU for the program's run.
-        bump(unsafe { &mut *counters }, tcp_flags, direction, len);
+        bump(unsafe { &mut *counters }, tcp_flags, direction, wire);
         return Counted::InFlow;
     }
     // SAFETY: a helper without arguments.
@@ -191,11 +255,11 @@ fn count_flow<C: EbpfContext, K: Prefixed>(
     // Only received packets spend the budget: the host's own flows, and its replies to
     // inbound ones, always get their flow.
     if direction == DIR_RX && !budget::may_create(now) {
-        budget::count_over_budget(key, len);
+        budget::count_over_budget(key, wire);
         return Counted::OverBudget;
     }
     let mut fresh = MaybeUninit::uninit();
-    let fresh = first_packet(&mut fresh, tcp_flags, direction, len, now);
+    let fresh = first_packet(&mut fresh, tcp_flags, direction, wire, now);
     if flows.insert(key, fresh, BPF_NOEXIST as u64).is_ok() {
         // Off unless userspace runs with -v (AYA_LOG_LEVEL); once per flow, never per packet.
         debug!(
@@ -213,21 +277,21 @@ fn count_flow<C: EbpfContext, K: Prefixed>(
     match flows.get_ptr_mut(key) {
         Some(counters) => {
             // SAFETY: as above.
-            bump(unsafe { &mut *counters }, tcp_flags, direction, len);
+            bump(unsafe { &mut *counters }, tcp_flags, direction, wire);
             Counted::InFlow
         }
         None => Counted::NoRoom,
     }
 }
 
-/// The counters of a new flow after its first packet, written in place into `counters`
+/// The counters of a new flow after its first frame, written in place into `counters`
 /// (as the key is: see `parse`).
 #[inline(always)]
 fn first_packet(
     counters: &mut MaybeUninit<FlowCounters>,
     tcp_flags: u8,
     direction: u32,
-    len: u64,
+    wire: Wire,
     now: u64,
 ) -> &FlowCounters {
     // The flags byte and the 7 bytes of padding after it are written as one aligned word.
@@ -244,8 +308,8 @@ fn first_packet(
         } else {
             (rx, tx)
         };
-        this.0.write(1);
-        this.1.write(len);
+        this.0.write(wire.packets);
+        this.1.write(wire.bytes);
         write_zero(other.0);
         write_zero(other.1);
         (&raw mut (*c).first_seen_ns).write(now);
@@ -272,13 +336,13 @@ pub(crate) unsafe fn write_zero<T: Default>(place: *mut T) {
 }
 
 #[inline(always)]
-fn bump(counters: &mut FlowCounters, tcp_flags: u8, direction: u32, len: u64) {
+fn bump(counters: &mut FlowCounters, tcp_flags: u8, direction: u32, wire: Wire) {
     if direction == DIR_TX {
-        counters.tx_packets += 1;
-        counters.tx_bytes += len;
+        counters.tx_packets += wire.packets;
+        counters.tx_bytes += wire.bytes;
     } else {
-        counters.rx_packets += 1;
-        counters.rx_bytes += len;
+        counters.rx_packets += wire.packets;
+        counters.rx_bytes += wire.bytes;
     }
     counters.tcp_flags |= tcp_flags;
 }

@@ -105,6 +105,10 @@ pub struct Summary {
     pub local_port: u16,
     pub remote_port: u16,
     pub tcp_flags: u8,
+    /// Bytes before the payload: link, network and transport header (TCP's options
+    /// included), what each segment of a GSO packet repeats; 0 without a transport
+    /// header (a later fragment).
+    pub headers: u32,
 }
 
 /// Parses a frame that begins as `link` says (`LINK_ETHERNET` or `LINK_RAW_IP`): writes
@@ -137,9 +141,12 @@ pub fn parse<'k>(
         ETH_P_IPV6 => ipv6(packet, offset)?,
         _ => return Err(Unparsed::NonIp),
     };
-    let (src_port, dst_port, tcp_flags) = match network.transport {
-        Some(transport) => ports(packet, network.proto, transport)?,
-        None => (0, 0, 0),
+    let (src_port, dst_port, tcp_flags, headers) = match network.transport {
+        Some(transport) => {
+            let (src, dst, flags, header_len) = ports(packet, network.proto, transport)?;
+            (src, dst, flags, (transport + header_len) as u32)
+        }
+        None => (0, 0, 0, 0),
     };
     let tx = direction == DIR_TX;
     let (local_port, remote_port) = if tx {
@@ -152,6 +159,7 @@ pub fn parse<'k>(
         local_port,
         remote_port,
         tcp_flags,
+        headers,
     };
     // Written in place, field by field: a key built as a value would be assembled in
     // registers and spills before the copy.
@@ -297,23 +305,31 @@ fn ipv6(packet: &Packet, offset: usize) -> Result<Network<'_>, Unparsed> {
     })
 }
 
-/// Source port, destination port and TCP flags; zeros for protocols without ports.
+/// Source port, destination port, TCP flags and the transport header's length as GSO
+/// repeats it (TCP's data offset, UDP's 8 bytes, 0 for others); zeros for protocols
+/// without ports.
 #[inline(always)]
-fn ports(packet: &Packet, proto: u8, offset: usize) -> Result<(u16, u16, u8), Unparsed> {
+fn ports(packet: &Packet, proto: u8, offset: usize) -> Result<(u16, u16, u8, usize), Unparsed> {
     match proto {
         PROTO_TCP => {
             let tcp = packet.bytes::<20>(offset)?;
-            Ok((be16([tcp[0], tcp[1]]), be16([tcp[2], tcp[3]]), tcp[13]))
+            let data_offset = (tcp[12] >> 4) as usize * 4;
+            Ok((
+                be16([tcp[0], tcp[1]]),
+                be16([tcp[2], tcp[3]]),
+                tcp[13],
+                data_offset,
+            ))
         }
         PROTO_UDP => {
             let udp = packet.bytes::<8>(offset)?;
-            Ok((be16([udp[0], udp[1]]), be16([udp[2], udp[3]]), 0))
+            Ok((be16([udp[0], udp[1]]), be16([udp[2], udp[3]]), 0, 8))
         }
         PROTO_ICMP | PROTO_ICMPV6 => {
             // Type and code must be there for the packet to be well formed.
             packet.bytes::<4>(offset)?;
-            Ok((0, 0, 0))
+            Ok((0, 0, 0, 0))
         }
-        _ => Ok((0, 0, 0)),
+        _ => Ok((0, 0, 0, 0)),
     }
 }

@@ -181,6 +181,11 @@ pub struct FlowCounters {
 /// `packets`/`bytes` count every frame the program saw, parsed or not, so they stay
 /// exact whatever happens to the flow table. The other fields say why some frames have
 /// no flow: not IP, truncated or malformed headers, or no room in the flow table.
+///
+/// Packets and bytes are as on the wire, here and in [`FlowCounters`] and
+/// [`PrefixCounters`]: a GSO/GRO skb seen by TC counts `gso_segs` packets and its length
+/// plus `gso_segs - 1` more copies of its link, network and transport headers; one that
+/// did not parse (non-IP, malformed) counts `gso_segs` packets and only its length.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Totals {

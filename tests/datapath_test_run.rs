@@ -28,12 +28,12 @@ use std::io;
 
 use aya::{
     Ebpf,
-    maps::{PerCpuArray, PerCpuHashMap, PerCpuValues},
+    maps::{PerCpuArray, PerCpuValues},
 };
 use crafted::{Case, DST4, SRC4, SRC6, cases, raw_ip_cases, v4, v6};
 use flowmeter_common::{
     DIR_RX, DIR_TX, FAMILY_IPV4, FAMILY_IPV6, LINK_ETHERNET, LINK_RAW_IP, NEW_FLOW_WINDOW_MAP,
-    NewFlowWindow, OVERFLOW_MAP, PrefixCounters, PrefixKey, Totals, totals_index,
+    NewFlowWindow, PrefixCounters, PrefixKey, Totals, totals_index,
 };
 use frames::{
     ETH_HEADER, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_LLDP, Frame, IPPROTO_TCP, IPPROTO_UDP,
@@ -351,6 +351,7 @@ mod new_flow_budget {
     use std::time::{Duration, Instant};
 
     use super::*;
+    use crate::test_run::overflow;
 
     /// Well inside the kernel's one-second window.
     const ONE_WINDOW: Duration = Duration::from_millis(800);
@@ -399,29 +400,6 @@ mod new_flow_budget {
                 "{program}: returned {returned:#x}"
             );
         }
-    }
-
-    /// Every prefix of OVERFLOW, summed over the CPUs.
-    fn overflow(ebpf: &Ebpf) -> Vec<(PrefixKey, PrefixCounters)> {
-        let map = PerCpuHashMap::<_, PrefixKey, PrefixCounters>::try_from(
-            ebpf.map(OVERFLOW_MAP).expect("OVERFLOW map"),
-        )
-        .expect("OVERFLOW is a per-CPU hash");
-        map.iter()
-            .map(|entry| {
-                let (key, per_cpu) = entry.expect("read a prefix");
-                let sum = per_cpu
-                    .iter()
-                    .fold((0, 0), |(p, b), c| (p + c.packets, b + c.bytes));
-                (
-                    key,
-                    PrefixCounters {
-                        packets: sum.0,
-                        bytes: sum.1,
-                    },
-                )
-            })
-            .collect()
     }
 
     /// `count` UDP frames to LOCAL_PORT from `src`, each from another source port: each

@@ -354,8 +354,8 @@ impl VethPair {
         }
         a.ip(&format!("link set {a_if} up"));
         b.ip(&format!("link set {b_if} up"));
-        a.set_offloads(&a_if, false);
-        b.set_offloads(&b_if, false);
+        a.set_offloads(a_if, false);
+        b.set_offloads(b_if, false);
         // IPv6 sends its MLD reports once the kernel sees the carrier (operstate UP),
         // which can lag by a second; only then can the link go quiet for good.
         a.wait_operstate_up(a_if);

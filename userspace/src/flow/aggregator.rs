@@ -14,6 +14,7 @@ use super::{
     meter::{Counts, Meter},
     rates::Totals,
     slab::Slab,
+    unattributed::Unattributed,
     view::GroupSums,
     window::{RxTx, RxTxF, SHORTEST, Scales, Timeline, WINDOWS, WindowTable},
 };
@@ -40,6 +41,8 @@ pub struct Aggregator {
     interface_index: HashMap<Arc<str>, u32>,
     interfaces: Vec<Interface>,
     all: Meter,
+    /// Packets in no flow, of all interfaces and both directions, since the start.
+    unattributed: Unattributed,
     at: Option<SystemTime>,
     flow_limit: usize,
     /// Scratch space of each ingest, kept to reuse the allocations.
@@ -92,6 +95,7 @@ impl Aggregator {
             interface_index: HashMap::new(),
             interfaces: Vec::new(),
             all: Meter::default(),
+            unattributed: Unattributed::default(),
             at: None,
             flow_limit: limit,
             group_bytes: Default::default(),
@@ -142,6 +146,8 @@ impl Aggregator {
             };
             self.interfaces[index as usize].meter.record(bytes, packets);
             self.all.record(bytes, packets);
+            self.unattributed.add(&totals.rx);
+            self.unattributed.add(&totals.tx);
             slot.interfaces.push((index, bytes));
             slot.all += bytes;
         }
@@ -188,6 +194,11 @@ impl Aggregator {
     /// in no flow); never forgets.
     pub fn totals(&self) -> Totals {
         self.all.totals(&self.timeline.scales())
+    }
+
+    /// How much of all interfaces' traffic since the start was in no flow, and why.
+    pub fn unattributed(&self) -> Unattributed {
+        self.unattributed
     }
 
     /// Each interface's totals, by name.

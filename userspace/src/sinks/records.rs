@@ -26,6 +26,7 @@ use super::schema::{self, FlowRecordLine};
 use crate::{
     datapath::{FlowDelta, FlowId},
     enrich::{EnrichedSnapshot, Facts},
+    shrink,
 };
 
 const TCP_FIN: u8 = 0x01;
@@ -237,6 +238,11 @@ impl FlowRecords {
         }
         self.close_finished(out);
         self.expire_idle(out);
+        // After a flood's flows have ended, their room is given back.
+        shrink::to_live(&mut self.open);
+        shrink::to_live(&mut self.closing);
+        shrink::to_live(&mut self.was_closing);
+        shrink::to_live(out);
     }
 
     /// Ends the records of flows the kernel let go (the reader's `gone`), appending them

@@ -18,7 +18,10 @@ use super::{
     view::GroupSums,
     window::{RxTx, RxTxF, SHORTEST, Scales, Timeline, WINDOWS, WindowTable},
 };
-use crate::datapath::{FlowId, Snapshot};
+use crate::{
+    datapath::{FlowId, Snapshot},
+    shrink,
+};
 
 /// A flow idle this long is forgotten, with its cumulative amounts. Longer than the
 /// longest window, so a forgotten flow has no traffic left in any rate.
@@ -227,6 +230,14 @@ impl Aggregator {
         self.flows[index].counts.totals(window_bytes, scales)
     }
 
+    /// Room the tables by flow and by group hold, in entries (for tests of the memory
+    /// given back).
+    #[cfg(test)]
+    pub(super) fn room(&self) -> usize {
+        let groups: usize = self.groups.iter().map(|t| t.groups.index_bound()).sum();
+        self.flows.index_bound() + groups
+    }
+
     #[cfg(test)]
     pub(super) fn timeline_slots(&self) -> usize {
         self.timeline.slots()
@@ -254,6 +265,7 @@ impl Aggregator {
         for (table, bytes) in self.groups.iter().zip(&mut self.group_bytes) {
             bytes.clear();
             bytes.resize(table.groups.index_bound(), RxTxF::default());
+            shrink::to_live(bytes);
         }
         self.idle.clear();
         for (index, flow) in self.flows.iter_mut() {
@@ -282,8 +294,21 @@ impl Aggregator {
         }
         if !idle.is_empty() {
             self.flow_index.retain(|index| self.flows.contains(index));
+            self.tidy();
         }
         self.idle = idle;
+    }
+
+    /// After flows are forgotten: the tables by flow and by group give back the room
+    /// they no longer need (a flood's), once no history or index names the flows.
+    fn tidy(&mut self) {
+        self.flows.tidy();
+        self.flow_windows.truncate(self.flows.index_bound());
+        for table in &mut self.groups {
+            table.tidy();
+        }
+        shrink::to_live(&mut self.idle);
+        shrink::to_live(&mut self.found);
     }
 
     /// Keeps the flow count within the limit by forgetting the flows idle longest (ties:
@@ -307,6 +332,7 @@ impl Aggregator {
         // Before any index is reused by the next ingest.
         self.timeline.remove_flows(|flow| evicted[flow as usize]);
         self.flow_index.retain(|index| !evicted[index as usize]);
+        self.tidy();
     }
 
     /// Forgets a flow, but not its place in the flow index or the history: the caller

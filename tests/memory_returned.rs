@@ -11,8 +11,6 @@
 mod common;
 
 use std::{
-    net::{IpAddr, Ipv4Addr},
-    path::Path,
     sync::atomic::{AtomicBool, AtomicU64, Ordering},
     thread,
     time::{Duration, Instant},
@@ -22,7 +20,7 @@ use common::{
     Flowmeter,
     attach::wait_detached,
     netns::{Family, MAC_A, MAC_B, VethPair},
-    packets::{self, RawSender, UdpHeaders},
+    packets::{self, RawSender},
 };
 
 /// More sources than the table holds (`--flows`), so it is full and the kernel evicts.
@@ -38,32 +36,6 @@ const GROWTH: u64 = 3;
 /// timeout, the intervals that end the records, and the debug build's slow cycles.
 const RETURN_TIMEOUT: Duration = Duration::from_secs(30);
 const START_TIMEOUT: Duration = Duration::from_secs(30);
-
-fn ipv4(ip: IpAddr) -> Ipv4Addr {
-    match ip {
-        IpAddr::V4(ip) => ip,
-        IpAddr::V6(ip) => panic!("an IPv4 pair, not {ip}"),
-    }
-}
-
-/// Source `n` of the flood, every one a distinct (address, port): 512 hosts of the two
-/// documentation ranges, times the source ports from 1024 up.
-fn flood_frame(n: u64, dst: Ipv4Addr, macs: ([u8; 6], [u8; 6])) -> UdpHeaders {
-    let host = (n / 2 % 256) as u8;
-    let src = if n.is_multiple_of(2) {
-        Ipv4Addr::new(198, 51, 100, host)
-    } else {
-        Ipv4Addr::new(203, 0, 113, host)
-    };
-    UdpHeaders {
-        dst_mac: macs.0,
-        src_mac: macs.1,
-        src,
-        dst,
-        src_port: 1024 + (n / 512) as u16,
-        dst_port: 53,
-    }
-}
 
 /// The process's resident memory, in KiB (`VmRSS` of /proc/PID/status).
 fn rss_kib(pid: i32) -> u64 {
@@ -107,22 +79,10 @@ fn largest_regions(pid: i32) -> String {
         .join("\n")
 }
 
-/// Waits for the log's `start` record: everything is attached.
-fn wait_for_start(path: &Path) {
-    let deadline = Instant::now() + START_TIMEOUT;
-    while !std::fs::read_to_string(path).is_ok_and(|text| text.contains("\"type\":\"start\"")) {
-        assert!(
-            Instant::now() < deadline,
-            "no start record in {START_TIMEOUT:?}"
-        );
-        thread::sleep(Duration::from_millis(50));
-    }
-}
-
 #[test]
 fn log_gives_its_memory_back_once_a_floods_flows_have_aged_out() {
     let pair = VethPair::new(Family::V4);
-    let a_ip = ipv4(pair.a_ip);
+    let a_ip = packets::ipv4(pair.a_ip);
     let dir = tempfile::tempdir().expect("a temporary directory");
     let log_path = dir.path().join("flowmeter.jsonl");
     // To a file: a pipe read by this (debug) harness would hold the writer back.
@@ -136,7 +96,7 @@ fn log_gives_its_memory_back_once_a_floods_flows_have_aged_out() {
         ),
     );
     let pid = flowmeter.pid();
-    wait_for_start(&log_path);
+    common::wait_for_start_record(&log_path, START_TIMEOUT);
     // A few intervals, for the steady state of an idle host.
     thread::sleep(Duration::from_secs(2));
     let before = rss_kib(pid);
@@ -154,7 +114,9 @@ fn log_gives_its_memory_back_once_a_floods_flows_have_aged_out() {
         pair.b.run(|| {
             let sender = RawSender::bind(&pair.b_if);
             let macs = (packets::mac(MAC_A), packets::mac(MAC_B));
-            sender.send_udp(FLOOD_SOURCES, FLOOD_PAYLOAD, |n| flood_frame(n, a_ip, macs));
+            sender.send_udp(FLOOD_SOURCES, FLOOD_PAYLOAD, |n| {
+                packets::distinct_source(n, a_ip, macs)
+            });
         });
         // The flows are read (and grow the tables) in the intervals after the last frame.
         thread::sleep(Duration::from_secs(2));

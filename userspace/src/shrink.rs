@@ -9,7 +9,7 @@
 //! returns whole.
 
 use std::{
-    collections::{HashMap, HashSet, VecDeque},
+    collections::{HashMap, HashSet},
     hash::{BuildHasher, Hash},
     sync::atomic::{AtomicUsize, Ordering},
 };
@@ -82,64 +82,30 @@ fn trim_heap() {
     }
 }
 
-impl<K: Eq + Hash, V, S: BuildHasher> Shrink for HashMap<K, V, S> {
-    fn live(&self) -> usize {
-        self.len()
-    }
-    fn room(&self) -> usize {
-        self.capacity()
-    }
-    fn shrink_room_to(&mut self, room: usize) {
-        self.shrink_to(room);
-    }
-    fn unit_bytes(&self) -> usize {
-        size_of::<(K, V)>() + 1
-    }
+/// The standard tables have the same `len`, `capacity` and `shrink_to`.
+macro_rules! shrink_by_capacity {
+    ($([$($generics:tt)*] $table:ty, $entry:ty;)*) => {$(
+        impl<$($generics)*> Shrink for $table {
+            fn live(&self) -> usize {
+                self.len()
+            }
+            fn room(&self) -> usize {
+                self.capacity()
+            }
+            fn shrink_room_to(&mut self, room: usize) {
+                self.shrink_to(room);
+            }
+            fn unit_bytes(&self) -> usize {
+                size_of::<$entry>()
+            }
+        }
+    )*};
 }
 
-impl<T: Eq + Hash, S: BuildHasher> Shrink for HashSet<T, S> {
-    fn live(&self) -> usize {
-        self.len()
-    }
-    fn room(&self) -> usize {
-        self.capacity()
-    }
-    fn shrink_room_to(&mut self, room: usize) {
-        self.shrink_to(room);
-    }
-    fn unit_bytes(&self) -> usize {
-        size_of::<T>() + 1
-    }
-}
-
-impl<T> Shrink for Vec<T> {
-    fn live(&self) -> usize {
-        self.len()
-    }
-    fn room(&self) -> usize {
-        self.capacity()
-    }
-    fn shrink_room_to(&mut self, room: usize) {
-        self.shrink_to(room);
-    }
-    fn unit_bytes(&self) -> usize {
-        size_of::<T>()
-    }
-}
-
-impl<T> Shrink for VecDeque<T> {
-    fn live(&self) -> usize {
-        self.len()
-    }
-    fn room(&self) -> usize {
-        self.capacity()
-    }
-    fn shrink_room_to(&mut self, room: usize) {
-        self.shrink_to(room);
-    }
-    fn unit_bytes(&self) -> usize {
-        size_of::<T>()
-    }
+shrink_by_capacity! {
+    [K: Eq + Hash, V, S: BuildHasher] HashMap<K, V, S>, (K, V);
+    [T: Eq + Hash, S: BuildHasher] HashSet<T, S>, T;
+    [T] Vec<T>, T;
 }
 
 #[cfg(test)]

@@ -595,7 +595,7 @@ fn a_forgotten_flood_gives_its_room_back() {
     let steady = to([10, 9, 9, 9]);
     let mut aggregator = Aggregator::new();
     let flood: Vec<FlowDelta> = (0..20_000u32)
-        .map(|n| delta(&to((n + 1 << 8).to_be_bytes()), 60, 0))
+        .map(|n| delta(&to(((n + 1) << 8).to_be_bytes()), 60, 0))
         .chain([delta(&steady, 100, 100)])
         .collect();
     aggregator.ingest(&snapshot(1000, flood));

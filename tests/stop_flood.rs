@@ -17,8 +17,6 @@ mod common;
 use std::{
     fs::File,
     io::{BufRead, BufReader},
-    net::{IpAddr, Ipv4Addr},
-    thread,
     time::{Duration, Instant},
 };
 
@@ -28,7 +26,7 @@ use common::{
     Flowmeter,
     attach::wait_detached,
     netns::{Counters, Family, MAC_A, MAC_B, VethPair},
-    packets::{self, RawSender, UdpHeaders},
+    packets::{self, RawSender},
 };
 
 /// A tenth of issue 11's million: the harness's debug build writes a stop record about
@@ -43,32 +41,6 @@ const FLOOD_PAYLOAD: usize = 18;
 const STOP_BOUND: Duration = Duration::from_secs(30);
 /// Loading and verifying the programs, and creating a million-entry table.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
-
-fn ipv4(ip: IpAddr) -> Ipv4Addr {
-    match ip {
-        IpAddr::V4(ip) => ip,
-        IpAddr::V6(ip) => panic!("an IPv4 pair, not {ip}"),
-    }
-}
-
-/// Source `n` of the flood, every one a distinct (address, port): 512 hosts of the two
-/// documentation ranges, times the source ports from 1024 up.
-fn flood_frame(n: u64, dst: Ipv4Addr, macs: ([u8; 6], [u8; 6])) -> UdpHeaders {
-    let host = (n / 2 % 256) as u8;
-    let src = if n.is_multiple_of(2) {
-        Ipv4Addr::new(198, 51, 100, host)
-    } else {
-        Ipv4Addr::new(203, 0, 113, host)
-    };
-    UdpHeaders {
-        dst_mac: macs.0,
-        src_mac: macs.1,
-        src,
-        dst,
-        src_port: 1024 + (n / 512) as u16,
-        dst_port: 53,
-    }
-}
 
 /// The fields of a log line this test reads; every line must parse as one.
 #[derive(Deserialize)]
@@ -158,22 +130,10 @@ fn read_log(path: &std::path::Path, iface: &str) -> Read {
     read
 }
 
-/// Waits for the log's `start` record: everything is attached.
-fn wait_for_start(path: &std::path::Path) {
-    let deadline = Instant::now() + START_TIMEOUT;
-    while !std::fs::read_to_string(path).is_ok_and(|text| text.contains("\"type\":\"start\"")) {
-        assert!(
-            Instant::now() < deadline,
-            "no start record in {START_TIMEOUT:?}"
-        );
-        thread::sleep(Duration::from_millis(50));
-    }
-}
-
 #[test]
 fn sigterm_in_a_flood_exits_fast_with_the_last_interval_exact() {
     let pair = VethPair::new(Family::V4);
-    let a_ip = ipv4(pair.a_ip);
+    let a_ip = packets::ipv4(pair.a_ip);
     let dir = tempfile::tempdir().expect("a temporary directory");
     let log_path = dir.path().join("flowmeter.jsonl");
     let before = pair.wait_quiet();
@@ -186,14 +146,16 @@ fn sigterm_in_a_flood_exits_fast_with_the_last_interval_exact() {
             log_path.display()
         ),
     );
-    wait_for_start(&log_path);
+    common::wait_for_start_record(&log_path, START_TIMEOUT);
 
     let began = Instant::now();
     let flood_bytes = pair.b.run(|| {
         let sender = RawSender::bind(&pair.b_if);
         // Parsed once: the harness is a debug build, and this runs for every frame.
         let macs = (packets::mac(MAC_A), packets::mac(MAC_B));
-        sender.send_udp(FLOOD_SOURCES, FLOOD_PAYLOAD, |n| flood_frame(n, a_ip, macs))
+        sender.send_udp(FLOOD_SOURCES, FLOOD_PAYLOAD, |n| {
+            packets::distinct_source(n, a_ip, macs)
+        })
     });
     eprintln!("{FLOOD_SOURCES} sources sent in {:?}", began.elapsed());
     let counted = pair.wait_quiet().since(&before);

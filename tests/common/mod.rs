@@ -490,3 +490,13 @@ fn spawn_piped<'a>(netns: &Netns, args: impl IntoIterator<Item = &'a str>) -> Ch
         .spawn()
         .unwrap_or_else(|e| panic!("spawning {FLOWMETER}: {e}"))
 }
+
+/// Waits at most `timeout` for the `start` record in the log file at `path` (`log
+/// --output`): everything is attached.
+pub fn wait_for_start_record(path: &std::path::Path, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    while !std::fs::read_to_string(path).is_ok_and(|text| text.contains("\"type\":\"start\"")) {
+        assert!(Instant::now() < deadline, "no start record in {timeout:?}");
+        thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -14,7 +14,7 @@
 use std::{
     ffi::CString,
     io,
-    net::Ipv4Addr,
+    net::{IpAddr, Ipv4Addr},
     os::fd::{AsRawFd, FromRawFd, OwnedFd},
 };
 
@@ -179,5 +179,33 @@ impl RawSender {
             self.send(&frame);
         }
         count * frame.len() as u64
+    }
+}
+
+/// The IPv4 address of an IPv4 test pair.
+pub fn ipv4(ip: IpAddr) -> Ipv4Addr {
+    match ip {
+        IpAddr::V4(ip) => ip,
+        IpAddr::V6(ip) => panic!("an IPv4 pair, not {ip}"),
+    }
+}
+
+/// Frame `n` of a flood where every frame is another flow: a distinct (address, port),
+/// 512 hosts of 198.51.100.0/24 and 203.0.113.0/24 times the source ports from 1024 up,
+/// to `dst` port 53. `macs`: (destination, source), parsed once by the caller.
+pub fn distinct_source(n: u64, dst: Ipv4Addr, macs: ([u8; 6], [u8; 6])) -> UdpHeaders {
+    let host = (n / 2 % 256) as u8;
+    let src = if n.is_multiple_of(2) {
+        Ipv4Addr::new(198, 51, 100, host)
+    } else {
+        Ipv4Addr::new(203, 0, 113, host)
+    };
+    UdpHeaders {
+        dst_mac: macs.0,
+        src_mac: macs.1,
+        src,
+        dst,
+        src_port: 1024 + (n / 512) as u16,
+        dst_port: 53,
     }
 }

@@ -13,6 +13,7 @@
 //! iftop's rates per line; `sinks` write what `log` records, `console` is `top`'s user
 //! interface. `commands` wires the stages together, one file per subcommand; `cli`,
 //! `config` and `units` turn what the user typed into options. `audit` reads the host.
+//! `shrink` gives the room of tables a flood grew back to the system.
 
 pub mod audit;
 pub mod cli;
@@ -23,5 +24,6 @@ pub mod datapath;
 pub mod enrich;
 pub mod flow;
 pub mod proc;
+pub mod shrink;
 pub mod sinks;
 pub mod units;

@@ -14,6 +14,7 @@ const EXIT_USAGE: u8 = 2;
 const VERIFIER_LINES: usize = 30;
 
 fn main() -> ExitCode {
+    flowmeter::shrink::one_heap();
     let applied = match config::apply(std::env::args_os().collect()) {
         Ok(applied) => applied,
         Err(error) => {

@@ -1,6 +1,6 @@
 //! `flowmeter bench`: meter an interface while the user runs their own load, and report
-//! per-second packets/s and bits/s, their percentiles, the exact totals, and what the
-//! metering itself cost in CPU.
+//! per-second packets/s and bits/s, their percentiles, the exact totals with the share
+//! in no flow and its main reason, and what the metering itself cost in CPU.
 
 use std::{
     collections::BTreeMap,
@@ -16,6 +16,7 @@ use super::session::{Clock, Plan, stop_signals};
 use crate::{
     cli::BenchArgs,
     datapath::{DirectionTotals, Snapshot},
+    flow::Unattributed,
     sinks::schema::SCHEMA_VERSION,
     units,
 };
@@ -82,6 +83,7 @@ struct DirectionStats {
     bps: Histogram<u64>,
     packets: u64,
     bytes: u64,
+    unattributed: Unattributed,
 }
 
 impl Default for DirectionStats {
@@ -93,6 +95,7 @@ impl Default for DirectionStats {
             bps: histogram(),
             packets: 0,
             bytes: 0,
+            unattributed: Unattributed::default(),
         }
     }
 }
@@ -101,6 +104,7 @@ impl DirectionStats {
     fn add(&mut self, totals: &DirectionTotals, seconds: f64, rates: bool) {
         self.packets += totals.packets;
         self.bytes += totals.bytes;
+        self.unattributed.add(totals);
         if rates && seconds > 0.0 {
             let _ = self.pps.record((totals.packets as f64 / seconds) as u64);
             let _ = self
@@ -115,6 +119,10 @@ impl DirectionStats {
             bps: Percentiles::of(&self.bps),
             packets: self.packets,
             bytes: self.bytes,
+            unattributed_packets: self.unattributed.unattributed_packets,
+            unattributed_bytes: self.unattributed.unattributed_bytes,
+            unattributed_reason: self.unattributed.main_reason().map(|reason| reason.name()),
+            unattributed: self.unattributed,
         }
     }
 }
@@ -158,6 +166,14 @@ struct DirectionReport {
     /// Every frame the kernel program saw over the run: exact.
     packets: u64,
     bytes: u64,
+    /// Of those, in no flow, and the reason that explains most of them (as named in
+    /// `totals` records: `evicted`, `table_full`, ...), if any does.
+    unattributed_packets: u64,
+    unattributed_bytes: u64,
+    unattributed_reason: Option<&'static str>,
+    /// The same, for the text report.
+    #[serde(skip)]
+    unattributed: Unattributed,
 }
 
 #[derive(Serialize)]
@@ -226,6 +242,10 @@ fn print_report(report: &Report) {
         println!(
             "  totals (exact): rx {} packets, {} bytes; tx {} packets, {} bytes",
             interface.rx.packets, interface.rx.bytes, interface.tx.packets, interface.tx.bytes
+        );
+        println!(
+            "  rx {}; tx {}",
+            interface.rx.unattributed, interface.tx.unattributed
         );
     }
     println!(

@@ -21,7 +21,7 @@ use super::{
 };
 use crate::{
     cli::{FlowRecordMode, LogArgs},
-    datapath::interfaces,
+    datapath::{IDLE_FLOW_TIMEOUT, interfaces},
     enrich::Enricher,
     sinks::{
         alerts::{ALERT_TYPE, AlertEngine, AlertExec},
@@ -55,6 +55,11 @@ pub fn run(args: &LogArgs, verbose: bool) -> Result<()> {
 
     let flow_capacity = plan.options.flow_capacity;
     let mut session = plan.start("")?;
+    if let FlowLines::Records { timeouts, .. } = flow_lines(args) {
+        // A flow whose record ended idle leaves the kernel table too (by 120 s at most):
+        // its room and the memory it held are given back as soon as it has ended.
+        session.remove_idle_flows_after(timeouts.idle.min(IDLE_FLOW_TIMEOUT));
+    }
     sink.push_start(
         SystemTime::now(),
         session.attachments(),

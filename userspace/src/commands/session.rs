@@ -128,6 +128,12 @@ impl Session {
         &self.events
     }
 
+    /// Removes a flow from the kernel table once it has been idle for `timeout` rather
+    /// than [`IDLE_FLOW_TIMEOUT`](crate::datapath::IDLE_FLOW_TIMEOUT).
+    pub fn remove_idle_flows_after(&mut self, timeout: Duration) {
+        self.reader.set_idle_timeout(timeout);
+    }
+
     /// The flows the last read no longer found: the kernel let them go.
     pub fn gone(&self) -> impl ExactSizeIterator<Item = FlowId> + '_ {
         self.reader.gone()

@@ -14,6 +14,7 @@ use crate::{
     datapath::{FlowDelta, FlowId},
     enrich::Facts,
     flow::FORGET_AFTER,
+    shrink,
 };
 
 /// What is known about one flow.
@@ -116,5 +117,6 @@ impl FactsCache {
                 self.flows.remove(id);
             }
         }
+        shrink::to_live(&mut self.flows);
     }
 }

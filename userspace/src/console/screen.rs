@@ -294,6 +294,17 @@ fn status(state: &State, view: &View, first: usize, shown: usize, width: u16) ->
         None => format!("{range} {what}"),
     };
     let legend = "V: ! suspicious C cloud agent  F: foreign";
-    let text = format!("-- {range} -- {legend} ");
+    // Traffic in no line is told first, with what to do; the legend follows where it
+    // fits (it is on the help screen too).
+    let text = match view.unattributed.unattributed_packets {
+        0 => format!("-- {range} -- {legend} "),
+        _ => {
+            let told = format!("-- {range} -- {} ", view.unattributed);
+            match told.chars().count() + 3 + legend.len() < width {
+                true => format!("{told}-- {legend} "),
+                false => told,
+            }
+        }
+    };
     Line::from(fit(&format!("{text:-<width$}"), width))
 }

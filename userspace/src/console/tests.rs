@@ -262,10 +262,14 @@ fn interval(actors: &[Actor], t: u32) -> EnrichedSnapshot {
         tx_total += tx;
         rx_total += rx;
     }
+    // Unattributed: ARP frames of 60 bytes.
     let direction = |bytes: u64, unattributed: u64| DirectionTotals {
-        packets: bytes / 1000,
+        packets: bytes / 1000 + unattributed / 60,
         bytes: bytes + unattributed,
+        unattributed_packets: unattributed / 60,
         unattributed_bytes: unattributed,
+        non_ip_packets: unattributed / 60,
+        non_ip_bytes: unattributed,
         ..DirectionTotals::default()
     };
     let snapshot = Snapshot {
@@ -606,7 +610,13 @@ fn a_flood_is_named_above_the_hosts_and_the_banner_goes_a_while_after_it() {
     );
     // The hosts are still listed under it.
     assert!(screen_80.contains("198.51.100.7"), "{screen_80}");
+    // The status line says why so much is in no line.
+    assert!(screen_80.contains("-- unattributed 9"), "{screen_80}");
     let screen_160 = text(&screen(&console, 160, 48));
+    assert!(
+        screen_160.contains("(new flows over --new-flow-budget: a flood) --"),
+        "{screen_160}"
+    );
     assert!(
         screen_160.contains("to udp/53 (100k pkt/s, 51.2 Mbit/s)"),
         "{screen_160}"
@@ -623,4 +633,33 @@ fn a_flood_is_named_above_the_hosts_and_the_banner_goes_a_while_after_it() {
         console.ingest(interval(&actors, t));
     }
     assert!(!text(&screen(&console, 80, 24)).contains("FLOOD"));
+}
+
+#[test]
+fn traffic_evicted_before_it_was_read_is_told_with_what_to_do() {
+    let actors = scene();
+    let mut console = console_after(3, State::default());
+    let mut snapshot = interval(&actors, 3).snapshot().clone();
+    // A full table let go of flows with 50k packets before they were read.
+    let rx = &mut snapshot.interfaces[0].rx;
+    rx.packets += 50_000;
+    rx.bytes += 50_000 * 64;
+    rx.unattributed_packets += 50_000;
+    rx.unattributed_bytes += 50_000 * 64;
+    rx.evicted_packets += 50_000;
+    rx.evicted_bytes += 50_000 * 64;
+    let facts = interval(&actors, 3)
+        .flows()
+        .map(|(_, f)| f.clone())
+        .collect();
+    console.ingest(EnrichedSnapshot::from_parts(snapshot, facts));
+    let screen = text(&screen(&console, 80, 24));
+    let status = screen
+        .lines()
+        .find(|line| line.starts_with("\"--"))
+        .expect("a status line");
+    assert!(
+        status.contains("-- unattributed 84% (evicted before read: raise --flows) ---"),
+        "{screen}"
+    );
 }

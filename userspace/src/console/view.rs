@@ -22,7 +22,7 @@ use crate::{
         sockets::{Owner, ProcessInfo},
         verdict::{Reason, Verdict},
     },
-    flow::{Aggregator, GroupBy, GroupKey, Rates, Row, Top, Totals},
+    flow::{Aggregator, GroupBy, GroupKey, Rates, Row, Top, Totals, Unattributed},
 };
 
 /// Lines kept per refresh: more than any screen shows; the rest are counted.
@@ -62,6 +62,8 @@ pub struct View {
     pub matching: Option<usize>,
     /// All interfaces together, exact.
     pub totals: Totals,
+    /// How much of it was in no flow, and why.
+    pub unattributed: Unattributed,
     /// The details of the selected line, when that screen is open.
     pub details: Option<Details>,
     /// What carries a flood, while one holds: two lines (see [`super::flood`]).
@@ -245,6 +247,7 @@ pub fn build(
         lines,
         matching,
         totals: aggregator.totals(),
+        unattributed: aggregator.unattributed(),
         details,
         // The console's flood watch fills it in.
         flood: None,

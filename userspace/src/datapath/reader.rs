@@ -17,6 +17,8 @@ use std::{
 use flowmeter_common::{DIR_RX, DIR_TX, FlowCounters, FlowKey, Totals};
 use rustc_hash::FxHashMap;
 
+use crate::shrink;
+
 use super::{
     DirectionTotals, Error, FlowDelta, FlowId, FlowSource, Interface, InterfaceTotals, Snapshot,
     metered::MeteredInterfaces, overflow::OverflowDeltas,
@@ -94,8 +96,13 @@ impl<S: FlowSource> Reader<S> {
 
     /// Changes how long a flow may stay idle before it is removed from the table.
     pub fn with_idle_timeout(mut self, timeout: Duration) -> Self {
-        self.idle_timeout_ns = timeout.as_nanos() as u64;
+        self.set_idle_timeout(timeout);
         self
+    }
+
+    /// As [`with_idle_timeout`](Self::with_idle_timeout), on a reader already reading.
+    pub fn set_idle_timeout(&mut self, timeout: Duration) {
+        self.idle_timeout_ns = timeout.as_nanos() as u64;
     }
 
     /// Says that the programs are detached: from now on no packet is counted while the
@@ -259,18 +266,10 @@ impl<S: FlowSource> Reader<S> {
             self.source.remove(&key)?;
         }
         // After a flood the tables give back what they no longer need.
-        shrink_to_live(&mut self.previous);
+        shrink::to_live(&mut self.previous);
+        shrink::to_live(&mut self.idle);
+        shrink::to_live(&mut self.gone);
         Ok(())
-    }
-}
-
-/// Gives back a table's room when it holds far fewer than it could (a quarter), keeping
-/// twice what is live, so a steady table is never shrunk and grown again.
-fn shrink_to_live<V>(table: &mut FxHashMap<FlowKey, V>) {
-    const SMALL: usize = 1024;
-    let live = table.len();
-    if table.capacity() > 4 * live.max(SMALL) {
-        table.shrink_to(2 * live.max(SMALL));
     }
 }
 

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use rustc_hash::FxHashMap;
 
-use crate::datapath::FlowId;
+use crate::{datapath::FlowId, shrink};
 
 use super::{Facts, sockets::Owner};
 
@@ -91,5 +91,6 @@ impl KnownFlows {
         if self.flows.len() > 2 * live + SLACK {
             self.flows.retain(|_, known| known.seen >= now);
         }
+        shrink::to_live(&mut self.flows);
     }
 }

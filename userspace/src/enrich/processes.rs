@@ -12,7 +12,7 @@ use std::{
 
 use rustc_hash::FxHashMap;
 
-use crate::{enrich::verdict, proc};
+use crate::{enrich::verdict, proc, shrink};
 
 use super::sockets::ProcessInfo;
 
@@ -113,6 +113,7 @@ impl Processes {
     pub fn forget_unseen(&mut self, now: Instant, keep: Duration) {
         self.by_description
             .retain(|_, entry| now.saturating_duration_since(entry.seen) < keep);
+        shrink::to_live(&mut self.by_description);
     }
 
     #[cfg(test)]

@@ -17,7 +17,7 @@ use std::{
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError, bounded};
 use rustc_hash::FxHashSet;
 
-use crate::datapath::FlowId;
+use crate::{datapath::FlowId, shrink};
 
 use super::sockets::{Owner, SocketTable};
 
@@ -28,6 +28,9 @@ pub trait Resolve: Send {
 
     /// The owners of `flows`, in their order, as `/proc` shows them at `now`.
     fn owners(&mut self, flows: &[FlowId], now: Instant) -> Vec<Owner>;
+
+    /// Forgets what is no longer needed at `now`, while no batch comes.
+    fn forget_idle(&mut self, _now: Instant) {}
 }
 
 impl Resolve for SocketTable {
@@ -41,6 +44,10 @@ impl Resolve for SocketTable {
             .iter()
             .map(|flow| self.owner(flow).cloned().unwrap_or(Owner::Unresolved))
             .collect()
+    }
+
+    fn forget_idle(&mut self, now: Instant) {
+        SocketTable::forget_idle(self, now);
     }
 }
 
@@ -59,6 +66,9 @@ const QUEUED_BATCHES: usize = 2;
 pub fn budget(interval: Duration) -> Duration {
     (interval / 4).clamp(Duration::from_millis(20), Duration::from_millis(250))
 }
+
+/// How often the thread forgets idle flows while no batch comes.
+const FORGET_EVERY: Duration = Duration::from_secs(5);
 
 /// The owners of one batch, in the order they were asked for.
 #[derive(Debug)]
@@ -198,6 +208,7 @@ impl Resolver {
                 self.pending.remove(flow);
             }
         }
+        shrink::to_live(&mut self.pending);
         ready
     }
 
@@ -227,7 +238,17 @@ impl Resolver {
                 work.prime();
                 // Ends when the enricher drops: no more requests, or no one to answer.
                 // It is not joined: a long batch at exit delays nothing.
-                for request in inbox {
+                loop {
+                    let request = match inbox.recv_timeout(FORGET_EVERY) {
+                        Ok(request) => request,
+                        // No new flow for a while (a flood ended): what it left is
+                        // forgotten all the same.
+                        Err(RecvTimeoutError::Timeout) => {
+                            work.forget_idle(Instant::now());
+                            continue;
+                        }
+                        Err(RecvTimeoutError::Disconnected) => break,
+                    };
                     let owners = work.owners(&request.flows, request.asked);
                     let answer = Answer {
                         flows: request.flows,

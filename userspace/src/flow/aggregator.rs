@@ -14,10 +14,14 @@ use super::{
     meter::{Counts, Meter},
     rates::Totals,
     slab::Slab,
+    unattributed::Unattributed,
     view::GroupSums,
     window::{RxTx, RxTxF, SHORTEST, Scales, Timeline, WINDOWS, WindowTable},
 };
-use crate::datapath::{FlowId, Snapshot};
+use crate::{
+    datapath::{FlowId, Snapshot},
+    shrink,
+};
 
 /// A flow idle this long is forgotten, with its cumulative amounts. Longer than the
 /// longest window, so a forgotten flow has no traffic left in any rate.
@@ -40,6 +44,8 @@ pub struct Aggregator {
     interface_index: HashMap<Arc<str>, u32>,
     interfaces: Vec<Interface>,
     all: Meter,
+    /// Packets in no flow, of all interfaces and both directions, since the start.
+    unattributed: Unattributed,
     at: Option<SystemTime>,
     flow_limit: usize,
     /// Scratch space of each ingest, kept to reuse the allocations.
@@ -92,6 +98,7 @@ impl Aggregator {
             interface_index: HashMap::new(),
             interfaces: Vec::new(),
             all: Meter::default(),
+            unattributed: Unattributed::default(),
             at: None,
             flow_limit: limit,
             group_bytes: Default::default(),
@@ -142,6 +149,8 @@ impl Aggregator {
             };
             self.interfaces[index as usize].meter.record(bytes, packets);
             self.all.record(bytes, packets);
+            self.unattributed.add(&totals.rx);
+            self.unattributed.add(&totals.tx);
             slot.interfaces.push((index, bytes));
             slot.all += bytes;
         }
@@ -190,6 +199,11 @@ impl Aggregator {
         self.all.totals(&self.timeline.scales())
     }
 
+    /// How much of all interfaces' traffic since the start was in no flow, and why.
+    pub fn unattributed(&self) -> Unattributed {
+        self.unattributed
+    }
+
     /// Each interface's totals, by name.
     pub fn interfaces(&self) -> Vec<(Arc<str>, Totals)> {
         let scales = self.timeline.scales();
@@ -214,6 +228,14 @@ impl Aggregator {
     pub(super) fn flow_totals(&self, index: u32, scales: &Scales) -> Totals {
         let window_bytes = self.flow_window_bytes(index, scales);
         self.flows[index].counts.totals(window_bytes, scales)
+    }
+
+    /// Room the tables by flow and by group hold, in entries (for tests of the memory
+    /// given back).
+    #[cfg(test)]
+    pub(super) fn room(&self) -> usize {
+        let groups: usize = self.groups.iter().map(|t| t.groups.index_bound()).sum();
+        self.flows.index_bound() + groups
     }
 
     #[cfg(test)]
@@ -243,6 +265,7 @@ impl Aggregator {
         for (table, bytes) in self.groups.iter().zip(&mut self.group_bytes) {
             bytes.clear();
             bytes.resize(table.groups.index_bound(), RxTxF::default());
+            shrink::to_live(bytes);
         }
         self.idle.clear();
         for (index, flow) in self.flows.iter_mut() {
@@ -271,8 +294,21 @@ impl Aggregator {
         }
         if !idle.is_empty() {
             self.flow_index.retain(|index| self.flows.contains(index));
+            self.tidy();
         }
         self.idle = idle;
+    }
+
+    /// After flows are forgotten: the tables by flow and by group give back the room
+    /// they no longer need (a flood's), once no history or index names the flows.
+    fn tidy(&mut self) {
+        self.flows.tidy();
+        self.flow_windows.truncate(self.flows.index_bound());
+        for table in &mut self.groups {
+            table.tidy();
+        }
+        shrink::to_live(&mut self.idle);
+        shrink::to_live(&mut self.found);
     }
 
     /// Keeps the flow count within the limit by forgetting the flows idle longest (ties:
@@ -296,6 +332,7 @@ impl Aggregator {
         // Before any index is reused by the next ingest.
         self.timeline.remove_flows(|flow| evicted[flow as usize]);
         self.flow_index.retain(|index| !evicted[index as usize]);
+        self.tidy();
     }
 
     /// Forgets a flow, but not its place in the flow index or the history: the caller

@@ -4,6 +4,7 @@ use std::{collections::HashMap, fmt, net::IpAddr};
 
 use super::{rates::Peak, slab::Slab};
 use crate::datapath::{FlowId, Protocol};
+use crate::shrink;
 
 /// What one line of the view stands for.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -187,6 +188,12 @@ impl GroupTable {
     /// The index of the live group `key`.
     pub fn find(&self, key: &AddressKey) -> Option<u32> {
         self.index.get(key).copied()
+    }
+
+    /// Gives back the room of groups forgotten (see [`Slab::tidy`]).
+    pub fn tidy(&mut self) {
+        self.groups.tidy();
+        shrink::to_live(&mut self.index);
     }
 
     /// Takes a flow out of a group, forgetting the group (and its peak) with its last flow.

@@ -3,7 +3,10 @@
 //! order, where a hash map would take 100k probes at random places (half the cost of an
 //! ingest, measured).
 
-use crate::datapath::{FlowDelta, FlowId};
+use crate::{
+    datapath::{FlowDelta, FlowId},
+    shrink,
+};
 
 /// The known flows in `FlowId` order, each with its index in the aggregator's slab.
 #[derive(Debug, Default)]
@@ -34,6 +37,7 @@ impl FlowIndex {
     /// Drops the flows that are no longer `live`; call it before any index is reused.
     pub fn retain(&mut self, live: impl Fn(u32) -> bool) {
         self.sorted.retain(|&(_, index)| live(index));
+        shrink::to_live(&mut self.sorted);
     }
 
     fn walk(

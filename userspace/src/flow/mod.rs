@@ -22,7 +22,7 @@
 //!   their flows' peaks and their current 2 s rate, a lower bound.
 //! - **Totals** per interface and for all interfaces come from the interfaces' exact
 //!   counters, so they include traffic in no flow (unparsed, table full), and never
-//!   forget.
+//!   forget; [`Unattributed`] tells how much of it is in no flow, and why.
 //!
 //! Memory stays bounded. The history (one entry per flow that moved, per interval) is
 //! kept only while inside the 40 s window. A flow idle for [`FORGET_AFTER`] (60 s) is
@@ -41,12 +41,14 @@ mod index;
 mod meter;
 mod rates;
 mod slab;
+pub mod unattributed;
 mod view;
 mod window;
 
 pub use aggregator::{Aggregator, DEFAULT_FLOW_LIMIT, FORGET_AFTER};
 pub use group::{GroupBy, GroupKey, Port};
 pub use rates::{Column, Direction, Rates, SortBy, Totals};
+pub use unattributed::Unattributed;
 pub use view::{Row, Top};
 pub use window::WINDOWS;
 

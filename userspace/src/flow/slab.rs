@@ -3,6 +3,8 @@
 
 use std::ops::{Index, IndexMut};
 
+use crate::shrink;
+
 #[derive(Debug)]
 pub(super) struct Slab<T> {
     entries: Vec<Option<T>>,
@@ -36,6 +38,25 @@ impl<T> Slab<T> {
         let value = self.entries[index as usize].take().expect("a live entry");
         self.vacant.push(index);
         value
+    }
+
+    /// Gives back the room of many removals (a flood forgotten), when at most a quarter
+    /// of the entries are live: free entries at the end are dropped, and later inserts
+    /// take the lowest free indices first, so the live entries gather at the start and
+    /// the end keeps emptying. No index of a live entry changes.
+    pub fn tidy(&mut self) {
+        if self.len() * 4 > self.entries.len() {
+            return;
+        }
+        while matches!(self.entries.last(), Some(None)) {
+            self.entries.pop();
+        }
+        let bound = self.entries.len();
+        self.vacant.retain(|&index| (index as usize) < bound);
+        // `insert` pops from the end: the lowest index.
+        self.vacant.sort_unstable_by(|a, b| b.cmp(a));
+        shrink::to_live(&mut self.entries);
+        shrink::to_live(&mut self.vacant);
     }
 
     pub fn contains(&self, index: u32) -> bool {

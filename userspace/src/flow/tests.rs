@@ -587,6 +587,40 @@ fn idle_flows_leave_the_rates_then_are_forgotten() {
     assert!(aggregator.timeline_slots() <= 41);
 }
 
+/// A flood of 20,000 one-packet flows from as many hosts, then a steady flow: once the
+/// flood is forgotten, the tables by flow and by group have given its room back, and
+/// the steady flow, created during the flood, still reads right.
+#[test]
+fn a_forgotten_flood_gives_its_room_back() {
+    let steady = to([10, 9, 9, 9]);
+    let mut aggregator = Aggregator::new();
+    let flood: Vec<FlowDelta> = (0..20_000u32)
+        .map(|n| delta(&to(((n + 1) << 8).to_be_bytes()), 60, 0))
+        .chain([delta(&steady, 100, 100)])
+        .collect();
+    aggregator.ingest(&snapshot(1000, flood));
+    assert!(aggregator.room() > 20_000);
+    for _ in 0..61 {
+        aggregator.ingest(&snapshot(1000, vec![delta(&steady, 10, 10)]));
+    }
+    assert_eq!(aggregator.flow_count(), 1);
+    // The steady flow came last: its place pins the tables' ends until it goes.
+    let row = line(&aggregator, &steady);
+    assert_eq!(row.total.cum, 200 + 61 * 20);
+    // It stops; new flows take the lowest free places, so once it is forgotten the
+    // ends are free.
+    for n in 0..61 {
+        let id = to([10, 8, 8, n]);
+        aggregator.ingest(&snapshot(1000, vec![delta(&id, 10, 10)]));
+    }
+    // The first of them is idle for 60 s by now, and forgotten too.
+    assert_eq!(aggregator.flow_count(), 60);
+    let room = aggregator.room();
+    assert!(room < 4_096, "{room}");
+    let hosts = aggregator.top(GroupBy::RemoteHost, SortBy::default(), 100, no_process);
+    assert_eq!(hosts.total, 60);
+}
+
 #[test]
 fn a_returning_flow_starts_afresh_once_forgotten() {
     let id = to([1, 1, 1, 1]);

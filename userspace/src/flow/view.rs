@@ -12,7 +12,7 @@ use super::{
     rates::{Peak, Rates, SortBy, Totals},
     window::{RxTx, RxTxF, Scales, WINDOWS},
 };
-use crate::datapath::FlowId;
+use crate::{datapath::FlowId, shrink};
 
 /// One line: a group or a flow, and its numbers.
 #[derive(Clone, Debug, PartialEq)]
@@ -135,6 +135,7 @@ impl Aggregator {
             cache.of = Some((self.generation, table));
             cache.sums.clear();
             cache.sums.resize(groups.index_bound(), GroupSum::default());
+            shrink::to_live(&mut cache.sums);
             for (index, flow) in self.flows.iter() {
                 let window_bytes = self.flow_window_bytes(index, scales);
                 cache.sums[flow.groups[table] as usize].add(flow, window_bytes);

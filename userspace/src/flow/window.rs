@@ -13,6 +13,8 @@ use std::{
     time::Duration,
 };
 
+use crate::shrink;
+
 /// The windows rates are averaged over, shortest first.
 pub const WINDOWS: [Duration; 3] = [
     Duration::from_secs(2),
@@ -169,6 +171,14 @@ impl WindowTable {
         }
     }
 
+    /// Forgets the series from `bound` on (no longer any flow's), giving back their room.
+    pub fn truncate(&mut self, bound: usize) {
+        for sums in &mut self.0 {
+            sums.truncate(bound);
+            shrink::to_live(sums);
+        }
+    }
+
     /// Counts the newest slot's bytes, which are inside every window.
     pub fn add(&mut self, series: u32, bytes: RxTx) {
         for sums in &mut self.0 {
@@ -317,6 +327,8 @@ impl Timeline {
             let mut slot = self.slots.pop_front().expect("a held slot");
             self.front += 1;
             if self.spare.len() < 2 {
+                // A flood's slot is not kept at a flood's size once the flood is over.
+                shrink::to_live(&mut slot.flows);
                 slot.flows.clear();
                 slot.interfaces.clear();
                 slot.all = RxTx::ZERO;

@@ -45,6 +45,9 @@ struct Recorder {
     ended: Vec<FlowRecord>,
 }
 
+/// Room the batch starts with: a quiet interval's lines.
+const INITIAL_BUFFER: usize = 64 * 1024;
+
 /// Once the batch being gathered holds this much, its lines so far are written.
 pub const CHUNK_BYTES: usize = 4 << 20;
 
@@ -81,7 +84,7 @@ impl LogSink {
         };
         Ok(Self {
             output: LogOutput::open(destination)?,
-            buffer: Vec::with_capacity(64 * 1024),
+            buffer: Vec::with_capacity(INITIAL_BUFFER),
             chunk_bytes: CHUNK_BYTES,
             notices: Vec::new(),
             version,
@@ -267,6 +270,10 @@ impl LogSink {
         if !self.buffer.is_empty() {
             // The gap line of a recovery goes out now; if that fails, this says so.
             self.write_buffer()?;
+        }
+        // A batch that outgrew a chunk (a flood's records) leaves its room behind.
+        if self.buffer.capacity() > self.chunk_bytes.max(INITIAL_BUFFER) {
+            self.buffer = Vec::with_capacity(INITIAL_BUFFER);
         }
         Ok(std::mem::take(&mut self.notices))
     }

@@ -32,6 +32,7 @@ use super::{
 use crate::{
     datapath::{FlowDelta, FlowId},
     enrich::{EnrichedSnapshot, Facts},
+    shrink,
 };
 
 const TCP_FIN: u8 = 0x01;
@@ -241,6 +242,11 @@ impl FlowRecords {
         }
         self.close_finished(out);
         self.expire_idle(out);
+        // After a flood's flows have ended, their room is given back.
+        shrink::to_live(&mut self.open);
+        shrink::to_live(&mut self.closing);
+        shrink::to_live(&mut self.was_closing);
+        shrink::to_live(out);
     }
 
     /// Ends the records of flows the kernel let go (the reader's `gone`), appending them

@@ -38,6 +38,7 @@ use rustc_hash::FxHashMap;
 use crate::{
     datapath::{FlowId, Protocol},
     proc::UserNames,
+    shrink,
 };
 use tables::{Lookup, SocketIndex};
 
@@ -325,10 +326,19 @@ impl SocketTable {
         }
     }
 
-    fn forget_idle(&mut self, now: Instant) {
-        let keep = self.timing.forget_after;
-        self.flows
-            .retain(|_, cached| now.saturating_duration_since(cached.seen) < keep);
+    /// Forgets flows not asked about for [`Timing::forget_after`], and flows without
+    /// a process once their retry is due: they would be looked up afresh anyway, and a
+    /// flood's spoofed flows, which have no process, are not kept for minutes.
+    pub fn forget_idle(&mut self, now: Instant) {
+        let Timing {
+            forget_after,
+            retry_unowned,
+        } = self.timing;
+        self.flows.retain(|_, cached| match cached.owner {
+            Owner::Process(_) => now.saturating_duration_since(cached.seen) < forget_after,
+            _ => now.saturating_duration_since(cached.checked) < retry_unowned,
+        });
+        shrink::to_live(&mut self.flows);
     }
 }
 
@@ -537,8 +547,10 @@ mod tests {
         let mut table = SocketTable::new(fake.paths()).with_timing(timing);
         let start = Instant::now();
         table.resolve([&ssh(), &dns(), &forwarded()], start);
+        // The forwarded flow has no process: forgotten once its retry was due (10 s).
         table.resolve([&dns()], start + 29 * SECOND);
-        assert_eq!(table.len(), 3);
+        assert_eq!(table.len(), 2);
+        assert_eq!(table.owner(&forwarded()), None);
         table.resolve([&dns()], start + 30 * SECOND);
         assert_eq!(table.len(), 1);
         assert_eq!(table.owner(&ssh()), None);

@@ -154,10 +154,13 @@ impl Flowmeter {
             .is_none()
     }
 
-    /// SIGTERM, then waits (at most 10 s) for the process to finish.
+    /// SIGTERM, then waits (at most 30 s: a hang guard, not a bound on the stop, which
+    /// `stop_flood.rs` holds to its own) for the process to finish. A debug build that
+    /// writes out tens of thousands of open flows on a loaded 2-core machine was seen to
+    /// need more than 10 s.
     pub fn stop(self) -> Finished {
         self.signal(libc::SIGTERM);
-        self.wait(Duration::from_secs(10))
+        self.wait(Duration::from_secs(30))
     }
 
     /// Once `pair`'s link is quiet, stops and checks that flowmeter succeeded; returns

@@ -84,9 +84,12 @@ pub fn run(args: &TopArgs, verbose: bool) -> Result<()> {
                 stop,
             };
             let result = app::run(guard.terminal(), &mut console, &inputs);
-            // The screen back first, so that whatever is said next can be read.
-            drop(guard);
+            // The keys thread ends first, within a poll, while the terminal is still raw:
+            // a read it had begun would otherwise wait for a whole line once the
+            // terminal is cooked again (seen: `q` then end of input under `script`).
+            // Then the screen comes back, so that whatever is said next can be read.
             keys.stop();
+            drop(guard);
             result
         });
     let stopped = metering.stop().map(|interface_events| {

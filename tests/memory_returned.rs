@@ -1,24 +1,27 @@
-//! Memory is returned after a flood: `flowmeter log` in a namespace meters a spoofed
+//! Memory is returned after a flood: `flowmeter log` (and `top`) in a namespace meters a spoofed
 //! flood of [`FLOOD_SOURCES`] distinct sources (hand-built UDP frames from
 //! 198.51.100.0/24 and 203.0.113.0/24, an AF_PACKET socket in the peer namespace,
 //! `common::packets`) that fills its flow table, without the new-flow budget. Once the
 //! flood's flows have aged out (`--idle-timeout 2`: their records end, and they leave
 //! the kernel table with them), its resident memory must come back to within
-//! [`BOUND`] times what it was before the flood.
+//! [`BOUND`] times what it was before the flood. `top` has no idle timeout: it forgets
+//! a flow idle for a minute (`flow::FORGET_AFTER`), and the flow leaves the kernel table
+//! with it, so its test waits for that.
 //!
 //! Needs root (it fails without it). Traffic never leaves the test's namespaces.
 
 mod common;
 
 use std::{
+    process::{Command, Stdio},
     sync::atomic::{AtomicBool, AtomicU64, Ordering},
     thread,
     time::{Duration, Instant},
 };
 
 use common::{
-    Flowmeter,
-    attach::wait_detached,
+    FLOWMETER, Flowmeter,
+    attach::{attached, wait_detached},
     netns::{Family, MAC_A, MAC_B, VethPair},
     packets::{self, RawSender},
 };
@@ -36,6 +39,8 @@ const GROWTH: u64 = 3;
 /// timeout, the intervals that end the records, and the debug build's slow cycles.
 const RETURN_TIMEOUT: Duration = Duration::from_secs(30);
 const START_TIMEOUT: Duration = Duration::from_secs(30);
+/// The same for `top`: the minute after which it forgets an idle flow, then as above.
+const TOP_RETURN_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// The process's resident memory, in KiB (`VmRSS` of /proc/PID/status).
 fn rss_kib(pid: i32) -> u64 {
@@ -82,7 +87,6 @@ fn largest_regions(pid: i32) -> String {
 #[test]
 fn log_gives_its_memory_back_once_a_floods_flows_have_aged_out() {
     let pair = VethPair::new(Family::V4);
-    let a_ip = packets::ipv4(pair.a_ip);
     let dir = tempfile::tempdir().expect("a temporary directory");
     let log_path = dir.path().join("flowmeter.jsonl");
     // To a file: a pipe read by this (debug) harness would hold the writer back.
@@ -101,6 +105,22 @@ fn log_gives_its_memory_back_once_a_floods_flows_have_aged_out() {
     thread::sleep(Duration::from_secs(2));
     let before = rss_kib(pid);
 
+    let (peak, after) = flood_and_age(&pair, pid, before, RETURN_TIMEOUT);
+    let finished = flowmeter.stop();
+    assert!(
+        finished.status.success(),
+        "flowmeter failed: {}",
+        finished.stderr
+    );
+    wait_detached(&pair);
+    assert_returned(before, peak, after, RETURN_TIMEOUT);
+}
+
+/// Floods `pair`'s end a with [`FLOOD_SOURCES`] distinct sources while watching the
+/// resident memory of `pid` (which was `before` KiB), then waits at most `timeout` for it
+/// to come back within [`BOUND`] times `before`. Returns the peak and the last reading.
+fn flood_and_age(pair: &VethPair, pid: i32, before: u64, timeout: Duration) -> (u64, u64) {
+    let a_ip = packets::ipv4(pair.a_ip);
     let peak = AtomicU64::new(before);
     let flooding = AtomicBool::new(true);
     let began = Instant::now();
@@ -131,7 +151,7 @@ fn log_gives_its_memory_back_once_a_floods_flows_have_aged_out() {
     let aging = Instant::now();
     let mut after = rss_kib(pid);
     let mut peak = peak;
-    while after > BOUND * before && aging.elapsed() < RETURN_TIMEOUT {
+    while after > BOUND * before && aging.elapsed() < timeout {
         thread::sleep(Duration::from_millis(500));
         after = rss_kib(pid);
         peak = peak.max(after);
@@ -148,20 +168,79 @@ fn log_gives_its_memory_back_once_a_floods_flows_have_aged_out() {
         aging.elapsed()
     );
 
-    let finished = flowmeter.stop();
-    assert!(
-        finished.status.success(),
-        "flowmeter failed: {}",
-        finished.stderr
-    );
-    wait_detached(&pair);
+    (peak, after)
+}
+
+/// Holds the measurements to the bounds.
+fn assert_returned(before: u64, peak: u64, after: u64, timeout: Duration) {
     assert!(
         peak >= GROWTH * before,
         "the flood grew flowmeter from {before} KiB to only {peak} KiB: it tested nothing"
     );
     assert!(
         after <= BOUND * before,
-        "{RETURN_TIMEOUT:?} after the flood, flowmeter still holds {after} KiB: more than \
+        "{timeout:?} after the flood, flowmeter still holds {after} KiB: more than \
          {BOUND}x the {before} KiB before it (peak {peak} KiB)"
     );
+}
+
+/// The console under `script` (a terminal of its own), killed however the test ends.
+struct Console(std::process::Child);
+
+impl Drop for Console {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The pid of the `flowmeter top` metering `iface` (`ip netns exec` execs it, `script`
+/// runs it in a shell).
+fn top_pid(iface: &str) -> Option<i32> {
+    let output = Command::new("pgrep")
+        .args(["-f", &format!("{FLOWMETER} top --iface {iface} ")])
+        .output()
+        .expect("running pgrep");
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|pid| pid.trim().parse().ok())
+        .find(|&pid: &i32| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|comm| comm.trim() == "flowmeter")
+        })
+}
+
+#[test]
+fn top_gives_its_memory_back_once_it_has_forgotten_a_floods_flows() {
+    let pair = VethPair::new(Family::V4);
+    let command = format!(
+        "stty cols 80 rows 24; ip netns exec '{}' {FLOWMETER} top --iface {} --flows {FLOWS} \
+         --new-flow-budget 0 --interval 0.5",
+        pair.a.name(),
+        pair.a_if,
+    );
+    let console = Console(
+        Command::new("script")
+            .args(["-qec", &command, "/dev/null"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("running script (util-linux)"),
+    );
+    let deadline = Instant::now() + START_TIMEOUT;
+    while attached(&pair).tc_ingress == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "top did not attach in {START_TIMEOUT:?}"
+        );
+        thread::sleep(Duration::from_millis(100));
+    }
+    let pid = top_pid(&pair.a_if).expect("the pid of flowmeter top");
+    // A few intervals, for the steady state of an idle host.
+    thread::sleep(Duration::from_secs(2));
+    let before = rss_kib(pid);
+    let (peak, after) = flood_and_age(&pair, pid, before, TOP_RETURN_TIMEOUT);
+    drop(console);
+    wait_detached(&pair);
+    assert_returned(before, peak, after, TOP_RETURN_TIMEOUT);
 }

@@ -36,6 +36,7 @@ use crate::{
     },
     datapath::{Attachment, Datapath, Interface, Options, Reader, presence::Presence},
     enrich::Enricher,
+    flow::FORGET_AFTER,
 };
 
 /// When the first numbers are read after the programs attach: soon enough that the
@@ -133,7 +134,10 @@ impl Metering {
                     }
                 };
                 let _ = started.send(Ok(datapath.attachments().to_vec()));
-                let reader = Reader::new(maps, &interfaces, Instant::now());
+                // A flow the console has forgotten leaves the kernel table too, so a
+                // flood's flows give their room and memory back a minute after it ends.
+                let reader =
+                    Reader::new(maps, &interfaces, Instant::now()).with_idle_timeout(FORGET_AFTER);
                 let mut followed = Followed {
                     datapath: &mut datapath,
                     presence: Presence::new(&interfaces),

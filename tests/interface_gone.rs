@@ -15,14 +15,14 @@ use std::{
     io::Write,
     net::UdpSocket,
     path::PathBuf,
-    process::{Child, Command, Stdio},
     thread,
     time::{Duration, Instant},
 };
 
 use common::{
-    FLOWMETER, Flowmeter, Log, TotalsRecord,
+    Flowmeter, Log, TotalsRecord,
     attach::{attached, wait_detached},
+    console::ScriptedConsole,
     netns::{Counters, Family, VethPair, unique_name},
 };
 use serde::Deserialize;
@@ -119,20 +119,10 @@ fn top_keeps_running_when_its_interface_is_deleted_and_attaches_when_it_is_back(
     std::fs::create_dir_all(&scratch).expect("scratch directory");
     let stderr = scratch.join("stderr");
     // `script` gives the console a terminal; `q` on its input reaches the console.
-    let command = format!(
-        "stty cols 80 rows 24; ip netns exec '{}' '{FLOWMETER}' top --iface '{}' \
-         --interval 0.2 2>'{}'",
-        pair.a.name(),
-        pair.a_if,
-        stderr.display()
-    );
-    let mut top = Console(
-        Command::new("script")
-            .args(["-qec", &command, "/dev/null"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("running script (util-linux)"),
+    let mut top = ScriptedConsole::start(
+        &pair.a,
+        &format!("--iface '{}' --interval 0.2", pair.a_if),
+        &format!("2>'{}'", stderr.display()),
     );
     wait_until("top attached", || attached(&pair).tc_ingress == 1);
 
@@ -144,14 +134,9 @@ fn top_keeps_running_when_its_interface_is_deleted_and_attaches_when_it_is_back(
         attached(&pair).tc_ingress == 1
     });
 
-    top.0
-        .stdin
-        .take()
-        .expect("piped stdin")
-        .write_all(b"q")
-        .expect("pressing q");
+    top.keys().write_all(b"q").expect("pressing q");
     wait_until("top quit", || !top.running());
-    let status = top.0.wait().expect("waiting for script");
+    let status = top.wait();
     let said = std::fs::read_to_string(&stderr).unwrap_or_default();
     assert!(status.success(), "{status}: {said}");
     let lines: Vec<&str> = said.lines().collect();
@@ -166,24 +151,6 @@ fn top_keeps_running_when_its_interface_is_deleted_and_attaches_when_it_is_back(
     );
     wait_detached(&pair);
     let _ = std::fs::remove_dir_all(&scratch);
-}
-
-/// The console under `script`, ended (and so detached) however the test ends.
-struct Console(Child);
-
-impl Console {
-    fn running(&mut self) -> bool {
-        self.0.try_wait().expect("asking about script").is_none()
-    }
-}
-
-impl Drop for Console {
-    fn drop(&mut self) {
-        if self.running() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
 }
 
 /// Waits at most 20 s for `done` (loading and verifying the programs included).

@@ -13,7 +13,7 @@
 mod common;
 
 use std::{
-    process::{Command, Stdio},
+    process::Command,
     sync::atomic::{AtomicBool, AtomicU64, Ordering},
     thread,
     time::{Duration, Instant},
@@ -22,6 +22,7 @@ use std::{
 use common::{
     FLOWMETER, Flowmeter,
     attach::{attached, wait_detached},
+    console::ScriptedConsole,
     netns::{Family, MAC_A, MAC_B, VethPair},
     packets::{self, RawSender},
 };
@@ -184,16 +185,6 @@ fn assert_returned(before: u64, peak: u64, after: u64, timeout: Duration) {
     );
 }
 
-/// The console under `script` (a terminal of its own), killed however the test ends.
-struct Console(std::process::Child);
-
-impl Drop for Console {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// The pid of the `flowmeter top` metering `iface` (`ip netns exec` execs it, `script`
 /// runs it in a shell).
 fn top_pid(iface: &str) -> Option<i32> {
@@ -213,19 +204,13 @@ fn top_pid(iface: &str) -> Option<i32> {
 #[test]
 fn top_gives_its_memory_back_once_it_has_forgotten_a_floods_flows() {
     let pair = VethPair::new(Family::V4);
-    let command = format!(
-        "stty cols 80 rows 24; ip netns exec '{}' {FLOWMETER} top --iface {} --flows {FLOWS} \
-         --new-flow-budget 0 --interval 0.5",
-        pair.a.name(),
-        pair.a_if,
-    );
-    let console = Console(
-        Command::new("script")
-            .args(["-qec", &command, "/dev/null"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("running script (util-linux)"),
+    let console = ScriptedConsole::start(
+        &pair.a,
+        &format!(
+            "--iface {} --flows {FLOWS} --new-flow-budget 0 --interval 0.5",
+            pair.a_if
+        ),
+        "",
     );
     let deadline = Instant::now() + START_TIMEOUT;
     while attached(&pair).tc_ingress == 0 {

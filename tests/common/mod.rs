@@ -5,6 +5,7 @@
 
 pub mod attach;
 pub mod bpf;
+pub mod console;
 pub mod geo;
 pub mod netns;
 pub mod offloads;

@@ -25,7 +25,7 @@ use std::{
 
 use clap::Parser;
 use common::{
-    Flowmeter,
+    Flowmeter, Log,
     netns::{ETHERNET_HEADER, Family, Netns, VethPair},
     traffic::{IO_TIMEOUT, send_datagrams},
 };
@@ -286,28 +286,32 @@ impl Scene {
     }
 }
 
-/// The log's own counts of a TCP flow (its records summed), as nfacctd keys its two
-/// directions.
-fn logged_tcp(log: &[Value], client: SocketAddr, server: SocketAddr) -> [(Tuple, Counted); 2] {
-    let mut sent = Counted::default();
-    let mut received = Counted::default();
-    for record in log.iter().filter(|record| {
-        record["type"] == "flow"
-            && record["proto"] == "tcp"
-            && record["local_ip"] == client.ip().to_string()
-            && record["local_port"] == client.port()
-            && record["remote_ip"] == server.ip().to_string()
-            && record["remote_port"] == server.port()
-    }) {
-        let count = |key: &str| record[key].as_u64().unwrap();
-        sent.packets += count("tx_packets");
-        sent.bytes += count("tx_bytes");
-        received.packets += count("rx_packets");
-        received.bytes += count("rx_bytes");
-    }
+/// The log's own counts of a TCP flow on `iface` (its records summed), as nfacctd keys
+/// its two directions.
+fn logged_tcp(
+    log: &Log,
+    iface: &str,
+    client: SocketAddr,
+    server: SocketAddr,
+) -> [(Tuple, Counted); 2] {
+    let flow = log
+        .flow(iface, "tcp", client, server)
+        .unwrap_or_else(|| panic!("no record of {client} -> {server} in the log"));
     [
-        ((client, server, "tcp".to_owned()), sent),
-        ((server, client, "tcp".to_owned()), received),
+        (
+            (client, server, "tcp".to_owned()),
+            Counted {
+                packets: flow.tx_packets,
+                bytes: flow.tx_bytes,
+            },
+        ),
+        (
+            (server, client, "tcp".to_owned()),
+            Counted {
+                packets: flow.rx_packets,
+                bytes: flow.rx_bytes,
+            },
+        ),
     ]
 }
 
@@ -335,9 +339,9 @@ fn nfacctd_decodes_every_flow_with_exact_packets_and_bytes_over_ipv4_and_ipv6() 
         "no failure to send: {}",
         finished.stderr
     );
-    let log = finished.log().records;
+    let log = finished.log();
     for (family, (client, server)) in connections {
-        let [sent, received] = logged_tcp(&log, client, server);
+        let [sent, received] = logged_tcp(&log, &pair.a_if, client, server);
         let headers = ETHERNET_HEADER + family.ip_header() + 20;
         assert!(
             sent.1.bytes >= TRANSFER as u64 + sent.1.packets * headers,

@@ -8,7 +8,43 @@ use std::{
     net::{SocketAddr, ToSocketAddrs, UdpSocket},
 };
 
-pub struct Collector {
+use anyhow::{Context as _, Result};
+
+/// Every collector, and the lines for stderr their sends gave since they were taken.
+pub struct Collectors {
+    collectors: Vec<Collector>,
+    notices: Vec<String>,
+}
+
+impl Collectors {
+    /// Opens each `HOST:PORT`; fails on the first that cannot be resolved.
+    pub fn open(targets: &[String]) -> Result<Self> {
+        let collectors = targets
+            .iter()
+            .map(|target| {
+                Collector::open(target)
+                    .with_context(|| format!("cannot send IPFIX to {target}; check --ipfix"))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            collectors,
+            notices: Vec::new(),
+        })
+    }
+
+    /// Sends one message to each.
+    pub fn send(&mut self, message: &[u8]) {
+        for collector in &mut self.collectors {
+            collector.send(message, &mut self.notices);
+        }
+    }
+
+    pub fn take_notices(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.notices)
+    }
+}
+
+struct Collector {
     /// As given on the command line.
     name: String,
     address: SocketAddr,
@@ -19,7 +55,7 @@ pub struct Collector {
 
 impl Collector {
     /// Resolves `HOST:PORT` (its first address) and opens a socket of its family.
-    pub fn open(target: &str) -> io::Result<Self> {
+    fn open(target: &str) -> io::Result<Self> {
         let address = target
             .to_socket_addrs()?
             .next()
@@ -39,7 +75,7 @@ impl Collector {
 
     /// Sends one message; the first failure of an outage and its end add a line to
     /// `notices`.
-    pub fn send(&mut self, message: &[u8], notices: &mut Vec<String>) {
+    fn send(&mut self, message: &[u8], notices: &mut Vec<String>) {
         match self.socket.send_to(message, self.address) {
             Ok(_) if self.lost > 0 => {
                 notices.push(format!(

@@ -18,13 +18,13 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use rustc_hash::FxHashMap;
 
 pub use encoder::MAX_MESSAGE;
 pub use template::ENTERPRISE;
 
-use self::{collector::Collector, encoder::Encoder};
+use self::{collector::Collectors, encoder::Encoder};
 use super::records::{FlowRecord, RecordTap};
 
 /// `--ipfix`, `--ipfix-template-refresh`, `--ipfix-domain`.
@@ -40,49 +40,33 @@ pub struct IpfixOptions {
 /// messages go to every collector alike.
 pub struct IpfixExporter {
     encoder: Encoder,
-    collectors: Vec<Collector>,
+    collectors: Collectors,
     template_refresh: Duration,
     templates_sent: Instant,
     /// Interface indexes by name, looked up again every interval (an interface created
     /// anew has another).
     ifindexes: FxHashMap<Arc<str>, u32>,
-    /// Lines for stderr since the last flush.
-    notices: Vec<String>,
 }
 
 impl IpfixExporter {
     /// Opens a socket per collector and sends them the templates.
     pub fn open(options: &IpfixOptions) -> Result<Self> {
-        let collectors = options
-            .collectors
-            .iter()
-            .map(|target| {
-                Collector::open(target)
-                    .with_context(|| format!("cannot send IPFIX to {target}; check --ipfix"))
-            })
-            .collect::<Result<Vec<_>>>()?;
         let mut exporter = Self {
             encoder: Encoder::new(options.observation_domain, MAX_MESSAGE),
-            collectors,
+            collectors: Collectors::open(&options.collectors)?,
             template_refresh: options.template_refresh,
             templates_sent: Instant::now(),
             ifindexes: FxHashMap::default(),
-            notices: Vec::new(),
         };
         exporter.send_templates();
         Ok(exporter)
     }
 
     fn send_templates(&mut self) {
-        let Self {
-            encoder,
-            collectors,
-            notices,
-            ..
-        } = self;
-        let mut send = |message: &[u8]| send_to_all(collectors, message, notices);
-        encoder.templates(&mut send);
-        encoder.finish(&mut send);
+        let collectors = &mut self.collectors;
+        let mut send = |message: &[u8]| collectors.send(message);
+        self.encoder.templates(&mut send);
+        self.encoder.finish(&mut send);
         self.templates_sent = Instant::now();
     }
 
@@ -101,37 +85,21 @@ impl IpfixExporter {
 impl RecordTap for IpfixExporter {
     fn record(&mut self, record: &FlowRecord) {
         let ifindex = self.ifindex(&record.id.iface);
-        let Self {
-            encoder,
-            collectors,
-            notices,
-            ..
-        } = self;
-        let mut send = |message: &[u8]| send_to_all(collectors, message, notices);
+        let collectors = &mut self.collectors;
         for directed in record::directions(record, ifindex) {
-            encoder.record(&directed, &mut send);
+            self.encoder
+                .record(&directed, &mut |message| collectors.send(message));
         }
     }
 
     fn flush(&mut self) -> Vec<String> {
-        let Self {
-            encoder,
-            collectors,
-            notices,
-            ..
-        } = self;
-        encoder.finish(&mut |message| send_to_all(collectors, message, notices));
+        let collectors = &mut self.collectors;
+        self.encoder.finish(&mut |message| collectors.send(message));
         if self.templates_sent.elapsed() >= self.template_refresh {
             self.send_templates();
         }
         self.ifindexes.clear();
-        std::mem::take(&mut self.notices)
-    }
-}
-
-fn send_to_all(collectors: &mut [Collector], message: &[u8], notices: &mut Vec<String>) {
-    for collector in collectors {
-        collector.send(message, notices);
+        self.collectors.take_notices()
     }
 }
 

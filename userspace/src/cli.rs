@@ -330,6 +330,51 @@ pub struct LogArgs {
     /// remote hosts and processes that moved the most bytes (0: no `top` records).
     #[arg(long, value_name = "N", default_value_t = 10)]
     pub top: usize,
+
+    /// `--ipfix` and its options (boxed: most runs have none).
+    #[command(flatten)]
+    pub ipfix: Box<IpfixArgs>,
+}
+
+/// `log --ipfix`: flow records to IPFIX collectors.
+#[derive(Debug, Args)]
+pub struct IpfixArgs {
+    /// Also send every flow record as IPFIX (RFC 7011) over UDP to the flow collector
+    /// at HOST:PORT (e.g. nfacctd; an IPv6 address in brackets); repeat for a second
+    /// collector. Needs --flow-records timeouts.
+    #[arg(long = "ipfix", value_name = "HOST:PORT", value_parser = parse_collector)]
+    pub collectors: Vec<String>,
+
+    /// With --ipfix: seconds between the templates sent again (decimals allowed; they are
+    /// also sent at start), so a restarted collector decodes the records again.
+    #[arg(long = "ipfix-template-refresh", value_name = "SECS", default_value = "30",
+          value_parser = units::parse_seconds)]
+    pub template_refresh: Duration,
+
+    /// With --ipfix: the observation domain id in every message.
+    #[arg(long = "ipfix-domain", value_name = "ID", default_value_t = 1)]
+    pub domain: u32,
+}
+
+/// `--ipfix`: `HOST:PORT`, a port from 1 to 65535 (the host is resolved when `log`
+/// starts).
+fn parse_collector(text: &str) -> Result<String, String> {
+    let (host, port) = text
+        .rsplit_once(':')
+        .ok_or_else(|| format!("{text:?} is not HOST:PORT"))?;
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    if host.is_empty() || (host.contains(':') && !text.starts_with('[')) {
+        return Err(format!(
+            "{text:?} is not HOST:PORT (write an IPv6 address in brackets: [::1]:4739)"
+        ));
+    }
+    match port.parse::<u16>() {
+        Ok(port) if port > 0 => Ok(text.to_owned()),
+        _ => Err(format!("{port:?} is not a port (1 to 65535)")),
+    }
 }
 
 /// `--flow-records`.
@@ -345,6 +390,23 @@ pub enum FlowRecordMode {
 mod tests {
     use super::*;
     use clap::CommandFactory;
+
+    #[test]
+    fn ipfix_collectors_are_host_and_port() {
+        for good in ["127.0.0.1:4739", "collector.example:2055", "[::1]:4739"] {
+            assert_eq!(parse_collector(good).as_deref(), Ok(good));
+        }
+        for bad in [
+            "127.0.0.1",
+            ":4739",
+            "::1:4739",
+            "host:0",
+            "host:99999",
+            "[::1]",
+        ] {
+            assert!(parse_collector(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn definition_is_consistent() {

@@ -23,6 +23,8 @@ const DEBIAN_PACKAGES: &[&str] = &[
     "iftop",
     "nethogs",
     "file",
+    // nfacctd, the IPFIX collector of tests/ipfix_nfacctd.rs.
+    "pmacct",
 ];
 
 const BPF_LINKER_VERSION: &str = "0.13.0";

@@ -15,6 +15,7 @@ use crate::{
     },
     sinks::{
         alerts::AlertConfig,
+        ipfix::IpfixOptions,
         output::{Destination, Rotation},
     },
 };
@@ -72,6 +73,16 @@ pub fn alert_config(args: &LogArgs) -> AlertConfig {
         max_starts: args.alert_max_starts as usize,
         flood_flows_per_s: args.alert_flood,
     }
+}
+
+/// Where and how `log --ipfix` exports flow records; `None` without `--ipfix`.
+pub fn ipfix_options(args: &LogArgs) -> Option<IpfixOptions> {
+    let ipfix = &args.ipfix;
+    (!ipfix.collectors.is_empty()).then(|| IpfixOptions {
+        collectors: ipfix.collectors.clone(),
+        template_refresh: ipfix.template_refresh,
+        observation_domain: ipfix.domain,
+    })
 }
 
 /// `--home`; none declared means nothing is foreign.

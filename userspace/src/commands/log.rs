@@ -1,7 +1,8 @@
 //! `flowmeter log`: a metering session (`session.rs`) → enrichers → flow records, alerts,
-//! top talkers, totals → JSON lines, until the duration ends or a signal asks to stop. On
-//! stop the programs are detached first and the maps read once more, and every open flow
-//! record is written, so every packet counted is written, then a last summary.
+//! top talkers, totals → JSON lines (and the flow records as IPFIX, `--ipfix`), until the
+//! duration ends or a signal asks to stop. On stop the programs are detached first and
+//! the maps read once more, and every open flow record is written, so every packet
+//! counted is written, then a last summary.
 
 use std::{
     path::Path,
@@ -12,7 +13,7 @@ use std::{
     time::{Duration, Instant, SystemTime},
 };
 
-use anyhow::{Context as _, Result, anyhow};
+use anyhow::{Context as _, Result, anyhow, bail};
 use signal_hook::consts::SIGHUP;
 
 use super::{
@@ -25,6 +26,7 @@ use crate::{
     enrich::Enricher,
     sinks::{
         alerts::{ALERT_TYPE, AlertEngine, AlertExec},
+        ipfix::IpfixExporter,
         log::{FlowLines, LogSink},
         moment::Moment,
         records::Timeouts,
@@ -44,6 +46,12 @@ pub fn run(args: &LogArgs, verbose: bool) -> Result<()> {
             args.output
         )
     })?;
+    if let Some(options) = build::ipfix_options(args) {
+        if flow_lines(args) == FlowLines::EveryInterval {
+            bail!("--ipfix exports flow records: it needs --flow-records timeouts");
+        }
+        sink.tap_records(Box::new(IpfixExporter::open(&options)?));
+    }
     let enricher = build::enricher(&args.enrich)?;
     let mut alerts = AlertEngine::new(build::alert_config(args));
     let mut summaries = Summaries::new(Moment::now());

@@ -6,7 +6,8 @@
 //!
 //! How `flow` lines are written is [`FlowLines`]: flow records at timeouts
 //! (`sinks::records`) with a `top` record per interval (`sinks::top`), schema v2; or
-//! one line per flow per interval, schema v1.
+//! one line per flow per interval, schema v1. A [`RecordTap`] (`--ipfix`) gets every
+//! flow record as it is written.
 
 use std::{
     io,
@@ -17,7 +18,7 @@ use serde::Serialize;
 
 use super::{
     output::{BatchOutcome, Destination, LogOutput},
-    records::{FlowRecord, FlowRecords, Timeouts},
+    records::{FlowRecord, FlowRecords, RecordTap, Timeouts},
     schema::{self, Line, SCHEMA_V2, SCHEMA_VERSION},
     summary::SummaryRecord,
     top::TopTalkers,
@@ -66,6 +67,8 @@ pub struct LogSink {
     recorder: Option<Recorder>,
     /// Bytes of the batches handed to the output, written or not.
     committed_bytes: u64,
+    /// Takes every flow record written (v2), e.g. the IPFIX exporter.
+    tap: Option<Box<dyn RecordTap>>,
 }
 
 impl LogSink {
@@ -90,7 +93,14 @@ impl LogSink {
             version,
             recorder,
             committed_bytes: 0,
+            tap: None,
         })
+    }
+
+    /// Hands every flow record written from now on to `tap` too, and flushes it with
+    /// every batch.
+    pub fn tap_records(&mut self, tap: Box<dyn RecordTap>) {
+        self.tap = Some(tap);
     }
 
     /// Writes the batch once it passes `bytes` instead of [`CHUNK_BYTES`].
@@ -182,10 +192,12 @@ impl LogSink {
             return Ok(());
         };
         let ts = schema::timestamp(at);
-        let written = recorder
-            .table
-            .drain_open()
-            .try_for_each(|record| self.push("flow", &ts, record.wire()));
+        let written = recorder.table.drain_open().try_for_each(|record| {
+            if let Some(tap) = &mut self.tap {
+                tap.record(&record);
+            }
+            self.push("flow", &ts, record.wire())
+        });
         self.recorder = Some(recorder);
         written
     }
@@ -211,9 +223,12 @@ impl LogSink {
     }
 
     fn push_records(&mut self, ts: &str, records: &mut Vec<FlowRecord>) -> io::Result<()> {
-        let written = records
-            .iter()
-            .try_for_each(|record| self.push("flow", ts, record.wire()));
+        let written = records.iter().try_for_each(|record| {
+            if let Some(tap) = &mut self.tap {
+                tap.record(record);
+            }
+            self.push("flow", ts, record.wire())
+        });
         records.clear();
         written
     }
@@ -274,6 +289,9 @@ impl LogSink {
         // A batch that outgrew a chunk (a flood's records) leaves its room behind.
         if self.buffer.capacity() > self.chunk_bytes.max(INITIAL_BUFFER) {
             self.buffer = Vec::with_capacity(INITIAL_BUFFER);
+        }
+        if let Some(tap) = &mut self.tap {
+            self.notices.extend(tap.flush());
         }
         Ok(std::mem::take(&mut self.notices))
     }
@@ -541,6 +559,52 @@ mod tests {
             assert_eq!(flow["rx_bytes"], 300);
             assert!(flow.get("interval_s").is_none());
         }
+    }
+
+    /// Keeps what it is handed, as the `flow` line's fields, and counts its flushes.
+    #[derive(Clone, Default)]
+    struct KeptRecords(Arc<std::sync::Mutex<(Vec<Value>, usize)>>);
+
+    impl RecordTap for KeptRecords {
+        fn record(&mut self, record: &FlowRecord) {
+            let wire = serde_json::to_value(record.wire()).unwrap();
+            self.0.lock().unwrap().0.push(wire);
+        }
+
+        fn flush(&mut self) -> Vec<String> {
+            self.0.lock().unwrap().1 += 1;
+            Vec::new()
+        }
+    }
+
+    /// What `--ipfix` exports is exactly the `flow` lines written, flushed with the batch.
+    #[test]
+    fn a_tap_gets_every_flow_record_written_and_is_flushed_at_the_commit() {
+        let kept = KeptRecords::default();
+        let tap = kept.clone();
+        let lines = FlowLines::Records {
+            timeouts: Timeouts::default(),
+            top: 0,
+        };
+        let text = written_sample_as(lines, move |sink, interval| {
+            sink.tap_records(Box::new(tap));
+            sink.push_open_flows(interval.snapshot().at)
+        });
+        let written: Vec<Value> = json_lines(&text)
+            .into_iter()
+            .filter(|line| line["type"] == "flow")
+            .map(|mut line| {
+                let fields = line.as_object_mut().unwrap();
+                for envelope in ["v", "type", "ts"] {
+                    fields.remove(envelope);
+                }
+                line
+            })
+            .collect();
+        let (tapped, flushes) = kept.0.lock().unwrap().clone();
+        assert_eq!(written.len(), 2);
+        assert_eq!(tapped, written);
+        assert_eq!(flushes, 1, "flushed once, at the commit");
     }
 
     #[test]

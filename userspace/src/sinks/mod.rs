@@ -1,8 +1,10 @@
 //! Where `flowmeter log` sends each enriched snapshot: the JSON-lines log (flow records,
-//! top talkers, totals), its alerts and summaries, in the wire format of `schema`.
+//! top talkers, totals), its alerts and summaries, in the wire format of `schema`; the flow
+//! records also as IPFIX to flow collectors (`ipfix`).
 //! (`top`'s screen is `crate::console`.)
 
 pub mod alerts;
+pub mod ipfix;
 pub mod log;
 pub mod moment;
 pub mod output;

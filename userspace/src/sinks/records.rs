@@ -9,7 +9,7 @@
 //!
 //! [`FlowRecords`] turns the enriched intervals into [`FlowRecord`] values; it knows
 //! nothing of JSON. `LogSink` writes them as `flow` lines of schema v2
-//! ([`FlowRecord::wire`]); an IPFIX exporter can take the same values.
+//! ([`FlowRecord::wire`]); the IPFIX exporter takes the same values ([`RecordTap`]).
 //!
 //! Cost follows what changed: a flow that moved costs one hash lookup; a flow that did
 //! not move costs nothing until its idle check comes due, at most once per idle timeout.
@@ -126,6 +126,15 @@ impl FlowRecord {
             facts: schema::FlowFacts::new(&self.facts),
         }
     }
+}
+
+/// Something besides the log that takes every flow record the log writes (the IPFIX
+/// exporter): `LogSink` hands each one over as it writes it, and flushes it with the
+/// log's batch.
+pub trait RecordTap: Send {
+    fn record(&mut self, record: &FlowRecord);
+    /// The log committed a batch: send what is gathered. Returns lines for stderr.
+    fn flush(&mut self) -> Vec<String>;
 }
 
 /// Packets and bytes each way.

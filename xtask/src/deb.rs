@@ -26,13 +26,13 @@ pub struct DebArgs {
     /// for tests and a look (a host should get the release build)
     #[arg(long)]
     debug: bool,
-    /// Directory the .deb is written to
-    #[arg(long, value_name = "DIR", default_value = "target/debian")]
-    output: PathBuf,
+    /// Directory the .deb is written to [default: target/debian in the workspace]
+    #[arg(long, value_name = "DIR")]
+    output: Option<PathBuf>,
 }
 
-/// Builds the package and returns its path (also printed on the last line).
-pub fn run(project: &Project, args: &DebArgs) -> Result<PathBuf> {
+/// Builds the package; its path is the last line printed (`package: PATH`).
+pub fn run(project: &Project, args: &DebArgs) -> Result<()> {
     setup::cargo_deb(&project.cache)?;
     project.build(!args.debug)?;
     let profile = if args.debug { "debug" } else { "release" };
@@ -51,10 +51,15 @@ pub fn run(project: &Project, args: &DebArgs) -> Result<PathBuf> {
         true,
     )?;
 
-    let output = std::path::absolute(&args.output)
-        .with_context(|| format!("making {} absolute", args.output.display()))?;
+    let output = match &args.output {
+        Some(dir) => std::path::absolute(dir)
+            .with_context(|| format!("making {} absolute", dir.display()))?,
+        None => project.root.join("target/debian"),
+    };
     fs::create_dir_all(&output).with_context(|| format!("creating {}", output.display()))?;
     let mut cargo_deb = project.cargo(["deb", "--no-build", "--strip", "--output"]);
+    // The debug build is cargo's dev profile (cargo-deb 3.8 warns that it may refuse it
+    // one day: setup pins the version).
     cargo_deb
         .arg(&output)
         .args(
@@ -73,5 +78,5 @@ pub fn run(project: &Project, args: &DebArgs) -> Result<PathBuf> {
         "cargo deb printed no path of a .deb: {printed:?}"
     );
     println!("package: {}", deb.display());
-    Ok(deb)
+    Ok(())
 }

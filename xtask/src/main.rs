@@ -144,7 +144,7 @@ impl Project {
             Task::Bench { quick, only } => bench::run(self, quick, &only),
             Task::Fuzz(args) => fuzz::run(self, &args),
             Task::Install(args) => install::run(self, &args),
-            Task::Deb(args) => deb::run(self, &args).map(drop),
+            Task::Deb(args) => deb::run(self, &args),
         }
     }
 

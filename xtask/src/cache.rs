@@ -1,6 +1,7 @@
 //! The tool cache outside the work tree: `$FLOWMETER_CACHE`, else
 //! `${XDG_CACHE_HOME:-$HOME/.cache}/flowmeter`. It holds bpf-linker (`bin/`), the libLLVM
-//! links it was built and runs against (`llvm/lib/`) and a stamp naming that libLLVM.
+//! links it was built and runs against (`llvm/lib/`), a stamp naming that libLLVM, and
+//! cargo-deb (`bin/`, for `cargo xtask deb`).
 
 use std::{
     env,

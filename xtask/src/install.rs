@@ -39,6 +39,9 @@ pub struct InstallArgs {
     /// file, no log directory
     #[arg(long)]
     no_systemd: bool,
+    /// Install the debug build instead of release: quick to build, for tests and a look
+    #[arg(long)]
+    debug: bool,
 }
 
 pub fn run(project: &Project, args: &InstallArgs) -> Result<()> {
@@ -64,60 +67,14 @@ pub fn run(project: &Project, args: &InstallArgs) -> Result<()> {
              or stage it elsewhere with `cargo xtask install --root DIR`"
         );
     }
-    let staged = |path: &Path| root.join(path.strip_prefix("/").unwrap_or(path));
-
-    project.build(true)?;
-    let built = project.target_dir()?.join("release/flowmeter");
+    project.build(!args.debug)?;
+    let profile = if args.debug { "debug" } else { "release" };
+    let built = project.target_dir()?.join(profile).join("flowmeter");
     let dist = project.root.join("dist");
-
-    let bin = prefix.join("bin/flowmeter");
-    install_copy(&built, &staged(&bin), 0o755)?;
-    println!("binary: {} (0755)", staged(&bin).display());
-
-    // An empty --config: the page must not depend on this host's /etc/flowmeter.
-    let page = cmd::output(Command::new(&built).args(["man", "--config", "/dev/null"]))
-        .context("`flowmeter man` could not make the man page")?;
-    let man = staged(&prefix.join("share/man/man1/flowmeter.1"));
-    install_bytes(&man, page.as_bytes(), 0o644)?;
-    println!("man page: {}", man.display());
-
-    let config = staged(Path::new(CONFIG));
-    if config.symlink_metadata().is_ok() {
-        println!(
-            "config: kept {} as it is (never overwritten; the default is dist/flowmeter.toml)",
-            config.display()
-        );
-    } else {
-        install_bytes(&config, &read(&dist.join("flowmeter.toml"))?, 0o644)?;
-        println!(
-            "config: {} (the default: every option commented out)",
-            config.display()
-        );
-    }
-
+    place(&built, &dist, prefix, &root, !args.no_systemd)?;
     if args.no_systemd {
-        println!("systemd unit, logrotate file, log directory: skipped (--no-systemd)");
         return Ok(());
     }
-
-    let template = String::from_utf8(read(&dist.join("flowmeter.service"))?)
-        .context("dist/flowmeter.service is not UTF-8")?;
-    let unit = unit_for(&template, &bin)?;
-    install_bytes(&staged(Path::new(UNIT)), unit.as_bytes(), 0o644)?;
-    println!(
-        "systemd unit: {} (runs {} log)",
-        staged(Path::new(UNIT)).display(),
-        bin.display()
-    );
-
-    let logrotate = staged(Path::new(LOGROTATE));
-    install_bytes(&logrotate, &read(&dist.join("flowmeter.logrotate"))?, 0o644)?;
-    println!("logrotate: {}", logrotate.display());
-
-    let logs = staged(Path::new(LOG_DIR));
-    fs::create_dir_all(&logs).with_context(|| format!("creating {}", logs.display()))?;
-    set_mode(&logs, 0o750)?;
-    println!("log directory: {} (0750)", logs.display());
 
     if !live {
         println!(
@@ -147,6 +104,65 @@ pub fn run(project: &Project, args: &InstallArgs) -> Result<()> {
             );
         }
     }
+    Ok(())
+}
+
+/// Puts the files in place under `root`: `built` as PREFIX/bin/flowmeter, its man page,
+/// the default configuration from `dist` (unless one is there), and with `systemd` the
+/// unit, the logrotate file and the log directory. One line each. `cargo xtask deb`
+/// stages its package's files with the same steps.
+pub fn place(built: &Path, dist: &Path, prefix: &Path, root: &Path, systemd: bool) -> Result<()> {
+    let staged = |path: &Path| root.join(path.strip_prefix("/").unwrap_or(path));
+
+    let bin = prefix.join("bin/flowmeter");
+    install_copy(built, &staged(&bin), 0o755)?;
+    println!("binary: {} (0755)", staged(&bin).display());
+
+    // An empty --config: the page must not depend on this host's /etc/flowmeter.
+    let page = cmd::output(Command::new(built).args(["man", "--config", "/dev/null"]))
+        .context("`flowmeter man` could not make the man page")?;
+    let man = staged(&prefix.join("share/man/man1/flowmeter.1"));
+    install_bytes(&man, page.as_bytes(), 0o644)?;
+    println!("man page: {}", man.display());
+
+    let config = staged(Path::new(CONFIG));
+    if config.symlink_metadata().is_ok() {
+        println!(
+            "config: kept {} as it is (never overwritten; the default is dist/flowmeter.toml)",
+            config.display()
+        );
+    } else {
+        install_bytes(&config, &read(&dist.join("flowmeter.toml"))?, 0o644)?;
+        println!(
+            "config: {} (the default: every option commented out)",
+            config.display()
+        );
+    }
+
+    if !systemd {
+        println!("systemd unit, logrotate file, log directory: skipped (--no-systemd)");
+        return Ok(());
+    }
+
+    let template = String::from_utf8(read(&dist.join("flowmeter.service"))?)
+        .context("dist/flowmeter.service is not UTF-8")?;
+    let unit = unit_for(&template, &bin)?;
+    install_bytes(&staged(Path::new(UNIT)), unit.as_bytes(), 0o644)?;
+    println!(
+        "systemd unit: {} (runs {} log)",
+        staged(Path::new(UNIT)).display(),
+        bin.display()
+    );
+
+    let logrotate = staged(Path::new(LOGROTATE));
+    install_bytes(&logrotate, &read(&dist.join("flowmeter.logrotate"))?, 0o644)?;
+    println!("logrotate: {}", logrotate.display());
+
+    let logs = staged(Path::new(LOG_DIR));
+    fs::create_dir_all(&logs).with_context(|| format!("creating {}", logs.display()))?;
+    set_mode(&logs, 0o750)?;
+    println!("log directory: {} (0750)", logs.display());
+
     Ok(())
 }
 

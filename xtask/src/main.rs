@@ -3,6 +3,7 @@
 mod bench;
 mod cache;
 mod cmd;
+mod deb;
 mod fuzz;
 mod install;
 mod setup;
@@ -32,7 +33,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Task {
-    /// Install what is missing: Debian packages, nightly rust-src, bpf-linker
+    /// Install what is missing: Debian packages, cargo-deb, nightly rust-src, bpf-linker
     ///
     /// bpf-linker is built against nightly's own libLLVM into $FLOWMETER_CACHE, else
     /// ${XDG_CACHE_HOME:-$HOME/.cache}/flowmeter, and rebuilt when nightly's libLLVM changes.
@@ -82,6 +83,9 @@ enum Task {
     /// Build in release mode, then install the binary, man page, default config, systemd
     /// unit and logrotate file (see docs/service.md)
     Install(install::InstallArgs),
+    /// Build in release mode, then the Debian package (cargo-deb) holding what `install
+    /// --prefix /usr` installs; `apt install ./flowmeter_*.deb` on each host (README)
+    Deb(deb::DebArgs),
 }
 
 fn main() -> ExitCode {
@@ -140,6 +144,7 @@ impl Project {
             Task::Bench { quick, only } => bench::run(self, quick, &only),
             Task::Fuzz(args) => fuzz::run(self, &args),
             Task::Install(args) => install::run(self, &args),
+            Task::Deb(args) => deb::run(self, &args),
         }
     }
 
@@ -147,6 +152,7 @@ impl Project {
     fn setup(&self, debian: bool) -> Result<()> {
         if debian {
             setup::debian_packages()?;
+            setup::cargo_deb(&self.cache)?;
         }
         setup::toolchain(&self.cache)
     }

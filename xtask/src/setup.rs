@@ -25,9 +25,14 @@ const DEBIAN_PACKAGES: &[&str] = &[
     "file",
     // nfacctd, the IPFIX collector of tests/ipfix_nfacctd.rs.
     "pmacct",
+    // `cargo xtask deb`'s test: the package's checker.
+    "lintian",
 ];
 
 const BPF_LINKER_VERSION: &str = "0.13.0";
+
+/// What `cargo xtask deb` builds the package with.
+const CARGO_DEB_VERSION: &str = "3.8.0";
 
 pub fn is_root() -> Result<bool> {
     Ok(cmd::output(Command::new("id").arg("-u"))?.trim() == "0")
@@ -237,4 +242,35 @@ fn llvm_major() -> Result<u32> {
         .find_map(|l| l.strip_prefix("LLVM version: "))
         .and_then(|v| v.split('.').next()?.trim().parse().ok())
         .context("`rustc +nightly -vV` reports no `LLVM version: N.N.N` line")
+}
+
+/// Installs cargo-deb into the cache's `bin/` (on the PATH of every cargo run of ours),
+/// unless that version is there: `cargo xtask deb` runs it as `cargo deb`.
+pub fn cargo_deb(cache: &Cache) -> Result<()> {
+    let installed = format!("cargo-deb {CARGO_DEB_VERSION}");
+    let found = Command::new(cache.bin_dir().join("cargo-deb"))
+        .arg("--version")
+        .output()
+        .ok()
+        .filter(|out| out.status.success())
+        .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned());
+    if found.as_deref() == Some(installed.as_str()) {
+        println!(
+            "{installed}: already installed in {}",
+            cache.bin_dir().display()
+        );
+        return Ok(());
+    }
+    println!(
+        "{installed}: installing into {} (found {}; takes a few minutes)",
+        cache.bin_dir().display(),
+        found.as_deref().unwrap_or("none")
+    );
+    cmd::run(
+        Command::new("cargo")
+            .current_dir(cache.dir())
+            .args(["+stable", "install", "--force", "--locked", "--root"])
+            .arg(cache.dir())
+            .arg(format!("cargo-deb@{CARGO_DEB_VERSION}")),
+    )
 }

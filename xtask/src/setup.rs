@@ -23,6 +23,8 @@ const DEBIAN_PACKAGES: &[&str] = &[
     "iftop",
     "nethogs",
     "file",
+    // The real Prometheus server that tests/metrics_prometheus.rs scrapes `--metrics` with.
+    "prometheus",
 ];
 
 const BPF_LINKER_VERSION: &str = "0.13.0";

@@ -24,8 +24,9 @@ use crate::{
     datapath::{IDLE_FLOW_TIMEOUT, interfaces},
     enrich::Enricher,
     sinks::{
-        alerts::{ALERT_TYPE, AlertEngine, AlertExec},
+        alerts::{ALERT_TYPE, Alert, AlertEngine, AlertExec},
         log::{FlowLines, LogSink},
+        metrics::Metrics,
         moment::Moment,
         records::Timeouts,
         summary::Summaries,
@@ -54,6 +55,7 @@ pub fn run(args: &LogArgs, verbose: bool) -> Result<()> {
     }
 
     let flow_capacity = plan.options.flow_capacity;
+    let metrics = build::metrics(&args.metrics, &plan.interfaces, flow_capacity, true)?;
     let mut session = plan.start("")?;
     if let FlowLines::Records { timeouts, .. } = flow_lines(args) {
         // A flow whose record ended idle leaves the kernel table too (by 120 s at most):
@@ -78,6 +80,7 @@ pub fn run(args: &LogArgs, verbose: bool) -> Result<()> {
             .map(|command| AlertExec::new(command, sink.version())),
         summaries,
         sink,
+        metrics,
     };
     let clock = Clock::new(args.interval, args.duration, &stop).with_timer(args.summary);
     for beat in clock {
@@ -132,6 +135,8 @@ struct Cycle {
     exec: Option<AlertExec>,
     summaries: Summaries,
     sink: LogSink,
+    /// `--metrics`: the Prometheus endpoint, given each interval once it is written.
+    metrics: Option<Metrics>,
 }
 
 impl Cycle {
@@ -148,12 +153,13 @@ impl Cycle {
         if read == Read::Last {
             self.sink.push_open_flows(interval.snapshot().at)?;
         }
-        for alert in self.alerts.observe(&interval) {
+        let alerts = self.alerts.observe(&interval);
+        for alert in &alerts {
             eprintln!("flowmeter: {alert}");
             self.sink
                 .push_record(ALERT_TYPE, alert.at, alert.record())?;
             if let Some(exec) = &mut self.exec {
-                exec.run(&alert);
+                exec.run(alert);
             }
         }
         for warning in self.alerts.take_warnings() {
@@ -168,8 +174,27 @@ impl Cycle {
         self.sink.push_totals(interval.snapshot())?;
         self.summaries.record_interval(interval.snapshot());
         commit(&mut self.sink)?;
-        self.summaries.record_cycle(began.elapsed());
+        let took = began.elapsed();
+        self.summaries.record_cycle(took);
+        self.export(session, &interval, &alerts, took);
         Ok(())
+    }
+
+    /// Hands the interval to the Prometheus endpoint, if there is one.
+    fn export(
+        &mut self,
+        session: &Session,
+        interval: &crate::enrich::EnrichedSnapshot,
+        alerts: &[Alert],
+        took: Duration,
+    ) {
+        if let Some(metrics) = &mut self.metrics {
+            metrics.record(interval);
+            metrics.record_table(session.flows_in_table(), session.gone().len());
+            metrics.record_alerts(alerts);
+            metrics.record_cycle(took);
+            metrics.publish();
+        }
     }
 
     fn summarise(&mut self) -> Result<()> {

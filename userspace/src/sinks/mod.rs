@@ -1,9 +1,11 @@
 //! Where `flowmeter log` sends each enriched snapshot: the JSON-lines log (flow records,
-//! top talkers, totals), its alerts and summaries, in the wire format of `schema`.
+//! top talkers, totals), its alerts and summaries, in the wire format of `schema`; and
+//! `metrics`, the Prometheus endpoint of `log`, `top` and `bench` (`--metrics`).
 //! (`top`'s screen is `crate::console`.)
 
 pub mod alerts;
 pub mod log;
+pub mod metrics;
 pub mod moment;
 pub mod output;
 pub mod records;

@@ -28,7 +28,8 @@ use std::{
 
 use common::{
     Flowmeter,
-    attach::wait_detached,
+    attach::{attached, wait_detached},
+    console::ScriptedConsole,
     netns::{Family, MAC_A, MAC_B, Netns, VethPair},
     packets::{self, RawSender, UDP_FRAME_HEADERS},
 };
@@ -77,14 +78,7 @@ fn prometheus_scrapes_exact_interface_counts_with_bounded_series() {
     prometheus.wait_for(r#"up{job="flowmeter"}"#, |up| up == 1.0);
     let idle_series = prometheus.value(r#"count({job="flowmeter"})"#);
 
-    pair.b.run(|| {
-        let sender = RawSender::bind(&pair.b_if);
-        let macs = (packets::mac(MAC_A), packets::mac(MAC_B));
-        let a_ip = packets::ipv4(pair.a_ip);
-        sender.send_udp(REMOTES, PAYLOAD, |n| {
-            packets::distinct_source(n, a_ip, macs)
-        });
-    });
+    send_distinct_sources(&pair, REMOTES);
     pair.wait_quiet();
     let counted = pair.a_counters().since(&before);
     let frame = (UDP_FRAME_HEADERS + PAYLOAD) as u64;
@@ -128,13 +122,76 @@ fn prometheus_scrapes_exact_interface_counts_with_bounded_series() {
     );
 
     drop(prometheus);
-    let finished = flowmeter.stop();
-    assert!(
-        finished.status.success(),
-        "flowmeter failed: {}",
-        finished.stderr
-    );
+    flowmeter.stop_when_quiet(&pair, &before);
     wait_detached(&pair);
+}
+
+/// `top` and `bench` serve the same families from their own loops: the interface's exact
+/// counts; `top`'s enriched traffic by country too, `bench` (no enrichers) none.
+#[test]
+fn top_and_bench_serve_exact_interface_counts() {
+    const SENT: u64 = 300;
+    for command in ["top", "bench"] {
+        let pair = VethPair::new(Family::V4);
+        let metrics = SocketAddr::from(([127, 0, 0, 1], free_port(&pair.a)));
+        let args = format!("--iface {} --metrics {metrics}", pair.a_if);
+        // Each ends with the test: `script` and the console are killed on drop, and so
+        // is `bench` (which would end after its --duration anyway).
+        let _top;
+        let _bench;
+        if command == "top" {
+            _top = ScriptedConsole::start(&pair.a, &format!("{args} --interval 0.25"), "");
+        } else {
+            _bench = Flowmeter::spawn(&pair.a, &format!("bench {args} --duration 30"));
+        }
+        wait_until(&format!("{command} attached"), || {
+            attached(&pair).tc_ingress == 1
+        });
+        send_distinct_sources(&pair, SENT);
+        let packets = format!(
+            r#"flowmeter_interface_packets_total{{device="{}",direction="rx"}} {SENT}"#,
+            pair.a_if
+        );
+        let bytes = format!(
+            r#"flowmeter_interface_bytes_total{{device="{}",direction="rx"}} {}"#,
+            pair.a_if,
+            SENT * (UDP_FRAME_HEADERS + PAYLOAD) as u64
+        );
+        let mut text = String::new();
+        wait_until(&format!("{command}: {packets}"), || {
+            text = get(&pair.a, metrics, "/metrics").1;
+            text.lines().any(|line| line == packets)
+        });
+        assert!(
+            text.lines().any(|line| line == bytes),
+            "{command}: no {bytes} in\n{text}"
+        );
+        assert!(text.ends_with("# EOF\n"), "{command}: {text}");
+        assert_eq!(
+            text.contains("flowmeter_country_bytes_total{"),
+            command == "top",
+            "{command}: {text}"
+        );
+    }
+}
+
+/// `count` frames from b to a, each from another source address and port.
+fn send_distinct_sources(pair: &VethPair, count: u64) {
+    pair.b.run(|| {
+        let sender = RawSender::bind(&pair.b_if);
+        let macs = (packets::mac(MAC_A), packets::mac(MAC_B));
+        let a_ip = packets::ipv4(pair.a_ip);
+        sender.send_udp(count, PAYLOAD, |n| packets::distinct_source(n, a_ip, macs));
+    });
+}
+
+/// Polls `done` until it holds, for at most [`PATIENCE`].
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !done() {
+        assert!(Instant::now() < deadline, "{what}: not after {PATIENCE:?}");
+        thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// A port nothing listens on in `netns` (a fresh namespace: none is taken but ours).

@@ -267,7 +267,12 @@ fn the_endpoint_serves_the_latest_text_and_process_metrics() {
     assert!(head.starts_with("HTTP/1.1 404"), "{head}");
     let address = metrics.address();
     drop(metrics);
-    assert!(TcpStream::connect(address).is_err(), "still listening");
+    // tiny_http's accepting thread closes the socket soon after, not at once.
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    while TcpStream::connect(address).is_ok() {
+        assert!(std::time::Instant::now() < deadline, "still listening");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 #[test]
@@ -298,4 +303,49 @@ fn get(address: SocketAddr, path: &str) -> (String, String) {
     stream.read_to_string(&mut response).unwrap();
     let (head, body) = response.split_once("\r\n\r\n").unwrap();
     (head.to_owned(), body.to_owned())
+}
+
+/// A rate alert of `phase`: the kind and phase are all the families read.
+fn rate_alert(phase: crate::sinks::alerts::Phase) -> crate::sinks::alerts::Alert {
+    crate::sinks::alerts::Alert {
+        kind: crate::sinks::alerts::AlertKind::Rate,
+        phase,
+        since: SystemTime::UNIX_EPOCH,
+        at: SystemTime::UNIX_EPOCH,
+        duration: Duration::from_secs(1),
+        interval: Duration::from_secs(1),
+        iface: Some(Arc::from("eth0")),
+        direction: None,
+        flow: None,
+        flows: 0,
+        country: None,
+        process: None,
+        verdict: None,
+        bytes: 0,
+        rate_bps: None,
+        threshold_bytes: None,
+        limit: None,
+        limit_bps: None,
+        link_bps: None,
+        reasons: Vec::new(),
+        folded: 0,
+        flood: None,
+    }
+}
+
+#[test]
+fn alerts_are_active_from_start_to_end_and_starts_are_counted() {
+    use crate::sinks::alerts::Phase;
+    let mut families = Families::new(&setup(10));
+    families.record_alerts(&[rate_alert(Phase::Start), rate_alert(Phase::Start)]);
+    families.record_alerts(&[rate_alert(Phase::Reminder), rate_alert(Phase::End)]);
+    let text = families.encode();
+    has(&text, r#"flowmeter_alerts_active{kind="rate"} 1"#);
+    has(&text, r#"flowmeter_alerts_started_total{kind="rate"} 2"#);
+    // An end without its start (none is lost, but never below 0).
+    families.record_alerts(&[rate_alert(Phase::End), rate_alert(Phase::End)]);
+    has(
+        &families.encode(),
+        r#"flowmeter_alerts_active{kind="rate"} 0"#,
+    );
 }

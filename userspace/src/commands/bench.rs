@@ -45,7 +45,7 @@ pub fn run(args: &BenchArgs, verbose: bool) -> Result<()> {
         let snapshot = session.read()?;
         record(&mut stats, &snapshot, true);
         if let Some(metrics) = &mut metrics {
-            export(metrics, &session, &snapshot, began.elapsed());
+            export(metrics, &session, &snapshot, began);
         }
         if !args.json {
             print_second(&snapshot, started.elapsed());
@@ -76,11 +76,11 @@ pub fn run(args: &BenchArgs, verbose: bool) -> Result<()> {
     Ok(())
 }
 
-/// Hands one second to the Prometheus endpoint (`--metrics`).
-fn export(metrics: &mut Metrics, session: &Session, snapshot: &Snapshot, took: Duration) {
+/// Hands one second, read since `began`, to the Prometheus endpoint (`--metrics`).
+fn export(metrics: &mut Metrics, session: &Session, snapshot: &Snapshot, began: Instant) {
     metrics.record_snapshot(snapshot);
     metrics.record_table(session.flows_in_table(), session.gone().len());
-    metrics.record_cycle(took);
+    metrics.record_cycle(began.elapsed());
     metrics.publish();
 }
 

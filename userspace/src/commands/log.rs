@@ -22,7 +22,7 @@ use super::{
 use crate::{
     cli::{FlowRecordMode, LogArgs},
     datapath::{IDLE_FLOW_TIMEOUT, interfaces},
-    enrich::Enricher,
+    enrich::{EnrichedSnapshot, Enricher},
     sinks::{
         alerts::{ALERT_TYPE, Alert, AlertEngine, AlertExec},
         log::{FlowLines, LogSink},
@@ -174,27 +174,30 @@ impl Cycle {
         self.sink.push_totals(interval.snapshot())?;
         self.summaries.record_interval(interval.snapshot());
         commit(&mut self.sink)?;
-        let took = began.elapsed();
+        let took = self.export(session, &interval, &alerts, began);
         self.summaries.record_cycle(took);
-        self.export(session, &interval, &alerts, took);
         Ok(())
     }
 
-    /// Hands the interval to the Prometheus endpoint, if there is one.
+    /// Hands the interval to the Prometheus endpoint, if there is one, and returns the
+    /// cycle's time since `began`, the metrics' own work included.
     fn export(
         &mut self,
         session: &Session,
-        interval: &crate::enrich::EnrichedSnapshot,
+        interval: &EnrichedSnapshot,
         alerts: &[Alert],
-        took: Duration,
-    ) {
-        if let Some(metrics) = &mut self.metrics {
-            metrics.record(interval);
-            metrics.record_table(session.flows_in_table(), session.gone().len());
-            metrics.record_alerts(alerts);
-            metrics.record_cycle(took);
-            metrics.publish();
-        }
+        began: Instant,
+    ) -> Duration {
+        let Some(metrics) = &mut self.metrics else {
+            return began.elapsed();
+        };
+        metrics.record(interval);
+        metrics.record_table(session.flows_in_table(), session.gone().len());
+        metrics.record_alerts(alerts);
+        let took = began.elapsed();
+        metrics.record_cycle(took);
+        metrics.publish();
+        took
     }
 
     fn summarise(&mut self) -> Result<()> {

@@ -1,6 +1,7 @@
 //! `flowmeter bench`: meter an interface while the user runs their own load, and report
 //! per-second packets/s and bits/s, their percentiles, the exact totals with the share
-//! in no flow and its main reason, and what the metering itself cost in CPU.
+//! in no flow and its main reason, and what the metering itself cost in CPU. With
+//! `--metrics`, every second's totals go to the Prometheus endpoint (`sinks::metrics`).
 
 use std::{
     collections::BTreeMap,

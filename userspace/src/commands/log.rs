@@ -1,7 +1,9 @@
 //! `flowmeter log`: a metering session (`session.rs`) → enrichers → flow records, alerts,
 //! top talkers, totals → JSON lines, until the duration ends or a signal asks to stop. On
 //! stop the programs are detached first and the maps read once more, and every open flow
-//! record is written, so every packet counted is written, then a last summary.
+//! record is written, so every packet counted is written, then a last summary. With
+//! `--metrics`, each interval once written goes to the Prometheus endpoint too
+//! (`sinks::metrics`).
 
 use std::{
     path::Path,

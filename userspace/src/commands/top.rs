@@ -4,7 +4,8 @@
 //! enriches the flows (process, country, verdict) and sends each interval over a bounded
 //! channel; the screen thread (this one) aggregates, draws and answers keys. The first
 //! numbers arrive half a second after the programs attach, then one interval every
-//! `--interval`.
+//! `--interval`. With `--metrics`, the metering thread also hands each interval to the
+//! Prometheus endpoint (`sinks::metrics`), which answers scrapes on a thread of its own.
 //!
 //! Everything that can fail at start (interfaces, database, privileges, the verifier)
 //! fails before the terminal is touched, as one line on stderr. Once the screen is up,

@@ -2,7 +2,7 @@
 //! (`commands/man.rs`). Values are parsed here, in the grammar of `crate::units`; the
 //! components they ask for are built in `commands/build.rs`.
 
-use std::{path::PathBuf, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::{
     Args, CommandFactory, FromArgMatches, Parser, Subcommand, error::ErrorKind, parser::ValueSource,
@@ -99,6 +99,8 @@ impl Cli {
     }
 }
 
+// Parsed once per run: the variants' sizes cost nothing worth boxing for.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// The console (the default): remote hosts by bandwidth, with rates over 2/10/40 s,
@@ -132,6 +134,9 @@ pub struct BenchArgs {
     /// Print one JSON object instead of the per-second lines and the table.
     #[arg(long)]
     pub json: bool,
+
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
 }
 
 #[derive(Debug, Args)]
@@ -154,6 +159,9 @@ pub struct TopArgs {
     /// Seconds between refreshes (decimals allowed).
     #[arg(long, value_name = "SECS", default_value = "1", value_parser = units::parse_seconds)]
     pub interval: Duration,
+
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
 }
 
 #[derive(Debug, Args)]
@@ -334,6 +342,24 @@ pub struct LogArgs {
     /// `--ipfix` and its options (boxed: most runs have none).
     #[command(flatten)]
     pub ipfix: Box<IpfixArgs>,
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
+}
+
+/// The Prometheus endpoint of `log`, `top` and `bench` (`sinks::metrics`).
+#[derive(Debug, Args)]
+pub struct MetricsArgs {
+    /// Serve Prometheus metrics at http://ADDR:PORT/metrics (e.g. 127.0.0.1:9150, or
+    /// [::]:9150 for every address): exact bytes and packets per interface, the flow
+    /// table, alerts, traffic by country, verdict and process, flowmeter's own cycle
+    /// time, CPU and memory. Off unless given; see docs/metrics.md.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub metrics: Option<SocketAddr>,
+
+    /// With --metrics: traffic by process carries this many process names (the first
+    /// ones to move the most bytes), the rest as `other`, so the series stay bounded.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub metrics_top: usize,
 }
 
 /// `log --ipfix`: flow records to IPFIX collectors.

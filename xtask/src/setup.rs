@@ -27,6 +27,8 @@ const DEBIAN_PACKAGES: &[&str] = &[
     "pmacct",
     // `cargo xtask deb`'s test: the package's checker.
     "lintian",
+    // The real Prometheus server that tests/metrics_prometheus.rs scrapes `--metrics` with.
+    "prometheus",
 ];
 
 const BPF_LINKER_VERSION: &str = "0.13.0";

@@ -1,6 +1,7 @@
 //! `flowmeter bench`: meter an interface while the user runs their own load, and report
 //! per-second packets/s and bits/s, their percentiles, the exact totals with the share
-//! in no flow and its main reason, and what the metering itself cost in CPU.
+//! in no flow and its main reason, and what the metering itself cost in CPU. With
+//! `--metrics`, every second's totals go to the Prometheus endpoint (`sinks::metrics`).
 
 use std::{
     collections::BTreeMap,
@@ -12,12 +13,15 @@ use anyhow::{Context as _, Result};
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-use super::session::{Clock, Plan, stop_signals};
+use super::{
+    build,
+    session::{Clock, Plan, Session, stop_signals},
+};
 use crate::{
     cli::BenchArgs,
     datapath::{DirectionTotals, Snapshot},
     flow::Unattributed,
-    sinks::schema::SCHEMA_VERSION,
+    sinks::{metrics::Metrics, schema::SCHEMA_VERSION},
     units,
 };
 
@@ -26,13 +30,24 @@ const SECOND: Duration = Duration::from_secs(1);
 
 pub fn run(args: &BenchArgs, verbose: bool) -> Result<()> {
     let stop = stop_signals()?;
-    let mut session = Plan::new(&args.datapath, verbose)?.start("; run your load now")?;
+    let plan = Plan::new(&args.datapath, verbose)?;
+    let mut metrics = build::metrics(
+        &args.metrics,
+        &plan.interfaces,
+        plan.options.flow_capacity,
+        false,
+    )?;
+    let mut session = plan.start("; run your load now")?;
     let started = Instant::now();
     let cpu_before = own_cpu_time();
     let mut stats: BTreeMap<Arc<str>, InterfaceStats> = BTreeMap::new();
     for _ in Clock::new(SECOND, Some(args.duration), &stop) {
+        let began = Instant::now();
         let snapshot = session.read()?;
         record(&mut stats, &snapshot, true);
+        if let Some(metrics) = &mut metrics {
+            export(metrics, &session, &snapshot, began);
+        }
         if !args.json {
             print_second(&snapshot, started.elapsed());
         }
@@ -60,6 +75,14 @@ pub fn run(args: &BenchArgs, verbose: bool) -> Result<()> {
         print_report(&report);
     }
     Ok(())
+}
+
+/// Hands one second, read since `began`, to the Prometheus endpoint (`--metrics`).
+fn export(metrics: &mut Metrics, session: &Session, snapshot: &Snapshot, began: Instant) {
+    metrics.record_snapshot(snapshot);
+    metrics.record_table(session.flows_in_table(), session.gone().len());
+    metrics.record_cycle(began.elapsed());
+    metrics.publish();
 }
 
 /// Adds one interval: to the totals always, to the per-second rates if it is whole.

@@ -3,11 +3,13 @@
 //! alert configuration. Every command builds through here, so a component is put
 //! together one way wherever it is used; the commands then wire the components up.
 
+use std::path::Path;
+
 use anyhow::{Result, anyhow};
 
 use crate::{
-    cli::{DatapathArgs, EnrichArgs, LogArgs},
-    datapath::{Options, default_new_flow_budget},
+    cli::{DatapathArgs, EnrichArgs, LogArgs, MetricsArgs},
+    datapath::{Interface, Options, default_new_flow_budget, interfaces},
     enrich::{
         Enricher,
         geo::{GeoDb, HomeCountries},
@@ -16,6 +18,7 @@ use crate::{
     sinks::{
         alerts::AlertConfig,
         ipfix::IpfixOptions,
+        metrics::{self, Metrics},
         output::{Destination, Rotation},
     },
 };
@@ -73,6 +76,31 @@ pub fn alert_config(args: &LogArgs) -> AlertConfig {
         max_starts: args.alert_max_starts as usize,
         flood_flows_per_s: args.alert_flood,
     }
+}
+
+/// The Prometheus endpoint of `--metrics`, listening already (so a taken port fails
+/// before anything is attached); `None` without the option. `alerts`: the command
+/// raises alerts, whose series then start at 0.
+pub fn metrics(
+    args: &MetricsArgs,
+    metered: &[Interface],
+    flow_capacity: u32,
+    alerts: bool,
+) -> Result<Option<Metrics>> {
+    let Some(address) = args.metrics else {
+        return Ok(None);
+    };
+    let sysfs = Path::new(interfaces::SYSFS_ROOT);
+    let setup = metrics::Setup {
+        top_processes: args.metrics_top,
+        flow_capacity,
+        interfaces: metered
+            .iter()
+            .map(|i| (i.name.clone(), interfaces::link_speed_bps(sysfs, &i.name)))
+            .collect(),
+        alerts,
+    };
+    Metrics::serve(address, &setup).map(Some)
 }
 
 /// Where and how `log --ipfix` exports flow records; `None` without `--ipfix`.

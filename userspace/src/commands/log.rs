@@ -2,7 +2,8 @@
 //! top talkers, totals → JSON lines (and the flow records as IPFIX, `--ipfix`), until the
 //! duration ends or a signal asks to stop. On stop the programs are detached first and
 //! the maps read once more, and every open flow record is written, so every packet
-//! counted is written, then a last summary.
+//! counted is written, then a last summary. With `--metrics`, each interval once written
+//! goes to the Prometheus endpoint too (`sinks::metrics`).
 
 use std::{
     path::Path,
@@ -23,11 +24,12 @@ use super::{
 use crate::{
     cli::{FlowRecordMode, LogArgs},
     datapath::{IDLE_FLOW_TIMEOUT, interfaces},
-    enrich::Enricher,
+    enrich::{EnrichedSnapshot, Enricher},
     sinks::{
-        alerts::{ALERT_TYPE, AlertEngine, AlertExec},
+        alerts::{ALERT_TYPE, Alert, AlertEngine, AlertExec},
         ipfix::IpfixExporter,
         log::{FlowLines, LogSink},
+        metrics::Metrics,
         moment::Moment,
         records::Timeouts,
         summary::Summaries,
@@ -62,6 +64,7 @@ pub fn run(args: &LogArgs, verbose: bool) -> Result<()> {
     }
 
     let flow_capacity = plan.options.flow_capacity;
+    let metrics = build::metrics(&args.metrics, &plan.interfaces, flow_capacity, true)?;
     let mut session = plan.start("")?;
     if let FlowLines::Records { timeouts, .. } = flow_lines(args) {
         // A flow whose record ended idle leaves the kernel table too (by 120 s at most):
@@ -86,6 +89,7 @@ pub fn run(args: &LogArgs, verbose: bool) -> Result<()> {
             .map(|command| AlertExec::new(command, sink.version())),
         summaries,
         sink,
+        metrics,
     };
     let clock = Clock::new(args.interval, args.duration, &stop).with_timer(args.summary);
     for beat in clock {
@@ -140,6 +144,8 @@ struct Cycle {
     exec: Option<AlertExec>,
     summaries: Summaries,
     sink: LogSink,
+    /// `--metrics`: the Prometheus endpoint, given each interval once it is written.
+    metrics: Option<Metrics>,
 }
 
 impl Cycle {
@@ -156,12 +162,13 @@ impl Cycle {
         if read == Read::Last {
             self.sink.push_open_flows(interval.snapshot().at)?;
         }
-        for alert in self.alerts.observe(&interval) {
+        let alerts = self.alerts.observe(&interval);
+        for alert in &alerts {
             eprintln!("flowmeter: {alert}");
             self.sink
                 .push_record(ALERT_TYPE, alert.at, alert.record())?;
             if let Some(exec) = &mut self.exec {
-                exec.run(&alert);
+                exec.run(alert);
             }
         }
         for warning in self.alerts.take_warnings() {
@@ -176,8 +183,30 @@ impl Cycle {
         self.sink.push_totals(interval.snapshot())?;
         self.summaries.record_interval(interval.snapshot());
         commit(&mut self.sink)?;
-        self.summaries.record_cycle(began.elapsed());
+        let took = self.export(session, &interval, &alerts, began);
+        self.summaries.record_cycle(took);
         Ok(())
+    }
+
+    /// Hands the interval to the Prometheus endpoint, if there is one, and returns the
+    /// cycle's time since `began`, the metrics' own work included.
+    fn export(
+        &mut self,
+        session: &Session,
+        interval: &EnrichedSnapshot,
+        alerts: &[Alert],
+        began: Instant,
+    ) -> Duration {
+        let Some(metrics) = &mut self.metrics else {
+            return began.elapsed();
+        };
+        metrics.record(interval);
+        metrics.record_table(session.flows_in_table(), session.gone().len());
+        metrics.record_alerts(alerts);
+        let took = began.elapsed();
+        metrics.record_cycle(took);
+        metrics.publish();
+        took
     }
 
     fn summarise(&mut self) -> Result<()> {

@@ -139,6 +139,11 @@ impl Session {
         self.reader.gone()
     }
 
+    /// The flows in the kernel table after the last read.
+    pub fn flows_in_table(&self) -> usize {
+        self.reader.flows_in_table()
+    }
+
     /// Detaches the programs; the maps stay readable, for the last [`read`](Self::read).
     pub fn detach(&mut self) {
         self.presence = None;

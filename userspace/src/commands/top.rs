@@ -4,7 +4,8 @@
 //! enriches the flows (process, country, verdict) and sends each interval over a bounded
 //! channel; the screen thread (this one) aggregates, draws and answers keys. The first
 //! numbers arrive half a second after the programs attach, then one interval every
-//! `--interval`.
+//! `--interval`. With `--metrics`, the metering thread also hands each interval to the
+//! Prometheus endpoint (`sinks::metrics`), which answers scrapes on a thread of its own.
 //!
 //! Everything that can fail at start (interfaces, database, privileges, the verifier)
 //! fails before the terminal is touched, as one line on stderr. Once the screen is up,
@@ -37,6 +38,7 @@ use crate::{
     datapath::{Attachment, Datapath, Interface, Options, Reader, presence::Presence},
     enrich::Enricher,
     flow::FORGET_AFTER,
+    sinks::metrics::Metrics,
 };
 
 /// When the first numbers are read after the programs attach: soon enough that the
@@ -55,7 +57,13 @@ pub fn run(args: &TopArgs, verbose: bool) -> Result<()> {
         kernel_log: false,
         ..plan.options
     };
-    let metering = Metering::start(plan.interfaces, options, enricher, args.interval)?;
+    let metrics = build::metrics(
+        &args.metrics,
+        &plan.interfaces,
+        options.flow_capacity,
+        false,
+    )?;
+    let metering = Metering::start(plan.interfaces, options, enricher, args.interval, metrics)?;
 
     let setup = Setup {
         interfaces: metering
@@ -112,12 +120,14 @@ struct Metering {
 
 impl Metering {
     /// Attaches the programs (on the thread that will read them) and returns once they
-    /// are attached, or with the reason they could not be.
+    /// are attached, or with the reason they could not be. `metrics` (`--metrics`) is
+    /// given every interval the thread reads.
     fn start(
         interfaces: Vec<Interface>,
         options: Options,
         enricher: Enricher,
         interval: Duration,
+        mut metrics: Option<Metrics>,
     ) -> Result<Self> {
         let (started, attached) = bounded(1);
         // Two intervals of slack: a slow screen delays reads instead of piling them up.
@@ -150,6 +160,7 @@ impl Metering {
                     &updates_out,
                     &stopped,
                     &mut followed,
+                    &mut metrics,
                 );
                 let events = followed.events;
                 datapath.detach();
@@ -197,6 +208,7 @@ fn meter<S: crate::datapath::FlowSource>(
     updates: &Sender<Update>,
     stop: &Receiver<()>,
     followed: &mut Followed,
+    metrics: &mut Option<Metrics>,
 ) {
     let mut next = Instant::now() + FIRST_READ.min(interval);
     loop {
@@ -207,6 +219,7 @@ fn meter<S: crate::datapath::FlowSource>(
         }
         // Keep the cadence, but after a stall start again from now rather than in a burst.
         next = (next + interval).max(Instant::now());
+        let began = Instant::now();
         let events = followed.presence.follow(followed.datapath, &mut reader);
         followed
             .events
@@ -215,6 +228,12 @@ fn meter<S: crate::datapath::FlowSource>(
             Ok(snapshot) => Update::Interval(enricher.enrich(snapshot, Instant::now())),
             Err(error) => Update::Failed(anyhow::Error::new(error).context("reading the counters")),
         };
+        if let (Some(metrics), Update::Interval(interval)) = (metrics.as_mut(), &update) {
+            metrics.record(interval);
+            metrics.record_table(reader.flows_in_table(), reader.gone().len());
+            metrics.record_cycle(began.elapsed());
+            metrics.publish();
+        }
         let failed = matches!(update, Update::Failed(_));
         select! {
             send(updates, update) -> sent => if sent.is_err() { return },

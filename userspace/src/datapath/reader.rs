@@ -138,6 +138,12 @@ impl<S: FlowSource> Reader<S> {
             .map(|key| FlowId::from_key(key, self.interfaces.name_of(key.ifindex)))
     }
 
+    /// The flows the kernel table holds after the last read (those it found, less the
+    /// idle ones it removed).
+    pub fn flows_in_table(&self) -> usize {
+        self.previous.len()
+    }
+
     /// Reads the maps and returns what moved since the previous read.
     pub fn read(&mut self, at: SystemTime, now: Instant) -> Result<Snapshot, Error> {
         let reported = self.interfaces.reported();

@@ -50,13 +50,25 @@ impl Reason {
         }
     }
 
-    fn packets(self, totals: &DirectionTotals) -> u64 {
+    /// The packets of `totals` in no flow for this reason.
+    pub fn packets(self, totals: &DirectionTotals) -> u64 {
         match self {
             Reason::TableFull => totals.table_full_packets,
             Reason::Evicted => totals.evicted_packets,
             Reason::OverBudget => totals.over_budget_packets,
             Reason::NonIp => totals.non_ip_packets,
             Reason::Malformed => totals.malformed_packets,
+        }
+    }
+
+    /// The bytes of `totals` in no flow for this reason.
+    pub fn bytes(self, totals: &DirectionTotals) -> u64 {
+        match self {
+            Reason::TableFull => totals.table_full_bytes,
+            Reason::Evicted => totals.evicted_bytes,
+            Reason::OverBudget => totals.over_budget_bytes,
+            Reason::NonIp => totals.non_ip_bytes,
+            Reason::Malformed => totals.malformed_bytes,
         }
     }
 }

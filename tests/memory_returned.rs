@@ -13,16 +13,16 @@
 mod common;
 
 use std::{
-    process::Command,
+    io::Write,
     sync::atomic::{AtomicBool, AtomicU64, Ordering},
     thread,
     time::{Duration, Instant},
 };
 
 use common::{
-    FLOWMETER, Flowmeter,
+    Flowmeter,
     attach::{attached, wait_detached},
-    console::ScriptedConsole,
+    console::{self, ScriptedConsole},
     netns::{Family, MAC_A, MAC_B, VethPair},
     packets::{self, RawSender},
 };
@@ -185,26 +185,10 @@ fn assert_returned(before: u64, peak: u64, after: u64, timeout: Duration) {
     );
 }
 
-/// The pid of the `flowmeter top` metering `iface` (`ip netns exec` execs it, `script`
-/// runs it in a shell).
-fn top_pid(iface: &str) -> Option<i32> {
-    let output = Command::new("pgrep")
-        .args(["-f", &format!("{FLOWMETER} top --iface {iface} ")])
-        .output()
-        .expect("running pgrep");
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter_map(|pid| pid.trim().parse().ok())
-        .find(|&pid: &i32| {
-            std::fs::read_to_string(format!("/proc/{pid}/comm"))
-                .is_ok_and(|comm| comm.trim() == "flowmeter")
-        })
-}
-
 #[test]
 fn top_gives_its_memory_back_once_it_has_forgotten_a_floods_flows() {
     let pair = VethPair::new(Family::V4);
-    let console = ScriptedConsole::start(
+    let mut top = ScriptedConsole::start(
         &pair.a,
         &format!(
             "--iface {} --flows {FLOWS} --new-flow-budget 0 --interval 0.5",
@@ -220,12 +204,18 @@ fn top_gives_its_memory_back_once_it_has_forgotten_a_floods_flows() {
         );
         thread::sleep(Duration::from_millis(100));
     }
-    let pid = top_pid(&pair.a_if).expect("the pid of flowmeter top");
+    let pid = console::top_pid(&pair.a_if).expect("the pid of flowmeter top");
     // A few intervals, for the steady state of an idle host.
     thread::sleep(Duration::from_secs(2));
     let before = rss_kib(pid);
     let (peak, after) = flood_and_age(&pair, pid, before, TOP_RETURN_TIMEOUT);
-    drop(console);
+    top.keys().write_all(b"q").expect("pressing q");
+    let deadline = Instant::now() + START_TIMEOUT;
+    while top.running() {
+        assert!(Instant::now() < deadline, "top did not quit on q");
+        thread::sleep(Duration::from_millis(50));
+    }
+    assert!(top.wait().success(), "top failed");
     wait_detached(&pair);
     assert_returned(before, peak, after, TOP_RETURN_TIMEOUT);
 }

@@ -12,8 +12,15 @@ impl ScriptedConsole {
     /// `flowmeter top ARGS` in `netns` at 80x24; its stderr goes where `redirect` says
     /// (a shell redirection such as `2>'/tmp/x'`, or nothing: the terminal).
     pub fn start(netns: &Netns, args: &str, redirect: &str) -> Self {
+        Self::start_after("", netns, args, redirect)
+    }
+
+    /// As [`start`](Self::start), after the shell command `before` (e.g. `trap '' HUP;`
+    /// to start it with hangups ignored, as `nohup` does).
+    pub fn start_after(before: &str, netns: &Netns, args: &str, redirect: &str) -> Self {
         let command = format!(
-            "stty cols 80 rows 24; ip netns exec '{}' '{FLOWMETER}' top {args} {redirect}",
+            "{before} stty cols 80 rows 24; ip netns exec '{}' '{FLOWMETER}' top {args} \
+             {redirect}",
             netns.name()
         );
         Self(
@@ -48,4 +55,20 @@ impl Drop for ScriptedConsole {
             let _ = self.0.wait();
         }
     }
+}
+
+/// The pid of the `flowmeter top` metering `iface` (`ip netns exec` execs it, `script`
+/// runs it in a shell).
+pub fn top_pid(iface: &str) -> Option<i32> {
+    let output = Command::new("pgrep")
+        .args(["-f", &format!("{FLOWMETER} top --iface {iface} ")])
+        .output()
+        .expect("running pgrep");
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|pid| pid.trim().parse().ok())
+        .find(|&pid: &i32| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|comm| comm.trim() == "flowmeter")
+        })
 }

@@ -32,7 +32,13 @@ use crate::{
 
 /// A channel that receives once SIGINT or SIGTERM arrives.
 pub fn stop_signals() -> Result<Receiver<()>> {
-    let mut signals = Signals::new([SIGINT, SIGTERM]).context("installing signal handlers")?;
+    signals_that_stop(&[SIGINT, SIGTERM])
+}
+
+/// A channel that receives once one of `stopping` arrives (`top` adds SIGHUP: a console
+/// whose terminal hung up has nobody left to look at it).
+pub fn signals_that_stop(stopping: &[libc::c_int]) -> Result<Receiver<()>> {
+    let mut signals = Signals::new(stopping).context("installing signal handlers")?;
     let (sender, receiver) = bounded(1);
     thread::Builder::new()
         .name("signals".into())

@@ -23,10 +23,11 @@ use std::{
 
 use anyhow::{Context as _, Result, anyhow};
 use crossbeam_channel::{Receiver, Sender, after, bounded, select};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
 use super::{
     build,
-    session::{Plan, stop_signals},
+    session::{Plan, signals_that_stop},
 };
 use crate::{
     cli::TopArgs,
@@ -46,7 +47,9 @@ use crate::{
 const FIRST_READ: Duration = Duration::from_millis(500);
 
 pub fn run(args: &TopArgs, verbose: bool) -> Result<()> {
-    let stop = stop_signals()?;
+    // The terminal hanging up (its window closed, the SSH or VNC session gone) stops the
+    // console as SIGINT and SIGTERM do, even where SIGHUP was ignored by whoever started it.
+    let stop = signals_that_stop(&[SIGINT, SIGTERM, SIGHUP])?;
     let plan = Plan::new(&args.datapath, verbose)?;
     let enricher = build::enricher(&args.enrich)?;
     let geo = enricher.geo().description();

@@ -9,7 +9,7 @@ use std::{
         atomic::{AtomicBool, Ordering},
     },
     thread::{self, JoinHandle},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use crossbeam_channel::{Receiver, bounded};
@@ -93,9 +93,20 @@ impl InputThread {
         ))
     }
 
+    /// Asks the thread to stop and waits a little longer than one poll for it. A thread
+    /// stuck in a read that never returns (a terminal that hung up, where the reader
+    /// spins on end of input) is left behind rather than joined: the console is closing
+    /// and the process exits soon after, which ends it.
     pub fn stop(mut self) {
         self.stop.store(true, Ordering::Relaxed);
-        if let Some(handle) = self.handle.take() {
+        let Some(handle) = self.handle.take() else {
+            return;
+        };
+        let deadline = Instant::now() + POLL * 3;
+        while !handle.is_finished() && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(5));
+        }
+        if handle.is_finished() {
             let _ = handle.join();
         }
     }

@@ -13,6 +13,10 @@
 //! [top]                      # options of the console
 //! bytes = true               # switches are true or false
 //!
+//! [metrics]                  # --metrics and --metrics-top of top, log and bench
+//! listen = "127.0.0.1:9465"
+//! top = 10
+//!
 //! [verdict]                  # extends the verdict rules, as a --rules file does
 //! mining_ports = [3334]
 //! ```
@@ -37,6 +41,11 @@ pub const DEFAULT_PATH: &str = "/etc/flowmeter/flowmeter.toml";
 
 /// Tables that name a command; `flowmeter` alone is `top`.
 const COMMANDS: [&str; 4] = ["top", "log", "audit", "bench"];
+
+/// The `[metrics]` table: its keys, and the option each one is of every command that
+/// serves metrics. A command's own table wins over it (`metrics = ...` under `[log]`).
+const METRICS_KEYS: [(&str, &str); 2] = [("listen", "metrics"), ("top", "metrics-top")];
+const METRICS_COMMANDS: [&str; 3] = ["top", "log", "bench"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -95,9 +104,23 @@ pub fn apply_with_default(args: Vec<OsString>, default: &Path) -> Result<Applied
         .map(|verdict| verdict.try_into::<RulesConfig>())
         .transpose()
         .map_err(|e| invalid(format!("[verdict]: {e}")))?;
+    let metrics = match table.remove("metrics") {
+        Some(Value::Table(metrics)) => metrics,
+        Some(_) => return Err(invalid("[metrics] must be a table".to_owned())),
+        None => Table::new(),
+    };
+    if let Some(unknown) = metrics
+        .keys()
+        .find(|key| !METRICS_KEYS.iter().any(|(name, _)| name == key))
+    {
+        return Err(invalid(format!(
+            "unknown key `{unknown}` in [metrics]; its keys are `listen` and `top`"
+        )));
+    }
     if let Some(unknown) = table.keys().find(|key| !COMMANDS.contains(&key.as_str())) {
         return Err(invalid(format!(
-            "unknown table [{unknown}]; the tables are [top], [log], [audit], [bench] and [verdict]"
+            "unknown table [{unknown}]; the tables are [top], [log], [audit], [bench], \
+             [metrics] and [verdict]"
         )));
     }
     let (command, position) = command_of(&args);
@@ -108,11 +131,18 @@ pub fn apply_with_default(args: Vec<OsString>, default: &Path) -> Result<Applied
             path: Some(path),
         });
     }
-    let options = match table.remove(command) {
+    let mut options = match table.remove(command) {
         Some(Value::Table(options)) => options,
         Some(_) => return Err(invalid(format!("[{command}] must be a table"))),
         None => Table::new(),
     };
+    if METRICS_COMMANDS.contains(&command) {
+        for (key, option) in METRICS_KEYS {
+            if let Some(value) = metrics.get(key) {
+                options.entry(option).or_insert_with(|| value.clone());
+            }
+        }
+    }
     let injected = options_as_args(command, &options, &args).map_err(invalid)?;
     let mut args = args;
     args.splice(position..position, injected);
@@ -331,6 +361,64 @@ mod tests {
         assert_eq!(
             words(&applied),
             ["flowmeter", "log", "-i", "wg0", "--interval=5"]
+        );
+    }
+
+    #[test]
+    fn the_metrics_table_sets_the_metrics_options_of_top_log_and_bench() {
+        let text = "[metrics]\nlisten = \"127.0.0.1:9465\"\ntop = 5\n";
+        for command in ["log", "bench"] {
+            let applied = apply_text(text, &["flowmeter", command]).unwrap();
+            let words = words(&applied);
+            assert!(
+                words
+                    .windows(2)
+                    .any(|w| w == ["--metrics", "127.0.0.1:9465"])
+                    && words.windows(2).any(|w| w == ["--metrics-top", "5"]),
+                "{command}: {words:?}"
+            );
+        }
+        let console = words(&apply_text(text, &["flowmeter"]).unwrap());
+        assert!(console.contains(&"--metrics".to_owned()), "{console:?}");
+        // audit serves no metrics: the table does not reach it.
+        let audit = words(&apply_text(text, &["flowmeter", "audit"]).unwrap());
+        assert!(
+            !audit.iter().any(|w| w.starts_with("--metrics")),
+            "{audit:?}"
+        );
+    }
+
+    #[test]
+    fn a_commands_own_metrics_key_and_the_command_line_win_over_the_metrics_table() {
+        let text = "[metrics]\nlisten = \"127.0.0.1:9465\"\n[log]\nmetrics = \"127.0.0.1:9500\"\n";
+        let own = words(&apply_text(text, &["flowmeter", "log"]).unwrap());
+        assert!(
+            own.windows(2).any(|w| w == ["--metrics", "127.0.0.1:9500"]),
+            "{own:?}"
+        );
+        assert!(!own.contains(&"127.0.0.1:9465".to_owned()), "{own:?}");
+        let text = "[metrics]\nlisten = \"127.0.0.1:9465\"\n";
+        let user =
+            words(&apply_text(text, &["flowmeter", "log", "--metrics", "127.0.0.1:9600"]).unwrap());
+        assert_eq!(
+            user.iter().filter(|w| w.as_str() == "--metrics").count(),
+            1,
+            "{user:?}"
+        );
+    }
+
+    #[test]
+    fn an_unknown_or_bad_metrics_key_is_named() {
+        let error = apply_text("[metrics]\nport = 9465\n", &["flowmeter", "log"])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("`port` in [metrics]"), "{error}");
+        let error = apply_text("[metrics]\nlisten = \"nowhere\"\n", &["flowmeter", "log"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("metrics") && error.contains("nowhere"),
+            "{error}"
         );
     }
 

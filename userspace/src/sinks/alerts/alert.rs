@@ -145,6 +145,35 @@ pub struct Alert {
 }
 
 impl Alert {
+    /// A start alert at `at`, for an interval of `interval`, with no subject or figures
+    /// yet: the engine fills in the rest (and tests of what reads alerts, too).
+    pub(crate) fn blank(kind: AlertKind, at: SystemTime, interval: Duration) -> Self {
+        Alert {
+            kind,
+            phase: Phase::Start,
+            since: at,
+            at,
+            interval,
+            duration: Duration::ZERO,
+            iface: None,
+            direction: None,
+            flow: None,
+            flows: 0,
+            country: None,
+            process: None,
+            verdict: None,
+            bytes: 0,
+            rate_bps: None,
+            threshold_bytes: None,
+            limit: None,
+            limit_bps: None,
+            link_bps: None,
+            reasons: Vec::new(),
+            folded: 0,
+            flood: None,
+        }
+    }
+
     /// The record for the log; wrap it in `schema::Line` with `ALERT_TYPE` and
     /// `schema::timestamp(alert.at)`.
     pub fn record(&self) -> AlertRecord<'_> {

@@ -696,28 +696,5 @@ fn flood_alert(reading: FloodReading, snapshot: &Snapshot) -> Alert {
 
 /// A start alert for this interval with no subject or figures yet.
 fn blank_alert(kind: AlertKind, snapshot: &Snapshot) -> Alert {
-    Alert {
-        kind,
-        phase: Phase::Start,
-        since: snapshot.at,
-        at: snapshot.at,
-        interval: snapshot.interval,
-        duration: Duration::ZERO,
-        iface: None,
-        direction: None,
-        flow: None,
-        flows: 0,
-        country: None,
-        process: None,
-        verdict: None,
-        bytes: 0,
-        rate_bps: None,
-        threshold_bytes: None,
-        limit: None,
-        limit_bps: None,
-        link_bps: None,
-        reasons: Vec::new(),
-        folded: 0,
-        flood: None,
-    }
+    Alert::blank(kind, snapshot.at, snapshot.interval)
 }

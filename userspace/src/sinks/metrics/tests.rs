@@ -307,29 +307,16 @@ fn get(address: SocketAddr, path: &str) -> (String, String) {
 
 /// A rate alert of `phase`: the kind and phase are all the families read.
 fn rate_alert(phase: crate::sinks::alerts::Phase) -> crate::sinks::alerts::Alert {
-    crate::sinks::alerts::Alert {
-        kind: crate::sinks::alerts::AlertKind::Rate,
+    use crate::sinks::alerts::{Alert, AlertKind};
+    Alert {
         phase,
-        since: SystemTime::UNIX_EPOCH,
-        at: SystemTime::UNIX_EPOCH,
         duration: Duration::from_secs(1),
-        interval: Duration::from_secs(1),
         iface: Some(Arc::from("eth0")),
-        direction: None,
-        flow: None,
-        flows: 0,
-        country: None,
-        process: None,
-        verdict: None,
-        bytes: 0,
-        rate_bps: None,
-        threshold_bytes: None,
-        limit: None,
-        limit_bps: None,
-        link_bps: None,
-        reasons: Vec::new(),
-        folded: 0,
-        flood: None,
+        ..Alert::blank(
+            AlertKind::Rate,
+            SystemTime::UNIX_EPOCH,
+            Duration::from_secs(1),
+        )
     }
 }
 

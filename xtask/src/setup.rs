@@ -268,6 +268,9 @@ pub fn cargo_deb(cache: &Cache) -> Result<()> {
         cache.bin_dir().display(),
         found.as_deref().unwrap_or("none")
     );
+    // On a fresh machine the cache does not exist yet, and cargo cannot start in it.
+    fs::create_dir_all(cache.dir())
+        .with_context(|| format!("creating {}", cache.dir().display()))?;
     cmd::run(
         Command::new("cargo")
             .current_dir(cache.dir())

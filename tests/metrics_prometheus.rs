@@ -12,7 +12,8 @@
 //! the veth pair; Prometheus must then return exactly those packets and bytes for the
 //! interface, say the target is up, and hold no more series than docs/metrics.md's
 //! bound. The endpoint comes from the configuration file's `[log]` table, which so is
-//! tested too. Needs root.
+//! tested too. The endpoint must also answer every scrape while 100,000 flows arrive and
+//! end. Needs root.
 
 mod common;
 
@@ -22,6 +23,7 @@ use std::{
     net::{SocketAddr, TcpListener, TcpStream},
     path::Path,
     process::{Child, Command, Stdio},
+    sync::atomic::{AtomicBool, Ordering},
     thread,
     time::{Duration, Instant},
 };
@@ -173,6 +175,103 @@ fn top_and_bench_serve_exact_interface_counts() {
             "{command}: {text}"
         );
     }
+}
+
+/// The endpoint answers while a 100,000-flow load runs: a scraper asks `/metrics` ten
+/// times a second while 100,000 distinct flows arrive, fill the table, and end by idle
+/// timeout (the interval that writes 100,000 flow records is the heaviest there is).
+/// Every scrape is a whole exposition (200, `# EOF`), the flow gauge reaches the load,
+/// and the interface's counters come out exact, so metering went on under scraping.
+/// Whether scraping slows the cycle is a benchmark (`cargo xtask bench --only exports`),
+/// not asserted here.
+#[test]
+fn the_endpoint_answers_during_a_100k_flow_load() {
+    const LOAD: u64 = 100_000;
+    let pair = VethPair::new(Family::V4);
+    let metrics = SocketAddr::from(([127, 0, 0, 1], free_port(&pair.a)));
+    let flowmeter = Flowmeter::start_log(
+        &pair.a,
+        &format!(
+            "--iface {} --interval 0.5 --flows 131072 --new-flow-budget 0 --idle-timeout 10 \
+             --metrics {metrics}",
+            pair.a_if
+        ),
+    );
+    let before = pair.a_counters();
+    let scraping = AtomicBool::new(true);
+    let scrapes = thread::scope(|scope| {
+        let scraper = scope.spawn(|| {
+            let mut scrapes = Vec::new();
+            while scraping.load(Ordering::Relaxed) {
+                let asked = Instant::now();
+                let (status, body) = get(&pair.a, metrics, "/metrics");
+                scrapes.push(Scrape {
+                    status,
+                    whole: body.ends_with("# EOF\n"),
+                    flows: gauge(&body, "flowmeter_flows"),
+                    took: asked.elapsed(),
+                });
+                thread::sleep(Duration::from_millis(100));
+            }
+            scrapes
+        });
+        send_distinct_sources(&pair, LOAD);
+        let packets = format!(
+            r#"flowmeter_interface_packets_total{{device="{}",direction="rx"}} {LOAD}"#,
+            pair.a_if
+        );
+        // The load arrives, is read, and its flows end (idle 10 s) and are written.
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            let text = get(&pair.a, metrics, "/metrics").1;
+            let counted = text.lines().any(|line| line == packets);
+            // Fewer than 1% left: the load's flows have ended (the host's own may not).
+            let ended = gauge(&text, "flowmeter_flows").is_some_and(|f| f < LOAD as f64 / 100.0);
+            if counted && ended {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "not {packets}, or the load's flows not ended, after 90 s:\n{text}"
+            );
+            thread::sleep(Duration::from_millis(250));
+        }
+        scraping.store(false, Ordering::Relaxed);
+        scraper.join().expect("the scraper")
+    });
+    let answered = scrapes
+        .iter()
+        .filter(|s| s.status == 200 && s.whole)
+        .count();
+    let most_flows = scrapes.iter().filter_map(|s| s.flows).fold(0.0, f64::max);
+    let slowest = scrapes.iter().map(|s| s.took).max().unwrap_or_default();
+    eprintln!(
+        "{} scrapes, {answered} whole; at most {most_flows} flows; slowest {slowest:?}",
+        scrapes.len()
+    );
+    assert!(scrapes.len() >= 50, "only {} scrapes", scrapes.len());
+    assert_eq!(answered, scrapes.len(), "a scrape was refused or cut short");
+    assert!(
+        most_flows >= LOAD as f64,
+        "the flow gauge never showed the load: at most {most_flows}"
+    );
+    flowmeter.stop_when_quiet(&pair, &before);
+    wait_detached(&pair);
+}
+
+/// One answer of the scraper.
+struct Scrape {
+    status: u16,
+    /// The body ends as the exposition format's does.
+    whole: bool,
+    flows: Option<f64>,
+    took: Duration,
+}
+
+/// The value of an unlabelled metric's line, `NAME VALUE`.
+fn gauge(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
 }
 
 /// `count` frames from b to a, each from another source address and port.

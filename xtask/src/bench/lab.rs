@@ -7,6 +7,8 @@
 //! entries (no ARP).
 
 use std::{
+    fs::File,
+    os::fd::AsRawFd as _,
     process::Command,
     sync::atomic::{AtomicU32, Ordering},
     time::{Duration, Instant},
@@ -21,6 +23,13 @@ pub const SENDER_IP: &str = "10.98.0.1";
 pub const RECEIVER_IP: &str = "10.98.0.2";
 pub const SENDER_MAC: &str = "02:00:00:00:01:0a";
 pub const RECEIVER_MAC: &str = "02:00:00:00:01:0b";
+
+// The C library that std links anyway; xtask has no libc crate.
+unsafe extern "C" {
+    fn setns(fd: i32, nstype: i32) -> i32;
+}
+
+const CLONE_NEWNET: i32 = 0x4000_0000;
 
 /// A network namespace, deleted when dropped.
 pub struct Netns {
@@ -54,6 +63,18 @@ impl Netns {
         c.args(["netns", "exec", &self.name, program]);
         c
     }
+}
+
+/// Moves the calling thread into the namespace called `name`, for good: call it first
+/// thing on a thread of its own. Sockets it makes then belong there.
+pub fn enter(name: &str) -> Result<()> {
+    let path = format!("/run/netns/{name}");
+    let file = File::open(&path).with_context(|| format!("opening {path}"))?;
+    // SAFETY: a valid namespace fd; setns changes only the calling thread.
+    if unsafe { setns(file.as_raw_fd(), CLONE_NEWNET) } != 0 {
+        bail!("setns({path}): {}", std::io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 impl Drop for Netns {

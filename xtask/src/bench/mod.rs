@@ -1,7 +1,8 @@
 //! `cargo xtask bench [--quick] [--only PARTS]`: the criterion benches, the kernel bench,
 //! throughput and accuracy of flowmeter, iftop, nethogs and bandwhich on a veth pair
 //! between two namespaces, the same under a spoofed-source flood, and the whole
-//! program's cycle, CPU and memory from 1 to 1,000,000 flows. Everything lands in
+//! program's cycle, CPU and memory from 1 to 1,000,000 flows, and what the metrics
+//! endpoint and the IPFIX exporter add to it at 100,000 flows. Everything lands in
 //! `target/bench/results.json`, and the generated tables in docs/benchmarks.md.
 //!
 //! Traffic flows only inside the two network namespaces the bench creates; both are
@@ -9,6 +10,7 @@
 
 mod criterion;
 mod docs;
+mod exports;
 mod json;
 mod kernel;
 mod lab;
@@ -53,6 +55,8 @@ pub enum Part {
     Flood,
     /// The whole program: cycle, own CPU and RSS from idle to 1,000,000 flows.
     Cycle,
+    /// The exports at 100,000 flows: the cycle plain, scraped, and sending IPFIX.
+    Exports,
 }
 
 /// What `--only` asked for: everything when empty.
@@ -211,6 +215,12 @@ pub fn run(project: &Project, quick: bool, only: &[Part]) -> Result<()> {
         phase(
             "the whole program from idle to 1,000,000 flows",
             program::run(&plan, &tools.flowmeter, &dir),
+        )?;
+    }
+    if only.runs(Part::Exports) {
+        phase(
+            "the exports at 100,000 flows",
+            exports::run(&plan, &tools.flowmeter, &dir),
         )?;
     }
     header.notes.extend(failed.iter().cloned());

@@ -79,26 +79,28 @@ pub const LOADS: [Load; 6] = [
 const SLOW_CYCLES: Duration = Duration::from_secs(60);
 
 /// How long SIGINT may take before the bench kills the log (and says so).
-const STOP_GRACE: Duration = Duration::from_secs(30);
+pub const STOP_GRACE: Duration = Duration::from_secs(30);
 
 /// One measured window.
-struct Sample {
-    cpu_pct: f64,
-    kpps: f64,
-    rss_mib: f64,
-    cycle: Option<Cycle>,
-    stop_secs: f64,
+pub struct Sample {
+    pub cpu_pct: f64,
+    pub kpps: f64,
+    pub rss_mib: f64,
+    pub cycle: Option<Cycle>,
+    pub stop_secs: f64,
     /// It did not exit within [`STOP_GRACE`] of SIGINT.
-    killed: bool,
+    pub killed: bool,
+    /// When the window began and ended.
+    pub window: (Instant, Instant),
 }
 
 /// The log's cycle summary of the window, in ms.
 #[derive(Clone, Copy, Debug, PartialEq)]
-struct Cycle {
-    cycles: f64,
-    p50: f64,
-    p99: f64,
-    max: f64,
+pub struct Cycle {
+    pub cycles: f64,
+    pub p50: f64,
+    pub p99: f64,
+    pub max: f64,
 }
 
 pub fn run(plan: &Plan, flowmeter: &Path, dir: &Path) -> Result<Vec<Record>> {
@@ -108,7 +110,7 @@ pub fn run(plan: &Plan, flowmeter: &Path, dir: &Path) -> Result<Vec<Record>> {
     for round in 1..=plan.runs {
         for (i, load) in LOADS.iter().enumerate() {
             let name = format!("program-{}-{round}", load.id);
-            match measure(&lab, load, plan, flowmeter, dir, &name) {
+            match measure(&lab, load, &[], plan, flowmeter, dir, &name) {
                 Ok(s) => {
                     println!("bench: {name}: {}", summary(&s));
                     if s.killed {
@@ -168,7 +170,7 @@ pub fn run(plan: &Plan, flowmeter: &Path, dir: &Path) -> Result<Vec<Record>> {
     Ok(records)
 }
 
-fn summary(s: &Sample) -> String {
+pub fn summary(s: &Sample) -> String {
     let cycle = s.cycle.map_or("no cycle summary".into(), |c| {
         format!(
             "cycle p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms over {} cycles",
@@ -192,9 +194,11 @@ pub fn shown_flowmeter(load: &Load, plan: &Plan) -> String {
     )
 }
 
-fn measure(
+/// One window of `flowmeter log` under `load`, with `extra` options after the table's.
+pub fn measure(
     lab: &Lab,
     load: &Load,
+    extra: &[String],
     plan: &Plan,
     flowmeter: &Path,
     dir: &Path,
@@ -210,6 +214,7 @@ fn measure(
     if let Some(n) = load.table {
         cmd.args(["--flows", &n.to_string()]);
     }
+    cmd.args(extra);
     let mut meter = Spawned::start(&mut cmd, dir, name)?;
     meter.wait_for_output(": ingress ", Duration::from_secs(30))?;
     let trafgen = match load.flows {
@@ -246,6 +251,7 @@ fn measure(
         rss_mib: u1.peak_rss_mib,
         cycle: summaries.get(1).copied(),
         stop_secs,
+        window: (t0, t1),
     })
 }
 

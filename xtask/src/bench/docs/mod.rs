@@ -2,6 +2,7 @@
 //! `<!-- /bench:NAME -->` and is rewritten whole; the text around them is left alone.
 
 mod criterion;
+mod exports;
 mod kernel;
 mod program;
 mod veth;
@@ -37,6 +38,10 @@ pub fn update(
         (
             "own-cpu",
             has("own-cpu/idle").then(|| program::whole_program(header, records, plan)),
+        ),
+        (
+            "exports",
+            has("exports-cpu/plain").then(|| exports::exports(header, records, plan)),
         ),
         (
             "userspace",

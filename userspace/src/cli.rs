@@ -219,7 +219,9 @@ pub struct DatapathArgs {
 #[derive(Debug, Args)]
 pub struct EnrichArgs {
     /// A MaxMind GeoLite2/GeoIP2 Country or City database (or any .mmdb with
-    /// `country_code`) instead of the embedded DB-IP Lite country database.
+    /// `country_code`) instead of the embedded DB-IP Lite country database. Its records
+    /// win for private ranges too: a site database that maps 10.0.0.0/8 to a country
+    /// is used there, and "local" is only what it has no record for.
     #[arg(long, value_name = "PATH")]
     pub geoip: Option<PathBuf>,
 

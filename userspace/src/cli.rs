@@ -9,6 +9,7 @@ use clap::{
 };
 
 use crate::{
+    audit::AllowEntry,
     datapath::HookChoice,
     enrich::{geo::HomeCountries, verdict::RulesConfig},
     sinks::{
@@ -180,6 +181,15 @@ pub struct AuditArgs {
     /// countries.
     #[arg(long, value_name = "SECS", value_parser = units::parse_seconds)]
     pub watch: Option<Duration>,
+
+    /// A process known to do by design what a process check flags (repeatable; in the
+    /// configuration file `allow = [...]` under [audit]): exe:PATH (its executable),
+    /// memfd:NAME (a program run from memory, e.g. memfd:runc_cloned*) or unit:UNIT (its
+    /// systemd unit, e.g. unit:containerd.service); a trailing `*` matches any rest.
+    /// Every process-* finding about it is reported as allowed, naming the entry, and
+    /// counts toward no severity or exit status.
+    #[arg(long = "allow", value_name = "KIND:VALUE")]
+    pub allow: Vec<AllowEntry>,
 
     #[command(flatten)]
     pub datapath: DatapathArgs,

@@ -3,7 +3,8 @@
 //! `clean` tree; the report's form and exit statuses; a live run; and, in test network
 //! namespaces (root needed), an exposed database port reported with its process, a
 //! `--watch` run that marks the process talking now and stops on SIGINT with its report,
-//! and the configuration file's `[verdict]` table applied to the process checks.
+//! the configuration file's `[verdict]` table applied to the process checks, and a
+//! program run from a memfd that the allow-list (`--allow`, `[audit] allow`) names.
 
 mod common;
 
@@ -107,11 +108,17 @@ fn assert_schema(report: &Value) {
         );
         rank(finding["severity"].as_str().unwrap());
     }
+    // Allowed findings count in `allowed` only.
     let summary = &report["summary"];
+    let allowed = findings(report)
+        .iter()
+        .filter(|f| f["allowed_by"].is_string())
+        .count();
+    assert_eq!(summary["allowed"], allowed, "{summary}");
     for severity in SEVERITIES {
         let counted = findings(report)
             .iter()
-            .filter(|f| f["severity"] == severity)
+            .filter(|f| f["severity"] == severity && f.get("allowed_by").is_none())
             .count();
         assert_eq!(summary[severity], counted, "{summary}");
     }
@@ -664,4 +671,195 @@ fn watch_stops_on_sigint_and_still_prints_the_report() {
         output.status
     );
     assert_schema(&report(&output.stdout));
+}
+
+/// A copy of `sleep` in a memfd, run from it as a container runtime runs itself: its exe
+/// is `/memfd:NAME (deleted)`. The audit runs in fresh PID and network namespaces, so
+/// that it sees only the processes of the test (no other process or socket of the host
+/// changes its report between runs).
+struct MemfdProgram {
+    name: String,
+    memfd: std::os::fd::OwnedFd,
+}
+
+impl MemfdProgram {
+    fn new() -> Self {
+        use std::os::fd::FromRawFd;
+        let name = format!("fm-agent-{}", std::process::id());
+        let c_name = std::ffi::CString::new(name.clone()).unwrap();
+        // Without MFD_CLOEXEC: the shell that runs it inherits it.
+        let fd = unsafe { libc::memfd_create(c_name.as_ptr(), 0) };
+        assert!(fd >= 0, "memfd_create: {}", std::io::Error::last_os_error());
+        let memfd = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+        let sleep = ["/usr/bin/sleep", "/bin/sleep"]
+            .into_iter()
+            .find(|path| Path::new(path).exists())
+            .expect("a sleep binary");
+        let mut file = std::fs::File::from(memfd.try_clone().expect("dup the memfd"));
+        file.write_all(&std::fs::read(sleep).expect("read sleep"))
+            .expect("fill the memfd");
+        Self { name, memfd }
+    }
+
+    /// `flowmeter audit ARGS` in new PID and network namespaces, with the memfd program
+    /// running beside it when `running`. The namespace's init is the shell: when it
+    /// ends, the program goes with it.
+    fn audit(&self, running: bool, args: &[&str]) -> Output {
+        use std::os::fd::AsRawFd;
+        // Starts the program and waits (at most 5 s) until it runs from the memfd.
+        let script = r#"
+            fd="$1"; shift
+            if [ "$fd" != none ]; then
+                "/proc/self/fd/$fd" 60 &
+                agent=$!; tries=0
+                until readlink "/proc/$agent/exe" | grep -q '^/memfd:'; do
+                    tries=$((tries + 1)); [ "$tries" -gt 100 ] && exit 97
+                    sleep 0.05
+                done
+            fi
+            exec "$@"
+        "#;
+        let fd = match running {
+            true => self.memfd.as_raw_fd().to_string(),
+            false => "none".to_owned(),
+        };
+        let output = Command::new("unshare")
+            .args([
+                "--pid",
+                "--fork",
+                "--mount-proc",
+                "--net",
+                "sh",
+                "-c",
+                script,
+                "sh",
+            ])
+            .arg(fd)
+            .args([FLOWMETER, "audit"])
+            .args(args)
+            .output()
+            .expect("run flowmeter audit under unshare");
+        assert_ne!(
+            output.status.code(),
+            Some(97),
+            "the memfd program did not start"
+        );
+        output
+    }
+
+    /// The findings about this program, as (id, severity, allowed_by).
+    fn findings_about<'a>(&self, report: &'a Value) -> Vec<(&'a str, &'a str, Option<&'a str>)> {
+        let exe = format!("/memfd:{}", self.name);
+        findings(report)
+            .iter()
+            .filter(|f| f["process"]["exe"] == exe.as_str())
+            .map(|f| {
+                (
+                    f["id"].as_str().unwrap(),
+                    f["severity"].as_str().unwrap(),
+                    f["allowed_by"].as_str(),
+                )
+            })
+            .collect()
+    }
+}
+
+/// The summary's counts per severity and its exit status, the allowed count left out.
+fn counted(report: &Value) -> Vec<&Value> {
+    let summary = &report["summary"];
+    SEVERITIES
+        .iter()
+        .map(|s| &summary[*s])
+        .chain([&summary["exit_status"]])
+        .collect()
+}
+
+#[test]
+fn an_allowed_memfd_program_is_reported_as_allowed_and_counts_for_nothing() {
+    common::netns::require_root();
+    let program = MemfdProgram::new();
+    let entry = format!("memfd:{}", program.name);
+
+    // The host as it is without the program: what an allowed program must leave as is.
+    let clean = program.audit(false, &["--json"]);
+    let clean_report = report(&clean.stdout);
+    assert_schema(&clean_report);
+    assert!(program.findings_about(&clean_report).is_empty());
+
+    // Without an entry: high, as ever, and the audit says act.
+    let plain = program.audit(true, &["--json"]);
+    assert_eq!(plain.status.code(), Some(EXIT_FOUND), "{plain:?}");
+    let plain_report = report(&plain.stdout);
+    assert_schema(&plain_report);
+    assert_eq!(
+        program.findings_about(&plain_report),
+        [("process-exe-deleted", "high", None)]
+    );
+
+    // With the entry, on the command line or in the configuration file: allowed, named,
+    // and the exit status and counts of the host without the program.
+    let config = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("audit-allow-{}.toml", std::process::id()));
+    std::fs::write(&config, format!("[audit]\nallow = [\"{entry}\"]\n")).unwrap();
+    for args in [
+        vec!["--json", "--allow", entry.as_str()],
+        vec!["--json", "--config", config.to_str().unwrap()],
+    ] {
+        let allowed = program.audit(true, &args);
+        assert_eq!(
+            allowed.status.code(),
+            clean.status.code(),
+            "{args:?}: {allowed:?}"
+        );
+        let allowed_report = report(&allowed.stdout);
+        assert_schema(&allowed_report);
+        assert_eq!(
+            program.findings_about(&allowed_report),
+            [("process-exe-deleted", "high", Some(entry.as_str()))],
+            "{args:?}"
+        );
+        assert_eq!(allowed_report["summary"]["allowed"], 1, "{args:?}");
+        assert_eq!(counted(&allowed_report), counted(&clean_report), "{args:?}");
+    }
+
+    // The text report shows it in its own section, with the entry.
+    let text = program.audit(true, &["--allow", entry.as_str()]);
+    assert_eq!(text.status.code(), clean.status.code(), "{text:?}");
+    let text = String::from_utf8(text.stdout).unwrap();
+    let section = text
+        .find("\nALLOWED (1): named by the allow-list, not counted\n")
+        .unwrap_or_else(|| panic!("no ALLOWED section: {text}"));
+    let allowed = &text[section..];
+    assert!(
+        allowed.contains("[high] process-exe-deleted\n")
+            && allowed.contains(&format!("/memfd:{} (deleted)", program.name))
+            && allowed.contains(&format!("\n  allowed   by {entry}; remove the entry")),
+        "{text}"
+    );
+    // The summary line, as wrapped at 80 columns.
+    let words = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(words.contains(", 1 allowed: "), "{text}");
+
+    // Entries that name something else change nothing.
+    let other = format!("{entry}-other");
+    let unrelated = program.audit(
+        true,
+        &[
+            "--json",
+            "--allow",
+            &other,
+            "--allow",
+            "unit:fm-none.service",
+            "--allow",
+            "exe:/usr/bin/sleep",
+        ],
+    );
+    assert_eq!(unrelated.status.code(), Some(EXIT_FOUND), "{unrelated:?}");
+    let unrelated_report = report(&unrelated.stdout);
+    assert_eq!(
+        program.findings_about(&unrelated_report),
+        [("process-exe-deleted", "high", None)]
+    );
+    assert_eq!(unrelated_report["summary"], plain_report["summary"]);
+    let _ = std::fs::remove_file(&config);
 }

@@ -111,3 +111,39 @@ fn a_missing_config_file_is_an_error() {
     let text = stderr(&output);
     assert!(text.contains("/nonexistent/flowmeter.toml"), "{text}");
 }
+
+/// An allow-list entry of `audit` that is none of exe:, memfd: or unit: is told with the
+/// file and its key, in one line, before anything is audited; so is one on the command
+/// line.
+#[test]
+fn a_bad_allow_entry_is_a_usage_error_naming_the_file_and_key() {
+    let path = config_file(
+        "bad-allow",
+        "[audit]\nallow = [\"memfd:runc\", \"path:/usr/bin/runc\"]\n",
+    );
+    let output = flowmeter(&["audit", "--config", path.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(output.stdout.is_empty(), "no report: {output:?}");
+    let text = stderr(&output);
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(
+        text.starts_with(&format!(
+            "flowmeter: invalid configuration {}: `allow` in [audit]: invalid value \
+             'path:/usr/bin/runc'",
+            path.display()
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("expected exe:PATH, memfd:NAME or unit:UNIT"),
+        "{text}"
+    );
+
+    let output = flowmeter(&["audit", "--allow", "exe:runc"]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let text = stderr(&output);
+    assert!(
+        text.contains("exe takes an absolute path"),
+        "says what is expected: {text}"
+    );
+}

@@ -39,8 +39,8 @@ fn net(s: &str) -> IpNet {
     s.parse().unwrap()
 }
 
-/// The test prefixes and what they map to. The private ranges are in the file too, with
-/// a country, to show that local addresses are answered without a lookup.
+/// The test prefixes and what they map to. Two private ranges are in the file too, with
+/// a country, as a company's site database maps them: the file's answer wins there.
 const ENTRIES: &[(&str, &str)] = &[
     ("198.51.100.0/24", "DE"),
     ("203.0.113.0/24", "US"),
@@ -122,10 +122,12 @@ fn assert_answers_test_prefixes(db: &GeoDb) {
         ("192.0.2.1", Location::Unknown),
         ("2001:db8:2::1", Location::Unknown),
         ("8.8.8.8", Location::Unknown),
-        // In the file as FR, but local: never looked up.
-        ("10.1.2.3", Location::Local),
-        ("fd00::1", Location::Local),
-        ("::ffff:10.1.2.3", Location::Local),
+        // Private, and in the file as FR: the file's answer.
+        ("10.1.2.3", country("FR")),
+        ("fd00::1", country("FR")),
+        ("::ffff:10.1.2.3", country("FR")),
+        // Private or special ranges the file has no record for: local.
+        ("192.168.1.1", Location::Local),
         ("127.0.0.1", Location::Local),
         ("fe80::1", Location::Local),
         ("100.64.1.1", Location::Local),
@@ -177,7 +179,11 @@ fn home_marks_other_countries_foreign() {
     let foreign = |addr| home.is_foreign(&db.locate(ip(addr)));
     assert!(!foreign("198.51.100.1"), "DE is home");
     assert!(foreign("203.0.113.1"), "US is abroad");
-    assert!(!foreign("10.0.0.1"), "local is not foreign");
+    assert!(!foreign("192.168.0.1"), "local is not foreign");
+    assert!(
+        foreign("10.0.0.1"),
+        "a private range the file puts in FR is abroad"
+    );
     assert!(!foreign("192.0.2.1"), "unknown is not foreign");
 }
 

@@ -1,13 +1,20 @@
 //! `flowmeter log` says who and where: the local process behind a flow (pid, comm, exe,
 //! user), the remote's country from the GeoIP database, the foreign mark against
-//! `--home`, and the verdict, for real traffic between two test namespaces.
+//! `--home`, and the verdict, for real traffic between two test namespaces; and a site
+//! database's country for a private remote it maps, "local" for one it does not.
 
 mod common;
 
-use std::{thread, time::Duration};
+use std::{
+    net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket},
+    thread,
+    time::Duration,
+};
 
 use common::{
     Flowmeter,
+    geo::write_country_db,
+    netns::{Family, MAC_B, VethPair},
     scene::{CountryScene, own_comm},
 };
 
@@ -81,5 +88,67 @@ fn a_flow_names_its_process_country_and_foreign_mark() {
             reasons.contains("NL"),
             "the foreign mark says where: {flow}"
         );
+    }
+}
+
+#[test]
+fn a_site_database_locates_the_private_remotes_it_maps() {
+    // a (10.99.0.1) sends to b at 10.99.0.2, which the site database puts in CH, and at
+    // 172.16.99.2, a private range it has no record for.
+    let pair = VethPair::new(Family::V4);
+    let mapped = pair.b_ip;
+    let unmapped = IpAddr::V4(Ipv4Addr::new(172, 16, 99, 2));
+    pair.b
+        .ip(&format!("addr add {unmapped}/32 dev {}", pair.b_if));
+    pair.a
+        .ip(&format!("route add {unmapped}/32 dev {}", pair.a_if));
+    pair.a.ip(&format!(
+        "neigh add {unmapped} lladdr {MAC_B} dev {} nud permanent",
+        pair.a_if
+    ));
+    let db = write_country_db(&[("10.99.0.0/16", "CH"), ("198.51.100.0/24", "NL")]);
+    let remotes = [mapped, unmapped].map(|ip| SocketAddr::new(ip, 9000));
+    let _receivers =
+        remotes.map(|remote| pair.b.run(|| UdpSocket::bind(remote).expect("bind in b")));
+    let sender = pair
+        .a
+        .run(|| UdpSocket::bind((pair.a_ip, 0)).expect("bind in a"));
+
+    let args = format!(
+        "--iface {} --interval 0.2 --geoip {}",
+        pair.a_if,
+        db.display()
+    );
+    let flowmeter = Flowmeter::start_log(&pair.a, &args);
+    for remote in remotes {
+        for _ in 0..DATAGRAMS {
+            sender.send_to(&[7; PAYLOAD], remote).expect("send");
+        }
+    }
+    thread::sleep(Duration::from_millis(700));
+    let finished = flowmeter.stop();
+    assert!(finished.status.success(), "flowmeter failed: {finished:?}");
+
+    let log = finished.log();
+    let flows = log.of_type("flow");
+    let to = |remote: IpAddr| -> Vec<&serde_json::Value> {
+        let records: Vec<_> = flows
+            .iter()
+            .copied()
+            .filter(|f| f["proto"] == "udp" && f["remote_ip"] == remote.to_string())
+            .collect();
+        assert!(!records.is_empty(), "no flow to {remote}: {flows:?}");
+        records
+    };
+    for flow in to(mapped) {
+        assert_eq!(flow["country"], "CH", "the database's answer wins: {flow}");
+        assert!(flow.get("remote_local").is_none(), "{flow}");
+    }
+    for flow in to(unmapped) {
+        assert!(
+            flow.get("country").is_none(),
+            "no record, no country: {flow}"
+        );
+        assert_eq!(flow["remote_local"], true, "{flow}");
     }
 }

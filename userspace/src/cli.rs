@@ -9,6 +9,7 @@ use clap::{
 };
 
 use crate::{
+    audit::AllowEntry,
     datapath::HookChoice,
     enrich::{geo::HomeCountries, verdict::RulesConfig},
     sinks::{
@@ -181,6 +182,15 @@ pub struct AuditArgs {
     #[arg(long, value_name = "SECS", value_parser = units::parse_seconds)]
     pub watch: Option<Duration>,
 
+    /// A process known to do by design what a process check flags (repeatable; in the
+    /// configuration file `allow = [...]` under [audit]): exe:PATH (its executable),
+    /// memfd:NAME (a program run from memory, e.g. memfd:runc_cloned*) or unit:UNIT (its
+    /// systemd unit, e.g. unit:containerd.service); a trailing `*` matches any rest.
+    /// Every process-* finding about it is reported as allowed, naming the entry, and
+    /// counts toward no severity or exit status.
+    #[arg(long = "allow", value_name = "KIND:VALUE")]
+    pub allow: Vec<AllowEntry>,
+
     #[command(flatten)]
     pub datapath: DatapathArgs,
 
@@ -219,7 +229,9 @@ pub struct DatapathArgs {
 #[derive(Debug, Args)]
 pub struct EnrichArgs {
     /// A MaxMind GeoLite2/GeoIP2 Country or City database (or any .mmdb with
-    /// `country_code`) instead of the embedded DB-IP Lite country database.
+    /// `country_code`) instead of the embedded DB-IP Lite country database. Its records
+    /// win for private ranges too: a site database that maps 10.0.0.0/8 to a country
+    /// is used there, and "local" is only what it has no record for.
     #[arg(long, value_name = "PATH")]
     pub geoip: Option<PathBuf>,
 

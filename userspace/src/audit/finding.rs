@@ -3,6 +3,7 @@
 
 use std::{fmt, net::IpAddr, path::PathBuf};
 
+use super::allow::AllowEntry;
 use crate::proc::ProcessInfo;
 
 /// How much a finding matters. Ordered: the greatest is the worst.
@@ -65,6 +66,9 @@ pub struct Finding {
     pub process: Option<ProcessRef>,
     /// What that process sent and received while `--watch` metered the traffic.
     pub traffic: Option<Traffic>,
+    /// The allow-list entry that names this finding's process (`memfd:runc`): the
+    /// finding is reported as allowed and counts toward no severity or exit status.
+    pub allowed: Option<String>,
 }
 
 impl Finding {
@@ -83,6 +87,7 @@ impl Finding {
             advice,
             process: None,
             traffic: None,
+            allowed: None,
         }
     }
 
@@ -90,6 +95,17 @@ impl Finding {
     pub fn about(mut self, process: &ProcessInfo) -> Self {
         self.process = Some(ProcessRef::of(process));
         self
+    }
+
+    /// The same finding, allowed by `entry` if there is one.
+    pub fn allowed_by(mut self, entry: Option<&AllowEntry>) -> Self {
+        self.allowed = entry.map(ToString::to_string);
+        self
+    }
+
+    /// Counts toward the severities and the exit status: not allowed.
+    pub fn counts(&self) -> bool {
+        self.allowed.is_none()
     }
 }
 

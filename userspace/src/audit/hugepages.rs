@@ -179,6 +179,7 @@ mod tests {
             age: 1.0,
             cpu_share: 0.0,
             hugetlb_kb: Some(4096),
+            unit: None,
             reasons,
         }
     }

@@ -19,6 +19,7 @@
 
 mod accounts;
 mod advice;
+pub mod allow;
 mod cron;
 pub mod finding;
 #[cfg(test)]
@@ -47,6 +48,7 @@ use crate::enrich::{
     verdict::{Persistence, Rules},
 };
 
+pub use allow::{AllowEntry, AllowError};
 pub use finding::{Finding, ProcessRef, Severity, Traffic};
 pub use render::render;
 pub use report::{EXIT_CLEAN, EXIT_FOUND, Report};
@@ -63,9 +65,10 @@ use users::Users;
 const PROC: &str = "/proc";
 
 /// Audits the tree at `dir` (`/` for the running system). `rules` are the verdict rules
-/// (`--rules` extends them: more cloud agents, known huge-page users). Fails only if
-/// `dir` is not a directory: anything unreadable inside is a finding or a note.
-pub fn audit(dir: &Path, rules: &Rules) -> Result<Report, RootError> {
+/// (`--rules` extends them: more cloud agents, known huge-page users); `allowed` names
+/// the processes whose findings are allowed (`--allow`). Fails only if `dir` is not a
+/// directory: anything unreadable inside is a finding or a note.
+pub fn audit(dir: &Path, rules: &Rules, allowed: &[AllowEntry]) -> Result<Report, RootError> {
     let root = Root::open(dir)?;
     let mut out = Findings::default();
     let launches = launches(&root, &mut out);
@@ -80,7 +83,7 @@ pub fn audit(dir: &Path, rules: &Rules) -> Result<Report, RootError> {
         let flagged = persistence::flagged(&launches);
         let running = processes::scan(Path::new(PROC), rules, &flagged);
         hugepages::check(&root, Some(&running), &mut out);
-        processes::check(&running, &mut out);
+        processes::check(&running, allowed, &mut out);
         sockets::check(&listeners(&ProcPaths::system()), &mut out);
     } else {
         hugepages::check(&root, None, &mut out);

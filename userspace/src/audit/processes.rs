@@ -3,9 +3,13 @@
 //! from a flagged persistence point, huge pages without being a known user), and the
 //! miner's profile: busy for a long time, no terminal, a program from outside the
 //! system's directories. What each process is, the shared `/proc` reader says
-//! ([`crate::proc`]); its signs are judged here and in `signs`.
+//! ([`crate::proc`]); its signs are judged here and in `signs`. A process the allow-list
+//! names (`allow`: by exe, memfd name or systemd unit) has its findings reported as
+//! allowed.
 
 use std::{fs, path::Path};
+
+use procfs::process::Process;
 
 use crate::{
     enrich::verdict::{self, Persistence, Reason, Rules},
@@ -15,6 +19,7 @@ use crate::{
 
 use super::{
     advice,
+    allow::{self, AllowEntry},
     finding::{Finding, Findings, Severity},
     signs,
 };
@@ -56,6 +61,8 @@ pub struct Running {
     pub cpu_share: f64,
     /// `HugetlbPages` in kB, if the kernel says.
     pub hugetlb_kb: Option<u64>,
+    /// The systemd unit whose cgroup holds it (`containerd.service`), if any.
+    pub unit: Option<String>,
     /// What the verdict rules hold against it.
     pub reasons: Vec<Reason>,
 }
@@ -90,37 +97,57 @@ pub fn scan(proc_root: &Path, rules: &Rules, persistence: &Persistence) -> Vec<R
             age,
             cpu_share: if age > 0.0 { cpu / age } else { 0.0 },
             hugetlb_kb,
+            unit: systemd_unit(&process),
             reasons,
         });
     }
     running
 }
 
-/// A finding per reason held against a process, and per busy unknown program.
-pub fn check(running: &[Running], out: &mut Findings) {
+/// The systemd unit holding `process`, from its cgroup in the unified hierarchy
+/// (cgroup v2) or in systemd's own (v1).
+fn systemd_unit(process: &Process) -> Option<String> {
+    process
+        .cgroups()
+        .ok()?
+        .into_iter()
+        .filter(|group| {
+            group.hierarchy == 0 || group.controllers.iter().any(|c| c == "name=systemd")
+        })
+        .find_map(|group| allow::unit_of_cgroup(&group.pathname).map(str::to_owned))
+}
+
+/// A finding per reason held against a process, and per busy unknown program; those
+/// about a process that an entry of `allowed` names are allowed.
+pub fn check(running: &[Running], allowed: &[AllowEntry], out: &mut Findings) {
     for process in running {
+        let entry = allow::allowing(
+            allowed,
+            process.info.exe.as_deref(),
+            process.unit.as_deref(),
+        );
+        let mut add = |finding: Finding| {
+            out.add(finding.about(&process.info).allowed_by(entry));
+        };
         for reason in &process.reasons {
             if let Some(finding) = reason_finding(process, reason) {
-                out.add(finding.about(&process.info));
+                add(finding);
             }
         }
         if is_busy_unknown(process) {
-            out.add(
-                Finding::new(
-                    "process-busy-unknown",
-                    Severity::Medium,
-                    format!(
-                        "{} has used {:.0}% of a CPU for {} with no terminal, from a program \
-                         outside the system's directories",
-                        process.info.comm,
-                        process.cpu_share * 100.0,
-                        units::age(process.age)
-                    ),
-                    evidence(&process.info),
-                    advice::BUSY_PROCESS,
-                )
-                .about(&process.info),
-            );
+            add(Finding::new(
+                "process-busy-unknown",
+                Severity::Medium,
+                format!(
+                    "{} has used {:.0}% of a CPU for {} with no terminal, from a program \
+                     outside the system's directories",
+                    process.info.comm,
+                    process.cpu_share * 100.0,
+                    units::age(process.age)
+                ),
+                evidence(&process.info),
+                advice::BUSY_PROCESS,
+            ));
         }
     }
 }
@@ -215,6 +242,7 @@ pub fn evidence(info: &ProcessInfo) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::audit::{EXIT_CLEAN, EXIT_FOUND, Report, fixture, render, to_json};
 
     fn running(comm: &str, exe: &str, reasons: Vec<Reason>) -> Running {
         Running {
@@ -231,6 +259,7 @@ mod tests {
             age: 3600.0,
             cpu_share: 3.9,
             hugetlb_kb: None,
+            unit: None,
             reasons,
         }
     }
@@ -249,7 +278,7 @@ mod tests {
             ],
         );
         let mut out = Findings::default();
-        check(&[miner], &mut out);
+        check(&[miner], &[], &mut out);
         let found: Vec<(&str, Severity)> = out
             .found
             .iter()
@@ -317,5 +346,140 @@ mod tests {
         assert_eq!(me.hugetlb_kb, Some(0));
         // Kernel threads are left out.
         assert!(running.iter().all(|p| p.info.pid != 2));
+    }
+
+    /// A fake /proc with a program run from a memfd in `agent.service` (cgroup v2) and
+    /// a plain one in `legacy.service` (systemd's cgroup v1 hierarchy).
+    fn fake_proc() -> tempfile::TempDir {
+        let proc = tempfile::tempdir().unwrap();
+        fs::write(proc.path().join("uptime"), "100000.00 1.00\n").unwrap();
+        fixture::process(
+            proc.path(),
+            4242,
+            "agent",
+            "/memfd:agent (deleted)",
+            &["agent", "--serve"],
+            "0::/system.slice/agent.service\n",
+        );
+        fixture::process(
+            proc.path(),
+            4243,
+            "legacy",
+            "/usr/sbin/legacy",
+            &["legacy"],
+            "2:cpu,cpuacct:/\n1:name=systemd:/system.slice/legacy.service\n",
+        );
+        proc
+    }
+
+    /// The audit of the fake /proc's processes, with these allow-list entries.
+    fn audited(running: &[Running], entries: &[&str]) -> Report {
+        let entries: Vec<AllowEntry> = entries.iter().map(|e| e.parse().unwrap()).collect();
+        let mut out = Findings::default();
+        check(running, &entries, &mut out);
+        Report::new(Path::new("/"), true, out)
+    }
+
+    #[test]
+    fn a_memfd_process_is_read_with_its_unit() {
+        let proc = fake_proc();
+        let running = scan(proc.path(), &Rules::default(), &Persistence::new());
+        let read: Vec<(u32, Option<&Path>, bool, Option<&str>)> = running
+            .iter()
+            .map(|p| {
+                let exe = p.info.exe.as_deref();
+                (p.info.pid, exe, p.info.exe_deleted, p.unit.as_deref())
+            })
+            .collect();
+        assert_eq!(
+            read,
+            [
+                (
+                    4242,
+                    Some(Path::new("/memfd:agent")),
+                    true,
+                    Some("agent.service")
+                ),
+                (
+                    4243,
+                    Some(Path::new("/usr/sbin/legacy")),
+                    false,
+                    Some("legacy.service")
+                ),
+            ]
+        );
+        assert!(matches!(
+            &running[0].reasons[..],
+            [Reason::ExeDeleted { .. }]
+        ));
+    }
+
+    #[test]
+    fn an_allow_entry_turns_the_memfd_finding_into_an_allowed_one() {
+        let proc = fake_proc();
+        let running = scan(proc.path(), &Rules::default(), &Persistence::new());
+
+        // Without an entry: high, as ever.
+        let plain = audited(&running, &[]);
+        let found: Vec<(&str, Severity, Option<&str>)> = plain
+            .findings
+            .iter()
+            .map(|f| (f.id.as_str(), f.severity, f.allowed.as_deref()))
+            .collect();
+        assert_eq!(found, [("process-exe-deleted", Severity::High, None)]);
+        assert_eq!(plain.exit_status(), EXIT_FOUND);
+
+        // By its memfd name, its unit or its exe: allowed, naming the entry, and the
+        // exit status of a clean host.
+        for (entry, named) in [
+            ("memfd:agent", "memfd:agent"),
+            ("memfd:ag*", "memfd:ag*"),
+            ("unit:agent", "unit:agent.service"),
+            ("exe:/memfd:agent", "exe:/memfd:agent"),
+        ] {
+            let report = audited(&running, &["exe:/usr/bin/other", entry]);
+            let finding = &report.findings[0];
+            assert_eq!(
+                (
+                    finding.id.as_str(),
+                    finding.severity,
+                    finding.allowed.as_deref()
+                ),
+                ("process-exe-deleted", Severity::High, Some(named)),
+                "{entry}"
+            );
+            assert_eq!(report.exit_status(), EXIT_CLEAN, "{entry}");
+            assert_eq!(report.count(Severity::High), 0, "{entry}");
+
+            let text = render(&report, 80);
+            assert!(
+                text.contains("ALLOWED (1): named by the allow-list, not counted\n\n[high] process-exe-deleted\n"),
+                "{text}"
+            );
+            assert!(
+                text.contains(&format!("\n  allowed   by {named}; remove the entry")),
+                "{text}"
+            );
+            assert!(text.contains("0 info, 1 allowed: nothing"), "{text}");
+            let json: serde_json::Value = serde_json::from_str(&to_json(&report)).unwrap();
+            assert_eq!(json["findings"][0]["allowed_by"], named, "{json}");
+            assert_eq!(json["findings"][0]["severity"], "high", "{json}");
+            assert_eq!(json["summary"]["allowed"], 1, "{json}");
+            assert_eq!(json["summary"]["high"], 0, "{json}");
+            assert_eq!(json["summary"]["exit_status"], 0, "{json}");
+        }
+
+        // Entries that name another process change nothing.
+        for entry in [
+            "memfd:agent2",
+            "memfd:other*",
+            "unit:agent.scope",
+            "exe:/usr/sbin/legacy",
+        ] {
+            let report = audited(&running, &[entry]);
+            assert_eq!(report.findings, plain.findings, "{entry}");
+            assert_eq!(report.exit_status(), EXIT_FOUND, "{entry}");
+            assert_eq!(report.summary(), plain.summary(), "{entry}");
+        }
     }
 }

@@ -1,6 +1,6 @@
 //! The report for people: readable at 80 columns without colour. Findings whose process
-//! talks to the network now come first, then the others grouped by severity, worst first;
-//! notes; and a one-line summary at the end.
+//! talks to the network now come first, then the others grouped by severity, worst first,
+//! then those the allow-list named (`ALLOWED`); notes; and a one-line summary at the end.
 
 use super::{
     finding::{Finding, Severity, Traffic},
@@ -32,8 +32,10 @@ pub fn render(report: &Report, width: usize) -> String {
 
     // Advice already given in full, and the finding it was given for.
     let mut advised: Vec<(&str, &str)> = Vec::new();
+    let (counted, allowed): (Vec<&Finding>, Vec<&Finding>) =
+        report.findings.iter().partition(|f| f.counts());
     let (talking, quiet): (Vec<&Finding>, Vec<&Finding>) =
-        report.findings.iter().partition(|f| f.traffic.is_some());
+        counted.into_iter().partition(|f| f.traffic.is_some());
     if let Some(watched) = report.watched {
         lines.push(String::new());
         let heading = format!(
@@ -63,6 +65,18 @@ pub fn render(report: &Report, width: usize) -> String {
             finding_lines(finding, width, &mut advised, &mut lines);
         }
     }
+    if !allowed.is_empty() {
+        lines.push(String::new());
+        let heading = format!(
+            "ALLOWED ({}): named by the allow-list, not counted",
+            allowed.len()
+        );
+        lines.extend(wrap(&heading, "", "  ", width));
+        for finding in allowed {
+            lines.push(String::new());
+            finding_lines(finding, width, &mut advised, &mut lines);
+        }
+    }
     if report.findings.is_empty() {
         lines.push(String::new());
         lines.push("No findings.".to_owned());
@@ -75,13 +89,19 @@ pub fn render(report: &Report, width: usize) -> String {
         }
     }
     lines.push(String::new());
-    lines.push(format!("Summary: {}", report.summary()));
+    lines.extend(wrap(
+        &format!("Summary: {}", report.summary()),
+        "",
+        "  ",
+        width,
+    ));
     let mut text = lines.join("\n");
     text.push('\n');
     text
 }
 
-/// One finding's lines. Advice given in full for an earlier finding is referred to.
+/// One finding's lines. Advice given in full for an earlier finding is referred to; an
+/// allowed finding names its entry instead (the advice is for a process nobody knows).
 fn finding_lines<'a>(
     finding: &'a Finding,
     width: usize,
@@ -105,6 +125,13 @@ fn finding_lines<'a>(
     }
     if let Some(traffic) = &finding.traffic {
         field("traffic", &traffic_text(traffic));
+    }
+    if let Some(entry) = &finding.allowed {
+        field(
+            "allowed",
+            &format!("by {entry}; remove the entry if this is not the program you meant"),
+        );
+        return;
     }
     match advised.iter().find(|(advice, _)| *advice == finding.advice) {
         Some((_, id)) if *id == finding.id => field("to do", "as above"),
@@ -287,6 +314,56 @@ Summary: 1 critical, 0 high, 0 medium, 1 low, 0 info: needs action (exit 3)
             ),
             "{text}"
         );
+    }
+
+    #[test]
+    fn allowed_findings_come_last_with_their_entry_and_no_advice() {
+        let mut report = report();
+        let mut known = Finding::new(
+            "process-exe-deleted",
+            Severity::High,
+            "runc runs from memory (memfd), with no program file on disk",
+            "pid 77 (runc, user root): /memfd:runc_cloned:/proc/self/exe (deleted)",
+            "Kill the process.",
+        );
+        known.process = Some(ProcessRef {
+            pid: 77,
+            comm: "runc".into(),
+            exe: Some("/memfd:runc_cloned:/proc/self/exe".into()),
+        });
+        known.allowed = Some("memfd:runc_cloned*".into());
+        report.findings.push(known);
+        report.sort();
+        let text = render(&report, 80);
+        assert!(
+            text.lines().all(|line| line.chars().count() <= 80),
+            "{text}"
+        );
+        let expected = "\
+LOW (1)
+
+[low] sshd-port-22
+  sshd listens on 22
+  evidence  /etc/ssh/sshd_config:2: Port 22
+  to do     Move it.
+
+ALLOWED (1): named by the allow-list, not counted
+
+[high] process-exe-deleted
+  runc runs from memory (memfd), with no program file on disk
+  evidence  pid 77 (runc, user root): /memfd:runc_cloned:/proc/self/exe
+            (deleted)
+  process   runc (pid 77, /memfd:runc_cloned:/proc/self/exe)
+  allowed   by memfd:runc_cloned*; remove the entry if this is not the program
+            you meant
+
+NOTES
+- live-only checks skipped
+
+Summary: 1 critical, 0 high, 0 medium, 1 low, 0 info, 1 allowed: needs action
+  (exit 3)
+";
+        assert!(text.ends_with(expected), "{text}");
     }
 
     #[test]

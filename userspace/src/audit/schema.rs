@@ -35,6 +35,9 @@ struct WireFinding<'a> {
     process: Option<WireProcess<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     traffic: Option<WireTraffic>,
+    /// The allow-list entry that named the process; absent when not allowed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    allowed_by: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -59,6 +62,8 @@ struct Summary {
     medium: usize,
     low: usize,
     info: usize,
+    /// Findings the allow-list named, in none of the counts above.
+    allowed: usize,
     total: usize,
     worst: Option<&'static str>,
     exit_status: u8,
@@ -80,6 +85,7 @@ pub fn to_json(report: &Report) -> String {
             medium: report.count(Severity::Medium),
             low: report.count(Severity::Low),
             info: report.count(Severity::Info),
+            allowed: report.allowed(),
             total: report.findings.len(),
             worst: report.worst().map(Severity::label),
             exit_status: report.exit_status(),
@@ -107,6 +113,7 @@ fn finding(finding: &Finding) -> WireFinding<'_> {
             countries: t.countries.clone(),
             bytes: t.bytes,
         }),
+        allowed_by: finding.allowed.as_deref(),
     }
 }
 
@@ -140,6 +147,9 @@ mod tests {
         });
         found.add(exposed);
         found.add(Finding::new("sshd-port-22", Severity::Low, "t", "e", "a"));
+        let mut allowed = Finding::new("process-exe-deleted", Severity::High, "t", "e", "a");
+        allowed.allowed = Some("memfd:runc".into());
+        found.add(allowed);
         found.note("n");
         let mut report = Report::new(Path::new("/"), true, found);
         report.watched = Some(std::time::Duration::from_secs(2));
@@ -166,13 +176,18 @@ mod tests {
                             "bytes": 1500
                         }
                     },
-                    {"id": "sshd-port-22", "severity": "low", "title": "t", "evidence": "e", "advice": "a"}
+                    {"id": "sshd-port-22", "severity": "low", "title": "t", "evidence": "e", "advice": "a"},
+                    {
+                        "id": "process-exe-deleted", "severity": "high", "title": "t",
+                        "evidence": "e", "advice": "a", "allowed_by": "memfd:runc"
+                    }
                 ],
                 "notes": ["n"],
                 "summary": {
-                    "critical": 0, "high": 1, "medium": 0, "low": 1, "info": 0, "total": 2,
+                    "critical": 0, "high": 1, "medium": 0, "low": 1, "info": 0,
+                    "allowed": 1, "total": 3,
                     "worst": "high", "exit_status": 3,
-                    "text": "0 critical, 1 high, 0 medium, 1 low, 0 info: needs action (exit 3)"
+                    "text": "0 critical, 1 high, 0 medium, 1 low, 0 info, 1 allowed: needs action (exit 3)"
                 }
             })
         );

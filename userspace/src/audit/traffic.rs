@@ -2,7 +2,9 @@
 //! (the datapath, enriched with owners, countries and verdicts) and hands each interval
 //! to [`Watched::add`]; [`Watched::mark`] then puts on every finding about a talking
 //! process what it sent and received, with whom and where, and adds a finding for
-//! traffic the verdict rules call suspicious that no other finding covers.
+//! traffic the verdict rules call suspicious that no other finding covers. For a process
+//! the allow-list named, only what its traffic does counts (a mining-pool port, a
+//! flood), not the process signs that were allowed.
 
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap},
@@ -48,6 +50,8 @@ struct Seen {
     bytes: u64,
     /// What the verdict rules hold against the traffic, once each.
     reasons: Vec<String>,
+    /// Those of them that are the traffic's own doing, not the process's signs.
+    flow_reasons: Vec<String>,
 }
 
 impl Seen {
@@ -61,9 +65,18 @@ impl Seen {
         if facts.judgement.verdict == Verdict::Suspicious {
             for reason in &facts.judgement.reasons {
                 let text = reason.to_string();
-                if !matches!(reason, Reason::NoLocalProcess) && !self.reasons.contains(&text) {
-                    self.reasons.push(text);
+                if matches!(reason, Reason::NoLocalProcess) || self.reasons.contains(&text) {
+                    continue;
                 }
+                if matches!(
+                    reason,
+                    Reason::MiningPort { .. }
+                        | Reason::MiningPortListener { .. }
+                        | Reason::OutboundFlood { .. }
+                ) {
+                    self.flow_reasons.push(text.clone());
+                }
+                self.reasons.push(text);
             }
         }
     }
@@ -126,14 +139,20 @@ impl Watched {
         pids.sort_unstable();
         for pid in pids {
             let seen = &self.processes[pid];
-            let covered = report
+            let about: Vec<&Finding> = report
                 .findings
                 .iter()
-                .any(|f| f.process.as_ref().is_some_and(|p| p.pid == *pid));
+                .filter(|f| f.process.as_ref().is_some_and(|p| p.pid == *pid))
+                .collect();
+            let covered = about.iter().any(|f| f.counts());
+            let reasons = match about.iter().any(|f| !f.counts()) {
+                true => &seen.flow_reasons,
+                false => &seen.reasons,
+            };
             let Some(process) = seen.process.as_deref() else {
                 continue;
             };
-            if covered || seen.reasons.is_empty() {
+            if covered || reasons.is_empty() {
                 continue;
             }
             let mut finding = Finding::new(
@@ -142,7 +161,7 @@ impl Watched {
                 format!(
                     "{}'s traffic looks suspicious: {}",
                     process.comm,
-                    seen.reasons.join("; ")
+                    reasons.join("; ")
                 ),
                 processes::evidence(process),
                 advice::SUSPICIOUS_TRAFFIC,
@@ -314,5 +333,61 @@ mod tests {
             report.findings[2].title
         );
         assert_eq!(report.watched, Some(Duration::from_secs(2)));
+    }
+
+    #[test]
+    fn an_allowed_process_is_judged_by_its_traffic_alone() {
+        let deleted = Reason::ExeDeleted {
+            exe: "/memfd:agent".into(),
+        };
+        let pool = Reason::MiningPort { port: 3333 };
+        // pid 700 talks only as its allowed signs say; pid 701 also to a mining pool.
+        let mut found = Findings::default();
+        for pid in [700, 701] {
+            let mut finding = Finding::new("process-exe-deleted", Severity::High, "t", "e", "a");
+            finding.process = Some(crate::audit::finding::ProcessRef {
+                pid,
+                comm: format!("p{pid}"),
+                exe: Some("/memfd:agent".into()),
+            });
+            finding.allowed = Some("memfd:agent".into());
+            found.add(finding);
+        }
+        let mut report = Report::new(Path::new("/"), true, found);
+        let snapshot = Snapshot {
+            at: std::time::UNIX_EPOCH,
+            interval: Duration::from_secs(1),
+            flows: vec![flow("203.0.113.5:443", 100), flow("198.51.100.8:3333", 50)],
+            interfaces: Vec::new(),
+            overflow: Vec::new(),
+        };
+        let facts = vec![
+            facts(Some(700), "NL", Verdict::Suspicious, vec![deleted.clone()]),
+            facts(Some(701), "CN", Verdict::Suspicious, vec![deleted, pool]),
+        ];
+        let mut watched = Watched::default();
+        watched.add(&EnrichedSnapshot::from_parts(snapshot, facts));
+        watched.mark(&mut report, Duration::from_secs(2));
+
+        let found: Vec<(&str, u32, bool)> = report
+            .findings
+            .iter()
+            .map(|f| (f.id.as_str(), f.process.as_ref().unwrap().pid, f.counts()))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                ("traffic-suspicious", 701, true),
+                ("process-exe-deleted", 700, false),
+                ("process-exe-deleted", 701, false),
+            ]
+        );
+        let title = &report.findings[0].title;
+        assert!(
+            title.ends_with(": remote port 3333 is a common mining-pool port"),
+            "only the traffic's own reason: {title}"
+        );
+        // The allowed findings still carry what their process sent.
+        assert_eq!(report.findings[1].traffic.as_ref().unwrap().bytes, 200);
     }
 }

@@ -26,7 +26,7 @@ const WATCH_INTERVAL: Duration = Duration::from_secs(1);
 
 pub fn run(args: &AuditArgs, verbose: bool) -> Result<u8> {
     let rules = build::rules(&args.enrich)?;
-    let mut report = audit::audit(&args.root, &rules)?;
+    let mut report = audit::audit(&args.root, &rules, &args.allow)?;
     if let Some(duration) = args.watch {
         if !report.live {
             bail!(

@@ -5,9 +5,12 @@
 //! `--geoip PATH` replaces it with a MaxMind GeoLite2/GeoIP2 Country or City file, or any
 //! mmdb whose records carry `country.iso_code` or a top-level `country_code`.
 //!
-//! Private and special ranges that no country owns are [`Location::Local`] and are never
-//! looked up. `--home CC[,CC...]` ([`HomeCountries`]) names the host's own countries;
-//! a remote in any other country is "foreign", a risk mark and not a verdict.
+//! Private and special ranges that no country owns ([`is_local`]) are
+//! [`Location::Local`] unless a `--geoip` file has a record for the address: a company's
+//! own site database that maps 10.0.0.0/8 to a country is the user's explicit answer, and
+//! it wins ([`GeoDb::locate`] states the rule). `--home CC[,CC...]` ([`HomeCountries`])
+//! names the host's own countries; a remote in any other country is "foreign", a risk
+//! mark and not a verdict.
 
 use std::{
     borrow::Cow,
@@ -114,9 +117,10 @@ impl serde::Serialize for CountryCode {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Location {
     /// A private or special range that no country owns (RFC 1918, loopback, link-local,
-    /// CGNAT, multicast, IPv6 ULA, ...).
+    /// CGNAT, multicast, IPv6 ULA, ...), where the database has no record.
     Local,
-    /// A public address and the country the database puts it in.
+    /// The country the database puts the address in: a public one, or a private one
+    /// that a `--geoip` site database maps.
     Country(CountryCode),
     /// A public address the database has no country for.
     Unknown,
@@ -142,8 +146,9 @@ impl fmt::Display for Location {
     }
 }
 
-/// True for addresses that no country owns, which are never looked up. IPv4-mapped
-/// IPv6 addresses are judged as the IPv4 address they carry.
+/// True for addresses that no country owns: "local" where the database has no record
+/// for them (see [`GeoDb::locate`]). IPv4-mapped IPv6 addresses are judged as the IPv4
+/// address they carry.
 ///
 /// Documentation and benchmark ranges (192.0.2/24, 198.51.100/24, 203.0.113/24,
 /// 198.18/15, 2001:db8::/32) are not local: they are looked up like any address,
@@ -299,20 +304,27 @@ impl GeoDb {
         }
     }
 
-    /// Where `ip` is. Local ranges are answered without a lookup; an address the
-    /// database has no country for, or cannot decode, is `Unknown`.
+    /// Where `ip` is. The one rule for private and special ranges: the database's own
+    /// record wins (a `--geoip` site database may map 10.0.0.0/8 to a country), and an
+    /// address of such a range that it has no country for is `Local`. Any other address
+    /// the database has no country for, or cannot decode, is `Unknown`.
+    ///
+    /// The embedded database holds no record in those ranges (a test walks them), so it
+    /// is not asked for them: the same answer, without the lookup.
     pub fn locate(&self, ip: IpAddr) -> Location {
         let ip = ip.to_canonical();
-        if is_local(ip) {
+        let local = is_local(ip);
+        if local && matches!(self.source, Source::Embedded) {
             return Location::Local;
         }
-        match self.lookup(ip) {
-            Ok(Some(code)) => Location::Country(code),
-            Ok(None) => Location::Unknown,
-            Err(e) => {
-                log::debug!("GeoIP lookup of {ip} failed: {e}");
-                Location::Unknown
-            }
+        let found = self.lookup(ip).unwrap_or_else(|e| {
+            log::debug!("GeoIP lookup of {ip} failed: {e}");
+            None
+        });
+        match found {
+            Some(code) => Location::Country(code),
+            None if local => Location::Local,
+            None => Location::Unknown,
         }
     }
 
@@ -620,9 +632,101 @@ mod tests {
         );
         assert_eq!(db.attribution(), Some(DBIP_CREDIT));
         assert!(has_country_codes(&db.reader).unwrap());
-        // Local ranges never reach the database.
+        // Local ranges are local: the embedded database has no record for them.
         assert_eq!(db.locate(ip("192.168.1.1")), Location::Local);
         assert_eq!(db.locate(ip("fe80::1")), Location::Local);
+    }
+
+    /// A `--geoip` file with these (prefix, country code) records.
+    fn site_db(entries: &[(&str, &str)]) -> (tempfile::TempDir, GeoDb) {
+        let mut writer = mmdb_writer::Writer::new("site country");
+        for (prefix, code) in entries {
+            let net: mmdb_writer::ipnet::IpNet = prefix.parse().unwrap();
+            let record = mmdb_writer::Value::map([("country_code", *code)]);
+            writer.insert_value(net, record).unwrap();
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("site.mmdb");
+        std::fs::write(&path, writer.to_bytes().unwrap()).unwrap();
+        let db = GeoDb::open(&path).unwrap();
+        (dir, db)
+    }
+
+    #[test]
+    fn a_site_databases_record_wins_for_private_ranges() {
+        let (_dir, db) = site_db(&[
+            ("10.0.0.0/8", "CH"),
+            ("fd00::/8", "AT"),
+            ("192.168.0.0/16", "ZZ"),
+            ("198.51.100.0/24", "DE"),
+        ]);
+        for (addr, want) in [
+            // The file's answer for its private ranges.
+            ("10.1.2.3", Location::Country(cc("CH"))),
+            ("::ffff:10.1.2.3", Location::Country(cc("CH"))),
+            ("fd12::1", Location::Country(cc("AT"))),
+            // Private ranges it has no record for are local.
+            ("172.16.0.1", Location::Local),
+            ("127.0.0.1", Location::Local),
+            ("fe80::1", Location::Local),
+            ("fc00::1", Location::Local),
+            // A placeholder ("ZZ") is no answer, so still local.
+            ("192.168.1.1", Location::Local),
+            // Public addresses as ever.
+            ("198.51.100.7", Location::Country(cc("DE"))),
+            ("203.0.113.1", Location::Unknown),
+        ] {
+            assert_eq!(db.locate(ip(addr)), want, "{addr}");
+        }
+    }
+
+    /// Every range [`is_local`] calls local, as CIDR blocks.
+    const LOCAL_RANGES: &[&str] = &[
+        "0.0.0.0/8",
+        "10.0.0.0/8",
+        "100.64.0.0/10",
+        "127.0.0.0/8",
+        "169.254.0.0/16",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "224.0.0.0/4",
+        "240.0.0.0/4",
+        "::/127",
+        "fc00::/7",
+        "fe80::/10",
+        "fec0::/10",
+        "ff00::/8",
+    ];
+
+    #[test]
+    fn the_embedded_database_has_no_record_in_local_ranges() {
+        // So answering "local" without asking it gives what asking would.
+        let db = GeoDb::embedded().unwrap();
+        for range in LOCAL_RANGES {
+            let first: IpAddr = range.split('/').next().unwrap().parse().unwrap();
+            assert!(is_local(first), "{range} is not a local range");
+            let records = db
+                .reader
+                .within(range.parse().unwrap(), WithinOptions::default())
+                .unwrap();
+            for record in records {
+                let record = record.unwrap();
+                let code = record
+                    .decode::<CountryRecord<'_>>()
+                    .unwrap()
+                    .and_then(|r| r.code());
+                assert_eq!(code, None, "{range}: {:?}", record.network());
+            }
+        }
+        // The same walk does find a public range's records.
+        let public = db
+            .reader
+            .within("8.8.0.0/16".parse().unwrap(), WithinOptions::default())
+            .unwrap()
+            .filter_map(|record| record.unwrap().decode::<CountryRecord<'_>>().unwrap())
+            .filter(|record| record.code().is_some())
+            .count();
+        assert!(public > 0, "no records found in 8.8.0.0/16");
     }
 
     #[test]

@@ -53,6 +53,27 @@ fn alerts(log: &common::Log) -> Vec<&serde_json::Value> {
     log.of_type("alert")
 }
 
+/// The alerts of one kind.
+fn alerts_of<'a>(log: &'a common::Log, kind: &str) -> Vec<&'a serde_json::Value> {
+    alerts(log)
+        .into_iter()
+        .filter(|a| a["kind"] == kind)
+        .collect()
+}
+
+/// `log` on a, with 198.51.100.0/24 in NL, outside the home country DE, and foreign
+/// traffic over [`THRESHOLD`] alerting.
+fn foreign_log(pair: &VethPair) -> Flowmeter {
+    let db = write_country_db(&[("192.0.2.0/24", "DE"), ("198.51.100.0/24", "NL")]);
+    let args = format!(
+        "--iface {} --interval 0.3 --geoip {} --home DE --alert-foreign {THRESHOLD} \
+         --alert-clear 0.5",
+        pair.a_if,
+        db.display()
+    );
+    Flowmeter::start_log(&pair.a, &args)
+}
+
 #[test]
 fn foreign_traffic_over_the_threshold_starts_and_ends_once() {
     let pair = pair();
@@ -62,14 +83,7 @@ fn foreign_traffic_over_the_threshold_starts_and_ends_once() {
             UdpSocket::bind((HOME, 9000)).expect("bind home"),
         )
     });
-    let db = write_country_db(&[("192.0.2.0/24", "DE"), ("198.51.100.0/24", "NL")]);
-    let args = format!(
-        "--iface {} --interval 0.3 --geoip {} --home DE --alert-foreign {THRESHOLD} \
-         --alert-clear 0.5",
-        pair.a_if,
-        db.display()
-    );
-    let flowmeter = Flowmeter::start_log(&pair.a, &args);
+    let flowmeter = foreign_log(&pair);
     // Home traffic over the threshold: never an alert.
     send(&pair, SocketAddr::from((HOME, 9000)), 60, 1000);
     // Foreign traffic over it, in one burst: one start...
@@ -134,10 +148,7 @@ fn an_interface_rate_over_the_limit_alerts_and_one_under_it_does_not() {
         let finished = flowmeter.stop();
         assert!(finished.status.success(), "flowmeter failed: {finished:?}");
         let log = finished.log();
-        let rate_alerts: Vec<&serde_json::Value> = alerts(&log)
-            .into_iter()
-            .filter(|a| a["kind"] == "rate")
-            .collect();
+        let rate_alerts = alerts_of(&log, "rate");
         if expect_alert {
             let start = rate_alerts
                 .iter()
@@ -162,14 +173,7 @@ fn a_foreign_alert_names_the_process_with_its_own_reasons_not_a_socketless_flows
     let _sink = pair
         .b
         .run(|| UdpSocket::bind((FOREIGN, 9000)).expect("bind foreign"));
-    let db = write_country_db(&[("192.0.2.0/24", "DE"), ("198.51.100.0/24", "NL")]);
-    let args = format!(
-        "--iface {} --interval 0.3 --geoip {} --home DE --alert-foreign {THRESHOLD} \
-         --alert-clear 0.5",
-        pair.a_if,
-        db.display()
-    );
-    let flowmeter = Flowmeter::start_log(&pair.a, &args);
+    let flowmeter = foreign_log(&pair);
     // The test's own socket: one datagram first, so that its process is known before
     // the burst (a flow still resolving names no process).
     let socket = pair
@@ -201,10 +205,7 @@ fn a_foreign_alert_names_the_process_with_its_own_reasons_not_a_socketless_flows
     assert!(finished.status.success(), "flowmeter failed: {finished:?}");
 
     let log = finished.log();
-    let foreign: Vec<&serde_json::Value> = alerts(&log)
-        .into_iter()
-        .filter(|a| a["kind"] == "foreign")
-        .collect();
+    let foreign = alerts_of(&log, "foreign");
     let start = foreign
         .iter()
         .find(|a| a["phase"] == "start")

@@ -678,49 +678,43 @@ fn shared_remote() -> Vec<Actor> {
         home: home(),
         raises_risk,
     };
+    let in_nl = |owner, verdict, reasons| Facts {
+        owner,
+        location: country("NL"),
+        judgement: Judgement {
+            verdict,
+            reasons,
+            foreign: true,
+        },
+    };
+    let iperf3 = process(
+        3100,
+        "iperf3",
+        "root",
+        "/usr/bin/iperf3",
+        "iperf3 -c 198.51.100.20 -t 600",
+    );
+    let miner = process(
+        4243,
+        "miner",
+        "nobody",
+        "/tmp/miner",
+        "/tmp/miner -o 198.51.100.20:3333",
+    );
+    let signs = vec![
+        Reason::ExeInTempDir { dir: "/tmp".into() },
+        Reason::MiningPort { port: 3333 },
+        foreign(true),
+    ];
     vec![
         Actor {
             id: flow(TCP, 43000, SHARED_REMOTE, 5201),
-            facts: Facts {
-                owner: process(
-                    3100,
-                    "iperf3",
-                    "root",
-                    "/usr/bin/iperf3",
-                    "iperf3 -c 198.51.100.20 -t 600",
-                ),
-                location: country("NL"),
-                judgement: Judgement {
-                    verdict: Verdict::Business,
-                    reasons: vec![foreign(false)],
-                    foreign: true,
-                },
-            },
+            facts: in_nl(iperf3, Verdict::Business, vec![foreign(false)]),
             bytes: |_| (1_500_000, 10_000),
         },
         Actor {
             id: flow(TCP, 43002, SHARED_REMOTE, 3333),
-            facts: Facts {
-                owner: process(
-                    4243,
-                    "miner",
-                    "nobody",
-                    "/tmp/miner",
-                    "/tmp/miner -o 198.51.100.20:3333",
-                ),
-                location: country("NL"),
-                judgement: Judgement {
-                    verdict: Verdict::Suspicious,
-                    reasons: vec![
-                        Reason::ExeInTempDir {
-                            dir: PathBuf::from("/tmp"),
-                        },
-                        Reason::MiningPort { port: 3333 },
-                        foreign(true),
-                    ],
-                    foreign: true,
-                },
-            },
+            facts: in_nl(miner, Verdict::Suspicious, signs),
             bytes: |_| (400_000, 8_000),
         },
     ]

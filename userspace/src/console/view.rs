@@ -397,11 +397,11 @@ impl NoProcess {
 }
 
 /// The share of the owner `is` finds in `list`, added (made by `new`) if not there.
-fn share_of<'a, K>(
-    list: &'a mut Vec<(K, Share)>,
+fn share_of<K>(
+    list: &mut Vec<(K, Share)>,
     is: impl Fn(&K) -> bool,
     new: impl FnOnce() -> K,
-) -> &'a mut Share {
+) -> &mut Share {
     let index = match list.iter().position(|(key, _)| is(key)) {
         Some(index) => index,
         None => {
@@ -885,8 +885,10 @@ mod tests {
 
     #[test]
     fn suspicious_flows_without_a_process_name_the_line_over_business_processes() {
-        let mut summary = Summary::default();
-        summary.with_reasons = true;
+        let mut summary = Summary {
+            with_reasons: true,
+            ..Summary::default()
+        };
         let iperf = Owner::Process(process(31, "iperf3"));
         summary.add(&https(), &judged(iperf, 900, Verdict::Business, vec![]));
         let pool = vec![Reason::MiningPort { port: 3333 }, Reason::NoLocalProcess];

@@ -254,7 +254,7 @@ mod tests {
             sockets::Owner,
             verdict::{Judgement, Verdict},
         },
-        sinks::fixtures::miner,
+        sinks::fixtures::{iperf3, miner},
     };
 
     fn flow(remote: &str, local_port: u16, bytes: u64) -> FlowDelta {
@@ -364,18 +364,6 @@ mod tests {
         // The next interval starts from nothing.
         let empty = talkers.of(&interval(vec![]));
         assert!(empty.remotes.is_empty() && empty.processes.is_empty());
-    }
-
-    fn iperf3(pid: u32) -> Arc<ProcessInfo> {
-        Arc::new(ProcessInfo {
-            pid,
-            comm: "iperf3".into(),
-            exe: Some("/usr/bin/iperf3".into()),
-            exe_deleted: false,
-            uid: 0,
-            user: "root".into(),
-            cmdline: "iperf3 -c 198.51.100.20".into(),
-        })
     }
 
     #[test]

@@ -457,15 +457,7 @@ fn foreign_reason(raises_risk: bool) -> Reason {
 }
 
 fn iperf3() -> Owner {
-    Owner::Process(Arc::new(crate::enrich::sockets::ProcessInfo {
-        pid: 3100,
-        comm: "iperf3".into(),
-        exe: Some("/usr/bin/iperf3".into()),
-        exe_deleted: false,
-        uid: 0,
-        user: "root".into(),
-        cmdline: "iperf3 -c 198.51.100.20".into(),
-    }))
+    Owner::Process(crate::sinks::fixtures::iperf3(3100))
 }
 
 #[test]

@@ -1,7 +1,9 @@
 //! Alerts of `flowmeter log` on real traffic between two test namespaces: a remote in a
 //! foreign country over the threshold raises exactly one start and one end; traffic
 //! under the threshold, or to a home country, raises nothing; an interface rate over
-//! `--alert-rate` raises a rate alert, and one under it does not.
+//! `--alert-rate` raises a rate alert, and one under it does not. A foreign remote that
+//! a process and a socketless flow both talk to gets an alert naming the process, with
+//! the reasons of the process's flows only.
 
 mod common;
 
@@ -14,7 +16,8 @@ use std::{
 use common::{
     Flowmeter,
     geo::write_country_db,
-    netns::{MAC_B, VethPair},
+    netns::{MAC_A, MAC_B, VethPair},
+    packets::{RawSender, UdpHeaders, mac},
 };
 
 const LOCAL: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
@@ -50,6 +53,27 @@ fn alerts(log: &common::Log) -> Vec<&serde_json::Value> {
     log.of_type("alert")
 }
 
+/// The alerts of one kind.
+fn alerts_of<'a>(log: &'a common::Log, kind: &str) -> Vec<&'a serde_json::Value> {
+    alerts(log)
+        .into_iter()
+        .filter(|a| a["kind"] == kind)
+        .collect()
+}
+
+/// `log` on a, with 198.51.100.0/24 in NL, outside the home country DE, and foreign
+/// traffic over [`THRESHOLD`] alerting.
+fn foreign_log(pair: &VethPair) -> Flowmeter {
+    let db = write_country_db(&[("192.0.2.0/24", "DE"), ("198.51.100.0/24", "NL")]);
+    let args = format!(
+        "--iface {} --interval 0.3 --geoip {} --home DE --alert-foreign {THRESHOLD} \
+         --alert-clear 0.5",
+        pair.a_if,
+        db.display()
+    );
+    Flowmeter::start_log(&pair.a, &args)
+}
+
 #[test]
 fn foreign_traffic_over_the_threshold_starts_and_ends_once() {
     let pair = pair();
@@ -59,14 +83,7 @@ fn foreign_traffic_over_the_threshold_starts_and_ends_once() {
             UdpSocket::bind((HOME, 9000)).expect("bind home"),
         )
     });
-    let db = write_country_db(&[("192.0.2.0/24", "DE"), ("198.51.100.0/24", "NL")]);
-    let args = format!(
-        "--iface {} --interval 0.3 --geoip {} --home DE --alert-foreign {THRESHOLD} \
-         --alert-clear 0.5",
-        pair.a_if,
-        db.display()
-    );
-    let flowmeter = Flowmeter::start_log(&pair.a, &args);
+    let flowmeter = foreign_log(&pair);
     // Home traffic over the threshold: never an alert.
     send(&pair, SocketAddr::from((HOME, 9000)), 60, 1000);
     // Foreign traffic over it, in one burst: one start...
@@ -131,10 +148,7 @@ fn an_interface_rate_over_the_limit_alerts_and_one_under_it_does_not() {
         let finished = flowmeter.stop();
         assert!(finished.status.success(), "flowmeter failed: {finished:?}");
         let log = finished.log();
-        let rate_alerts: Vec<&serde_json::Value> = alerts(&log)
-            .into_iter()
-            .filter(|a| a["kind"] == "rate")
-            .collect();
+        let rate_alerts = alerts_of(&log, "rate");
         if expect_alert {
             let start = rate_alerts
                 .iter()
@@ -150,5 +164,63 @@ fn an_interface_rate_over_the_limit_alerts_and_one_under_it_does_not() {
                 "alerts under {limit}: {rate_alerts:#?}"
             );
         }
+    }
+}
+
+#[test]
+fn a_foreign_alert_names_the_process_with_its_own_reasons_not_a_socketless_flows() {
+    let pair = pair();
+    let _sink = pair
+        .b
+        .run(|| UdpSocket::bind((FOREIGN, 9000)).expect("bind foreign"));
+    let flowmeter = foreign_log(&pair);
+    // The test's own socket: one datagram first, so that its process is known before
+    // the burst (a flow still resolving names no process).
+    let socket = pair
+        .a
+        .run(|| UdpSocket::bind((LOCAL, 0)).expect("bind in a"));
+    let to = SocketAddr::from((FOREIGN, 9000));
+    socket.send_to(&[1; 100], to).expect("send");
+    thread::sleep(Duration::from_millis(1000));
+    // From the same remote, frames to a port nothing listens on: a flow (and the port
+    // unreachable answers) with no local process, in every interval of the burst.
+    let sender = pair.b.run(|| RawSender::bind(&pair.b_if));
+    let macs = (mac(MAC_A), mac(MAC_B));
+    for _ in 0..20 {
+        for _ in 0..10 {
+            socket.send_to(&[1; 1000], to).expect("send");
+        }
+        sender.send_udp(1, 100, |_| UdpHeaders {
+            dst_mac: macs.0,
+            src_mac: macs.1,
+            src: FOREIGN,
+            dst: LOCAL,
+            src_port: 9100,
+            dst_port: 9101,
+        });
+        thread::sleep(Duration::from_millis(50));
+    }
+    thread::sleep(Duration::from_millis(800));
+    let finished = flowmeter.stop();
+    assert!(finished.status.success(), "flowmeter failed: {finished:?}");
+
+    let log = finished.log();
+    let foreign = alerts_of(&log, "foreign");
+    let start = foreign
+        .iter()
+        .find(|a| a["phase"] == "start")
+        .unwrap_or_else(|| panic!("no foreign start: {foreign:#?}"));
+    assert!(
+        start["flows"].as_u64().unwrap() >= 2,
+        "the socketless flow is in the alert's figures: {start}"
+    );
+    for alert in &foreign {
+        assert_eq!(alert["pid"], std::process::id(), "{alert}");
+        assert_eq!(alert["local_port"], socket.local_addr().unwrap().port());
+        assert_eq!(
+            alert["reasons"],
+            serde_json::json!(["remote in NL, outside home countries DE"]),
+            "{alert}"
+        );
     }
 }

@@ -1,7 +1,9 @@
 //! The details screen of one line: what the runbook has the administrator find out by
 //! hand (lsof for the process, a web site for the country) and decide, on one page:
 //! the verdict, the process with its user, executable and command line, where the
-//! remote is, every reason, what to do next, and all the line's flows.
+//! remote is, every reason, what to do next, and all the line's flows. A line of several
+//! owners (processes, flows without one) lists them culprit first, and its reasons per
+//! owner, each with its own verdict and bytes, so that no reason is taken for another's.
 
 use std::net::IpAddr;
 
@@ -19,7 +21,7 @@ use super::{
     view::{Details, FlowLine, View, exe_text},
     widgets::{fit, foreign_style, keys_line, row, verdict_style, wrap},
 };
-use crate::enrich::verdict::Verdict;
+use crate::enrich::verdict::{Reason, Verdict};
 
 const KEYS: [&str; 2] = [
     "Esc back  j/k scroll  P pause  B bits/bytes  h help  q quit",
@@ -78,9 +80,7 @@ fn lines(state: &State, view: &View, details: &Details, width: usize) -> Vec<Lin
     let mut verdict_line = vec![
         Span::raw("Verdict   "),
         Span::styled(
-            format!("{} {}", verdict.mark(), verdict.label())
-                .trim_start()
-                .to_owned(),
+            verdict_text(verdict),
             verdict_style(Some(verdict)).add_modifier(Modifier::BOLD),
         ),
     ];
@@ -152,17 +152,22 @@ fn lines(state: &State, view: &View, details: &Details, width: usize) -> Vec<Lin
     )));
 
     lines.push(Line::styled("Why", bold));
-    if details.reasons.is_empty() {
-        lines.push(Line::from(
-            "  - no sign of compromise, and not a known cloud agent",
-        ));
-    }
-    for reason in &details.reasons {
-        let mut wrapped = wrap(&reason.to_string(), width, "    ");
-        if let Some(first) = wrapped.first_mut() {
-            *first = format!("  - {}", first.trim_start());
+    match details.owners.as_slice() {
+        // Several owners: each one's verdict, bytes and the reasons of its own flows.
+        owners @ [_, _, ..] => {
+            for owner in owners {
+                lines.push(Line::from(vec![
+                    Span::raw(format!("  {}: ", owner.name)),
+                    Span::styled(
+                        verdict_text(owner.verdict),
+                        verdict_style(Some(owner.verdict)),
+                    ),
+                    Span::raw(format!(", cum {}", units::amount(owner.bytes))),
+                ]));
+                reason_lines(&owner.reasons, width, "    ", &mut lines);
+            }
         }
-        lines.extend(wrapped.into_iter().map(Line::from));
+        _ => reason_lines(&details.reasons, width, "  ", &mut lines),
     }
 
     lines.push(Line::styled("What to do next", bold));
@@ -192,6 +197,29 @@ fn lines(state: &State, view: &View, details: &Details, width: usize) -> Vec<Lin
         )));
     }
     lines
+}
+
+/// "! suspicious", "C cloud-agent", "business".
+fn verdict_text(verdict: Verdict) -> String {
+    format!("{} {}", verdict.mark(), verdict.label())
+        .trim_start()
+        .to_owned()
+}
+
+/// One "- reason" per reason after `indent`, wrapped; a sentence when there is none.
+fn reason_lines(reasons: &[Reason], width: usize, indent: &str, lines: &mut Vec<Line<'static>>) {
+    if reasons.is_empty() {
+        lines.push(Line::from(format!(
+            "{indent}- no sign of compromise, and not a known cloud agent"
+        )));
+    }
+    for reason in reasons {
+        let mut wrapped = wrap(&reason.to_string(), width, &format!("{indent}  "));
+        if let Some(first) = wrapped.first_mut() {
+            *first = format!("{indent}- {}", first.trim_start());
+        }
+        lines.extend(wrapped.into_iter().map(Line::from));
+    }
 }
 
 /// "NL, foreign (home: DE)", "local network", "NL (2 flows), ?? (1 flow)".

@@ -289,10 +289,14 @@ fn interval(actors: &[Actor], t: u32) -> EnrichedSnapshot {
 
 /// A console that has run the scene for `seconds`.
 fn console_after(seconds: u32, state: State) -> Console {
-    let actors = scene();
+    console_running(&scene(), seconds, state)
+}
+
+/// A console that has run `actors` for `seconds`.
+fn console_running(actors: &[Actor], seconds: u32, state: State) -> Console {
     let mut console = Console::new(setup(), state, None);
     for t in 0..seconds {
-        console.ingest(interval(&actors, t));
+        console.ingest(interval(actors, t));
     }
     console
 }
@@ -662,4 +666,119 @@ fn traffic_evicted_before_it_was_read_is_told_with_what_to_do() {
         status.contains("-- unattributed 84% (evicted before read: raise --flows) ---"),
         "{screen}"
     );
+}
+
+const SHARED_REMOTE: IpAddr = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 20));
+
+/// The runbook's busy host: one remote that two processes talk to, a business `iperf3`
+/// upload with the most bytes and a miner copied into /tmp sending to port 3333.
+fn shared_remote() -> Vec<Actor> {
+    let foreign = |raises_risk| Reason::Foreign {
+        country: CountryCode::new("NL").unwrap(),
+        home: home(),
+        raises_risk,
+    };
+    let in_nl = |owner, verdict, reasons| Facts {
+        owner,
+        location: country("NL"),
+        judgement: Judgement {
+            verdict,
+            reasons,
+            foreign: true,
+        },
+    };
+    let iperf3 = process(
+        3100,
+        "iperf3",
+        "root",
+        "/usr/bin/iperf3",
+        "iperf3 -c 198.51.100.20 -t 600",
+    );
+    let miner = process(
+        4243,
+        "miner",
+        "nobody",
+        "/tmp/miner",
+        "/tmp/miner -o 198.51.100.20:3333",
+    );
+    let signs = vec![
+        Reason::ExeInTempDir { dir: "/tmp".into() },
+        Reason::MiningPort { port: 3333 },
+        foreign(true),
+    ];
+    vec![
+        Actor {
+            id: flow(TCP, 43000, SHARED_REMOTE, 5201),
+            facts: in_nl(iperf3, Verdict::Business, vec![foreign(false)]),
+            bytes: |_| (1_500_000, 10_000),
+        },
+        Actor {
+            id: flow(TCP, 43002, SHARED_REMOTE, 3333),
+            facts: in_nl(miner, Verdict::Suspicious, signs),
+            bytes: |_| (400_000, 8_000),
+        },
+    ]
+}
+
+#[test]
+fn a_row_of_two_processes_names_the_suspicious_one_80x24() {
+    let mut console = console_running(&shared_remote(), 12, State::new(Units::Bits));
+    let row = &console.view().rows[0];
+    assert_eq!(row.key, GroupKey::RemoteHost(SHARED_REMOTE));
+    // The miner, though iperf3 moved more: its verdict, its user and executable.
+    assert_eq!(row.second, "4243 miner +1");
+    assert_eq!(row.verdict, Some(Verdict::Suspicious));
+    assert_eq!(
+        (row.user.as_str(), row.exe.as_str(), row.cmdline.as_str()),
+        ("nobody", "/tmp/miner", "/tmp/miner -o 198.51.100.20:3333")
+    );
+    let main = screen(&console, 80, 24);
+    let main_text = text(&main);
+    assert!(
+        main_text.contains(" 4243 miner +1 (nobody) "),
+        "{main_text}"
+    );
+    insta::assert_snapshot!(main);
+
+    press(&mut console, &[Key::Enter]);
+    let details = console.view().details.clone().expect("the details screen");
+    let owners: Vec<(&str, Verdict, u64, usize)> = details
+        .owners
+        .iter()
+        .map(|owner| {
+            (
+                owner.name.as_str(),
+                owner.verdict,
+                owner.bytes,
+                owner.reasons.len(),
+            )
+        })
+        .collect();
+    // Each with its own verdict, bytes (12 s of the scene) and reasons.
+    assert_eq!(
+        owners,
+        [
+            ("4243 miner", Verdict::Suspicious, 12 * 408_000, 3),
+            ("3100 iperf3", Verdict::Business, 12 * 1_510_000, 1),
+        ]
+    );
+    assert_eq!(
+        details.owners[1].reasons[0].to_string(),
+        "remote in NL, outside home countries DE"
+    );
+    let pids: Vec<u32> = details.processes.iter().map(|p| p.pid).collect();
+    assert_eq!(pids, [4243, 3100], "the culprit first");
+    let shown = screen(&console, 80, 24);
+    let shown_text = text(&shown);
+    for line in [
+        "Process   4243 miner, user nobody (uid 33)",
+        "Process   3100 iperf3, user root (uid 0)",
+        "  4243 miner: ! suspicious, cum 4.90MB",
+        "    - executable under /tmp",
+        "  3100 iperf3: business, cum 18.1MB",
+        "    - remote in NL, outside home countries DE  ",
+    ] {
+        assert!(shown_text.contains(line), "{line:?} in {shown_text}");
+    }
+    insta::assert_snapshot!("a_row_of_two_processes_details_80x24", shown);
 }

@@ -3,10 +3,14 @@
 //! lays it out.
 //!
 //! A line of many flows (a host with several connections, a process talking to many
-//! hosts) shows the process and country that carry the most bytes, the worst verdict of
-//! its flows, and the foreign mark if any flow has it; the details screen lists them all.
+//! hosts) names the culprit: of its owners (each process, and the kinds of owner without
+//! one), the one with the worst verdict, then the most bytes, a process before flows
+//! without one on equal verdicts. Its verdict is the line's, so it is the worst of the
+//! line's flows; the country shown is the one that carries the most bytes, and the
+//! foreign mark is there if any flow has it. The details screen lists every owner with
+//! its own verdict, bytes and reasons.
 
-use std::{collections::HashMap, net::IpAddr, sync::Arc, time::Duration};
+use std::{cmp::Reverse, collections::HashMap, net::IpAddr, sync::Arc, time::Duration};
 
 use flowmeter_common::{PROTO_TCP, PROTO_UDP};
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -93,9 +97,11 @@ pub struct Entry {
     pub rx: Rates,
     /// "NL", "--" (local), "??" (unknown), or empty when nothing is known yet.
     pub place: String,
-    /// The worst verdict of its flows.
+    /// The verdict of the owner it names (the worst of its flows).
     pub verdict: Option<Verdict>,
     pub foreign: bool,
+    /// The named process's user, executable and command line (empty when the line
+    /// names an owner without a process).
     pub user: String,
     pub exe: String,
     pub cmdline: String,
@@ -108,20 +114,37 @@ pub struct Details {
     pub group_by: GroupBy,
     /// The line's numbers, sent and received (when it is among the lines kept).
     pub traffic: Option<(Rates, Rates)>,
-    /// Its processes, most bytes first.
+    /// Its processes, the named one first, in the order of `owners`.
     pub processes: Vec<Arc<ProcessInfo>>,
     /// Sentences for flows that have no process (forwarded, raw, closed).
     pub without_process: Vec<&'static str>,
     /// Where its remotes are, most bytes first: ("NL", flows).
     pub places: Vec<(String, usize)>,
     pub foreign: bool,
+    /// The named owner's: the worst of its flows.
     pub verdict: Option<Verdict>,
     /// Every distinct reason of its flows: signs of compromise, the agent, then context.
     pub reasons: Vec<Reason>,
+    /// Who owns its flows, the named one first: each process, and each kind of owner
+    /// without one, with the verdict, bytes and reasons of its own flows.
+    pub owners: Vec<OwnerShare>,
     /// Its flows, sorted like the main screen.
     pub flows: Vec<FlowLine>,
     /// Flows in the line (more than `flows` holds when cut).
     pub flows_total: usize,
+}
+
+/// One owner of a line's flows, as the details screen lists it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OwnerShare {
+    /// "4242 xmrig", or the kind of owner without a process ("no local process").
+    pub name: String,
+    /// The worst verdict of its flows.
+    pub verdict: Verdict,
+    /// Its flows' bytes both ways since they were first seen.
+    pub bytes: u64,
+    /// The reasons its own flows carry: signs of compromise, the agent, then context.
+    pub reasons: Vec<Reason>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -299,45 +322,160 @@ const NO_LOCAL_SOCKET: &str = "no local process";
 const UNRESOLVED: &str = "process unknown";
 const RESOLVING: &str = "resolving";
 
+/// What one owner's flows in a line add up to.
+#[derive(Debug)]
+struct Share {
+    bytes: u64,
+    /// The worst verdict of its flows.
+    verdict: Verdict,
+    /// Its flows' reasons, each once (gathered for the details screen only).
+    reasons: Vec<Reason>,
+}
+
+impl Share {
+    fn new() -> Self {
+        Self {
+            bytes: 0,
+            // The least verdict: its flows' raise it.
+            verdict: Verdict::Business,
+            reasons: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, known: &Known, with_reasons: bool) {
+        let judgement = &known.facts.judgement;
+        self.bytes += known.bytes;
+        self.verdict = self.verdict.max(judgement.verdict);
+        if with_reasons {
+            for reason in &judgement.reasons {
+                if !self.reasons.contains(reason) {
+                    self.reasons.push(reason.clone());
+                }
+            }
+        }
+    }
+}
+
+/// The owner of flows that have no process, in the order a tie names them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum NoProcess {
+    /// No socket on this host carries them.
+    NoLocalSocket,
+    /// A socket carries them, but no process holds it now.
+    Unresolved,
+    /// Still being looked up.
+    Resolving,
+}
+
+impl NoProcess {
+    /// Its name on a line.
+    fn text(self) -> &'static str {
+        match self {
+            Self::NoLocalSocket => NO_LOCAL_SOCKET,
+            Self::Unresolved => UNRESOLVED,
+            Self::Resolving => RESOLVING,
+        }
+    }
+
+    /// What it means, for the details screen.
+    fn note(self) -> &'static str {
+        match self {
+            Self::NoLocalSocket => {
+                "no local process: no socket on this host carries it (forwarded or routed, \
+                 raw socket, or ICMP)"
+            }
+            Self::Unresolved => {
+                "process unknown: a local socket carries it, but no process holds it now \
+                 (closed, or the process exited)"
+            }
+            Self::Resolving => {
+                "resolving: its owner is still being looked up in /proc; it shows within an \
+                 interval or two"
+            }
+        }
+    }
+}
+
+/// The share of the owner `is` finds in `list`, added (made by `new`) if not there.
+fn share_of<K>(
+    list: &mut Vec<(K, Share)>,
+    is: impl Fn(&K) -> bool,
+    new: impl FnOnce() -> K,
+) -> &mut Share {
+    let index = match list.iter().position(|(key, _)| is(key)) {
+        Some(index) => index,
+        None => {
+            list.push((new(), Share::new()));
+            list.len() - 1
+        }
+    };
+    &mut list[index].1
+}
+
+/// Who owns some of a line's flows.
+#[derive(Clone, Copy, Debug)]
+enum Holder<'a> {
+    Process(&'a Arc<ProcessInfo>),
+    Without(NoProcess),
+}
+
+impl<'a> Holder<'a> {
+    fn of(owner: &'a Owner) -> Self {
+        match owner {
+            Owner::Process(process) => Holder::Process(process),
+            Owner::NoLocalSocket => Holder::Without(NoProcess::NoLocalSocket),
+            Owner::Unresolved => Holder::Without(NoProcess::Unresolved),
+            Owner::Resolving => Holder::Without(NoProcess::Resolving),
+        }
+    }
+
+    fn text(self) -> String {
+        match self {
+            Holder::Process(process) => format!("{} {}", process.pid, process.comm),
+            Holder::Without(kind) => kind.text().to_owned(),
+        }
+    }
+}
+
+/// The order owners are named in, least first: the worst verdict, then (on equal
+/// verdicts) a process before flows without one, then the most bytes; ties by pid or
+/// kind, so that equal lines do not flicker.
+fn rank(holder: Holder<'_>, share: &Share) -> (Reverse<Verdict>, bool, Reverse<u64>, u32) {
+    let (without, tie) = match holder {
+        Holder::Process(process) => (false, process.pid),
+        Holder::Without(kind) => (true, kind as u32),
+    };
+    (Reverse(share.verdict), without, Reverse(share.bytes), tie)
+}
+
 /// What the flows of one line have in common, summed in one pass over the facts.
 #[derive(Debug, Default)]
 struct Summary {
-    /// Each process with its bytes, heaviest first once finished.
-    processes: Vec<(Arc<ProcessInfo>, u64)>,
-    /// Bytes of flows with no local socket, of flows whose process is unknown, and of
-    /// flows whose owner is still being looked up.
-    no_socket: u64,
-    unresolved: u64,
-    resolving: u64,
+    /// Each process with its share.
+    processes: Vec<(Arc<ProcessInfo>, Share)>,
+    /// Each kind of owner without a process that the line's flows have, with its share.
+    without: Vec<(NoProcess, Share)>,
     places: Vec<(Location, u64, usize)>,
     remotes: FxHashMap<IpAddr, u64>,
     remote_ports: Vec<u16>,
     local_ports: Vec<u16>,
-    verdict: Option<Verdict>,
     foreign: bool,
     /// Gathered for the details screen only.
     with_reasons: bool,
-    reasons: Vec<Reason>,
 }
 
 impl Summary {
     fn add(&mut self, flow: &FlowId, known: &Known) {
         let facts = &known.facts;
-        match &facts.owner {
-            Owner::Process(process) => {
-                match self
-                    .processes
-                    .iter_mut()
-                    .find(|(p, _)| p.pid == process.pid)
-                {
-                    Some((_, bytes)) => *bytes += known.bytes,
-                    None => self.processes.push((process.clone(), known.bytes)),
-                }
-            }
-            Owner::NoLocalSocket => self.no_socket += known.bytes.max(1),
-            Owner::Unresolved => self.unresolved += known.bytes.max(1),
-            Owner::Resolving => self.resolving += known.bytes.max(1),
-        }
+        let share = match Holder::of(&facts.owner) {
+            Holder::Process(process) => share_of(
+                &mut self.processes,
+                |p| p.pid == process.pid,
+                || process.clone(),
+            ),
+            Holder::Without(kind) => share_of(&mut self.without, |k| *k == kind, || kind),
+        };
+        share.add(known, self.with_reasons);
         match self.places.iter_mut().find(|(l, ..)| *l == facts.location) {
             Some((_, bytes, flows)) => {
                 *bytes += known.bytes;
@@ -356,70 +494,72 @@ impl Summary {
                 ports.push(port);
             }
         }
-        self.verdict = self.verdict.max(Some(facts.judgement.verdict));
         self.foreign |= facts.judgement.foreign;
-        if self.with_reasons {
-            for reason in &facts.judgement.reasons {
-                if !self.reasons.contains(reason) {
-                    self.reasons.push(reason.clone());
-                }
-            }
-        }
     }
 
     fn finish(&mut self) {
-        // Heaviest first; ties in a stable order, so equal lines do not flicker.
-        self.processes
-            .sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.pid.cmp(&b.0.pid)));
         self.places
             .sort_by(|a, b| b.1.cmp(&a.1).then_with(|| place(a.0).cmp(&place(b.0))));
-        // Signs of compromise first, then the agent, then context, as one flow's are.
-        self.reasons.sort_by_key(|reason| match reason.supports() {
-            Some(Verdict::Suspicious) => 0,
-            Some(_) => 1,
-            None => 2,
-        });
-    }
-
-    /// The process text of a line: "4242 xmrig", "+N" for more, or what owns it instead.
-    fn process_text(&self) -> String {
-        match self.processes.as_slice() {
-            [] => self.without_process().unwrap_or_default().to_owned(),
-            [(process, _), rest @ ..] => {
-                let mut text = format!("{} {}", process.pid, process.comm);
-                let others = rest.len() + usize::from(self.without_process().is_some());
-                if others > 0 {
-                    text.push_str(&format!(" +{others}"));
-                }
-                text
-            }
+        let processes = self.processes.iter_mut().map(|(_, share)| share);
+        for share in processes.chain(self.without.iter_mut().map(|(_, share)| share)) {
+            sort_reasons(&mut share.reasons);
         }
     }
 
-    /// What owns the line's flows that have no process: the kind with the most bytes
-    /// (the first listed on a tie); `None` if every flow has a process.
-    fn without_process(&self) -> Option<&'static str> {
-        let kinds = [
-            (self.no_socket, NO_LOCAL_SOCKET),
-            (self.unresolved, UNRESOLVED),
-            (self.resolving, RESOLVING),
-        ];
-        kinds
-            .into_iter()
-            .filter(|&(bytes, _)| bytes > 0)
-            .fold(None, |best, (bytes, text)| match best {
-                Some((most, _)) if most >= bytes => best,
-                _ => Some((bytes, text)),
-            })
-            .map(|(_, text)| text)
+    /// Every owner, in no order.
+    fn each_owner(&self) -> impl Iterator<Item = (Holder<'_>, &Share)> {
+        let processes = self
+            .processes
+            .iter()
+            .map(|(process, share)| (Holder::Process(process), share));
+        let without = self
+            .without
+            .iter()
+            .map(|(kind, share)| (Holder::Without(*kind), share));
+        processes.chain(without)
+    }
+
+    /// Every owner, the named one first.
+    fn owners(&self) -> Vec<(Holder<'_>, &Share)> {
+        let mut owners: Vec<_> = self.each_owner().collect();
+        owners.sort_by_key(|&(holder, share)| rank(holder, share));
+        owners
+    }
+
+    /// The owner the line names; `None` before any flow's facts are known.
+    fn named(&self) -> Option<(Holder<'_>, &Share)> {
+        self.each_owner()
+            .min_by_key(|&(holder, share)| rank(holder, share))
+    }
+
+    /// The named owner's process, if it is one.
+    fn named_process(&self) -> Option<&Arc<ProcessInfo>> {
+        match self.named() {
+            Some((Holder::Process(process), _)) => Some(process),
+            _ => None,
+        }
+    }
+
+    /// The process text of a line: "4242 xmrig" (the named owner), "+N" for the other
+    /// processes and, counted as one, the kinds of owner without a process.
+    fn process_text(&self) -> String {
+        let Some((named, _)) = self.named() else {
+            return String::new();
+        };
+        let mut text = named.text();
+        // A line of only flows without a process says the kind that names it, no more.
+        if !self.processes.is_empty() {
+            let others = self.processes.len() + usize::from(!self.without.is_empty()) - 1;
+            if others > 0 {
+                text.push_str(&format!(" +{others}"));
+            }
+        }
+        text
     }
 
     /// How many kinds of owner without a process the line's flows have.
     fn kinds_without_process(&self) -> usize {
-        [self.no_socket, self.unresolved, self.resolving]
-            .into_iter()
-            .filter(|&bytes| bytes > 0)
-            .count()
+        self.without.len()
     }
 
     /// The remote host with the most bytes (lowest address on a tie).
@@ -453,7 +593,7 @@ fn host_port(ip: IpAddr, names: &Names, port: &str) -> String {
 
 fn entry(row: &Row<RowKey>, summary: &Summary, show_ports: bool, names: &Names) -> Entry {
     let (label, second, user_on_label) = texts(&row.key, summary, show_ports, names);
-    let heaviest = summary.processes.first().map(|(process, _)| process);
+    let named = summary.named_process();
     Entry {
         key: row.key.clone(),
         label,
@@ -467,11 +607,11 @@ fn entry(row: &Row<RowKey>, summary: &Summary, show_ports: bool, names: &Names) 
             .first()
             .map(|(location, ..)| place(*location))
             .unwrap_or_default(),
-        verdict: summary.verdict,
+        verdict: summary.named().map(|(_, share)| share.verdict),
         foreign: summary.foreign,
-        user: heaviest.map(|p| p.user.clone()).unwrap_or_default(),
-        exe: heaviest.map(|p| exe_text(p)).unwrap_or_default(),
-        cmdline: heaviest.map(|p| p.cmdline.clone()).unwrap_or_default(),
+        user: named.map(|p| p.user.clone()).unwrap_or_default(),
+        exe: named.map(|p| exe_text(p)).unwrap_or_default(),
+        cmdline: named.map(|p| p.cmdline.clone()).unwrap_or_default(),
     }
 }
 
@@ -528,6 +668,15 @@ fn texts(
     }
 }
 
+/// Signs of compromise first, then the agent, then context, as one flow's are.
+fn sort_reasons(reasons: &mut [Reason]) {
+    reasons.sort_by_key(|reason| match reason.supports() {
+        Some(Verdict::Suspicious) => 0,
+        Some(_) => 1,
+        None => 2,
+    });
+}
+
 /// The executable's path, marked when deleted.
 pub fn exe_text(process: &ProcessInfo) -> String {
     match &process.exe {
@@ -546,25 +695,32 @@ fn details(
     names: &Names,
 ) -> Details {
     let (label, ..) = texts(key, summary, show_ports, names);
-    let mut without_process = Vec::new();
-    if summary.no_socket > 0 {
-        without_process.push(
-            "no local process: no socket on this host carries it (forwarded or routed, \
-             raw socket, or ICMP)",
-        );
+    let mut kinds: Vec<NoProcess> = summary.without.iter().map(|(kind, _)| *kind).collect();
+    kinds.sort();
+    let ranked = summary.owners();
+    let processes = ranked
+        .iter()
+        .filter_map(|(holder, _)| match holder {
+            Holder::Process(process) => Some(Arc::clone(process)),
+            Holder::Without(_) => None,
+        })
+        .collect();
+    let owners: Vec<OwnerShare> = ranked
+        .into_iter()
+        .map(|(holder, share)| OwnerShare {
+            name: holder.text(),
+            verdict: share.verdict,
+            bytes: share.bytes,
+            reasons: share.reasons.clone(),
+        })
+        .collect();
+    let mut reasons: Vec<Reason> = Vec::new();
+    for reason in owners.iter().flat_map(|owner| &owner.reasons) {
+        if !reasons.contains(reason) {
+            reasons.push(reason.clone());
+        }
     }
-    if summary.unresolved > 0 {
-        without_process.push(
-            "process unknown: a local socket carries it, but no process holds it now \
-             (closed, or the process exited)",
-        );
-    }
-    if summary.resolving > 0 {
-        without_process.push(
-            "resolving: its owner is still being looked up in /proc; it shows within an \
-             interval or two",
-        );
-    }
+    sort_reasons(&mut reasons);
     let flow_lines = flows
         .rows
         .into_iter()
@@ -589,20 +745,17 @@ fn details(
         label,
         group_by: key.group_by(),
         traffic: None,
-        processes: summary
-            .processes
-            .iter()
-            .map(|(process, _)| process.clone())
-            .collect(),
-        without_process,
+        processes,
+        without_process: kinds.into_iter().map(NoProcess::note).collect(),
         places: summary
             .places
             .iter()
             .map(|(location, _, flows)| (place(*location), *flows))
             .collect(),
         foreign: summary.foreign,
-        verdict: summary.verdict,
-        reasons: summary.reasons.clone(),
+        verdict: summary.named().map(|(_, share)| share.verdict),
+        reasons,
+        owners,
         flows: flow_lines,
         flows_total: flows.total,
     }
@@ -651,16 +804,112 @@ mod tests {
         // The kind with the most bytes names the line; any process comes first.
         summary.add(&https(), &known(Owner::NoLocalSocket, 200));
         assert_eq!(summary.process_text(), NO_LOCAL_SOCKET);
-        let nginx = Arc::new(ProcessInfo {
-            pid: 7,
-            comm: "nginx".into(),
+        summary.add(&https(), &known(Owner::Process(process(7, "nginx")), 10));
+        assert_eq!(summary.process_text(), "7 nginx +1");
+    }
+
+    fn process(pid: u32, comm: &str) -> Arc<ProcessInfo> {
+        Arc::new(ProcessInfo {
+            pid,
+            comm: comm.into(),
             exe: None,
             exe_deleted: false,
-            uid: 33,
-            user: "www-data".into(),
-            cmdline: "nginx".into(),
-        });
-        summary.add(&https(), &known(Owner::Process(nginx), 10));
-        assert_eq!(summary.process_text(), "7 nginx +1");
+            uid: 0,
+            user: format!("{comm}-user"),
+            cmdline: comm.into(),
+        })
+    }
+
+    fn judged(owner: Owner, bytes: u64, verdict: Verdict, reasons: Vec<Reason>) -> Known {
+        let mut known = known(owner, bytes);
+        known.facts.judgement.verdict = verdict;
+        known.facts.judgement.reasons = reasons;
+        known
+    }
+
+    /// The line's named owner, its verdict and user, and the owners in order.
+    fn named(summary: &mut Summary) -> (String, Option<Verdict>, String, Vec<String>) {
+        summary.finish();
+        let row = Row {
+            key: GroupKey::RemoteHost(https().remote_ip),
+            flows: 1,
+            tx: Rates::default(),
+            rx: Rates::default(),
+            total: Rates::default(),
+        };
+        let entry = entry(&row, summary, false, &Names::new());
+        let order = summary.owners().iter().map(|(h, _)| h.text()).collect();
+        (entry.second, entry.verdict, entry.user, order)
+    }
+
+    #[test]
+    fn the_worst_verdict_names_the_line_then_the_most_bytes() {
+        let mut summary = Summary::default();
+        let iperf = || Owner::Process(process(31, "iperf3"));
+        summary.add(&https(), &judged(iperf(), 900, Verdict::Business, vec![]));
+        summary.add(&https(), &judged(iperf(), 900, Verdict::Business, vec![]));
+        let agent = Owner::Process(process(40, "barad_agent"));
+        summary.add(&https(), &judged(agent, 50, Verdict::CloudAgent, vec![]));
+        assert_eq!(
+            named(&mut summary),
+            (
+                "40 barad_agent +1".into(),
+                Some(Verdict::CloudAgent),
+                "barad_agent-user".into(),
+                vec!["40 barad_agent".into(), "31 iperf3".into()]
+            ),
+            "a cloud agent before business, though it moved less"
+        );
+        // Two suspicious processes: the one with more bytes.
+        let tmp = vec![Reason::ExeInTempDir { dir: "/tmp".into() }];
+        let miner = |pid, bytes| {
+            judged(
+                Owner::Process(process(pid, "miner")),
+                bytes,
+                Verdict::Suspicious,
+                tmp.clone(),
+            )
+        };
+        summary.add(&https(), &miner(60, 10));
+        summary.add(&https(), &miner(50, 20));
+        let (second, verdict, user, order) = named(&mut summary);
+        assert_eq!(
+            (second.as_str(), verdict, user.as_str()),
+            ("50 miner +3", Some(Verdict::Suspicious), "miner-user")
+        );
+        assert_eq!(
+            order,
+            ["50 miner", "60 miner", "40 barad_agent", "31 iperf3"]
+        );
+    }
+
+    #[test]
+    fn suspicious_flows_without_a_process_name_the_line_over_business_processes() {
+        let mut summary = Summary {
+            with_reasons: true,
+            ..Summary::default()
+        };
+        let iperf = Owner::Process(process(31, "iperf3"));
+        summary.add(&https(), &judged(iperf, 900, Verdict::Business, vec![]));
+        let pool = vec![Reason::MiningPort { port: 3333 }, Reason::NoLocalProcess];
+        let routed = judged(Owner::NoLocalSocket, 10, Verdict::Suspicious, pool.clone());
+        summary.add(&https(), &routed);
+        // Its user is not the process's: the line names no process.
+        assert_eq!(
+            named(&mut summary),
+            (
+                "no local process +1".into(),
+                Some(Verdict::Suspicious),
+                String::new(),
+                vec![NO_LOCAL_SOCKET.into(), "31 iperf3".into()]
+            )
+        );
+        // Each owner keeps the reasons of its own flows.
+        let reasons: Vec<&[Reason]> = summary
+            .owners()
+            .iter()
+            .map(|(_, share)| share.reasons.as_slice())
+            .collect();
+        assert_eq!(reasons, [pool.as_slice(), &[]]);
     }
 }

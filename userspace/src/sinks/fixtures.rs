@@ -25,6 +25,19 @@ pub fn miner() -> Arc<ProcessInfo> {
     })
 }
 
+/// A business upload run by root, to the runbook's remote 198.51.100.20.
+pub fn iperf3(pid: u32) -> Arc<ProcessInfo> {
+    Arc::new(ProcessInfo {
+        pid,
+        comm: "iperf3".into(),
+        exe: Some("/usr/bin/iperf3".into()),
+        exe_deleted: false,
+        uid: 0,
+        user: "root".into(),
+        cmdline: "iperf3 -c 198.51.100.20".into(),
+    })
+}
+
 /// A TCP flow from 10.0.0.1:40000 on eth0 that moved one packet each way.
 pub fn flow(remote: &str, remote_port: u16, rx_bytes: u64, tx_bytes: u64) -> FlowDelta {
     FlowDelta {

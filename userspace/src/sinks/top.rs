@@ -2,7 +2,9 @@
 //! most bytes, with their verdicts and countries. [`TopTalkers`] sums the moving flows
 //! per remote and per process (one hash insert per flow, buffers kept between
 //! intervals) and selects the N largest without sorting the rest; `LogSink` writes the
-//! result as a `top` record ([`Top::record`]).
+//! result as a `top` record ([`Top::record`]). Each listed remote names the culprit among
+//! the processes talking to it: the worst verdict, then the most bytes, as the console
+//! does, so a miner behind a heavier business upload is the one named.
 
 use std::{cmp::Reverse, net::IpAddr, sync::Arc};
 
@@ -11,7 +13,12 @@ use rustc_hash::FxHashMap;
 use super::schema::{ProcessFields, RemotePlace, TopProcess, TopRecord, TopRemote};
 use crate::{
     datapath::FlowDelta,
-    enrich::{EnrichedSnapshot, Facts, geo::Location, sockets::ProcessInfo, verdict::Verdict},
+    enrich::{
+        EnrichedSnapshot, Facts,
+        geo::Location,
+        sockets::{Owner, ProcessInfo},
+        verdict::Verdict,
+    },
 };
 
 /// One remote host's or one process's traffic in an interval.
@@ -54,6 +61,12 @@ pub struct Remote {
     /// Outside the `--home` countries.
     pub foreign: bool,
     pub tally: Tally,
+    /// The process it is listed with: of those whose flows go to it, the worst verdict,
+    /// then the most bytes (then the lowest pid). Its tally counts its flows to this
+    /// remote only.
+    pub process: Option<Process>,
+    /// How many processes have flows to it.
+    pub processes: usize,
 }
 
 /// A process.
@@ -90,6 +103,8 @@ impl Top {
                     rx_bytes: remote.tally.rx_bytes,
                     tx_bytes: remote.tally.tx_bytes,
                     verdict: remote.tally.verdict.label(),
+                    process: ProcessFields::new(remote.process.as_ref().map(|p| &*p.info)),
+                    processes: remote.processes,
                 })
                 .collect(),
             processes: self
@@ -112,6 +127,10 @@ pub struct TopTalkers {
     n: usize,
     remotes: FxHashMap<IpAddr, Remote>,
     processes: FxHashMap<u32, Process>,
+    /// The listed remotes' places, and their flows per process: for naming the process
+    /// each is listed with.
+    listed: FxHashMap<IpAddr, usize>,
+    pairs: FxHashMap<(IpAddr, u32), Process>,
 }
 
 impl TopTalkers {
@@ -121,6 +140,8 @@ impl TopTalkers {
             n,
             remotes: FxHashMap::default(),
             processes: FxHashMap::default(),
+            listed: FxHashMap::default(),
+            pairs: FxHashMap::default(),
         }
     }
 
@@ -138,10 +159,12 @@ impl TopTalkers {
                     location: facts.location,
                     foreign: facts.judgement.foreign,
                     tally: Tally::new(facts),
+                    process: None,
+                    processes: 0,
                 })
                 .tally
                 .add(flow, facts);
-            if let crate::enrich::sockets::Owner::Process(info) = &facts.owner {
+            if let Owner::Process(info) = &facts.owner {
                 self.processes
                     .entry(info.pid)
                     .or_insert_with(|| Process {
@@ -153,16 +176,54 @@ impl TopTalkers {
             }
         }
         let snapshot = interval.snapshot();
+        let mut remotes = largest(self.remotes.drain().map(|(_, r)| r), self.n, |r| {
+            (r.tally.bytes(), Reverse(r.ip))
+        });
+        self.name_processes(interval, &mut remotes);
         Top {
             interval_s: snapshot.interval.as_secs_f64(),
             flows: snapshot.flows.len(),
-            remotes: largest(self.remotes.drain().map(|(_, r)| r), self.n, |r| {
-                (r.tally.bytes(), Reverse(r.ip))
-            }),
+            remotes,
             processes: largest(self.processes.drain().map(|(_, p)| p), self.n, |p| {
                 (p.tally.bytes(), Reverse(p.info.pid))
             }),
         }
+    }
+
+    /// Names the process each of the listed `remotes` goes with: a second pass over the
+    /// interval that sums, per process, only the flows to those few remotes.
+    fn name_processes(&mut self, interval: &EnrichedSnapshot, remotes: &mut [Remote]) {
+        self.listed
+            .extend(remotes.iter().enumerate().map(|(index, r)| (r.ip, index)));
+        for (flow, facts) in interval.flows() {
+            let ip = flow.id.remote_ip;
+            let Owner::Process(info) = &facts.owner else {
+                continue;
+            };
+            if self.listed.contains_key(&ip) {
+                self.pairs
+                    .entry((ip, info.pid))
+                    .or_insert_with(|| Process {
+                        info: info.clone(),
+                        tally: Tally::new(facts),
+                    })
+                    .tally
+                    .add(flow, facts);
+            }
+        }
+        let culprit = |p: &Process| (p.tally.verdict, p.tally.bytes(), Reverse(p.info.pid));
+        for ((ip, _), process) in self.pairs.drain() {
+            let remote = &mut remotes[self.listed[&ip]];
+            remote.processes += 1;
+            if remote
+                .process
+                .as_ref()
+                .is_none_or(|named| culprit(&process) > culprit(named))
+            {
+                remote.process = Some(process);
+            }
+        }
+        self.listed.clear();
     }
 }
 
@@ -193,7 +254,7 @@ mod tests {
             sockets::Owner,
             verdict::{Judgement, Verdict},
         },
-        sinks::fixtures::miner,
+        sinks::fixtures::{iperf3, miner},
     };
 
     fn flow(remote: &str, local_port: u16, bytes: u64) -> FlowDelta {
@@ -303,6 +364,88 @@ mod tests {
         // The next interval starts from nothing.
         let empty = talkers.of(&interval(vec![]));
         assert!(empty.remotes.is_empty() && empty.processes.is_empty());
+    }
+
+    #[test]
+    fn a_remote_is_listed_with_its_worst_verdict_process_then_the_most_bytes() {
+        let process = |info: Arc<ProcessInfo>, verdict| facts(Owner::Process(info), verdict);
+        let flows = vec![
+            // The runbook's host: iperf3 moves the most, the miner is the culprit.
+            (
+                flow("198.51.100.20", 1000, 1_500_000),
+                process(iperf3(3100), Verdict::Business),
+            ),
+            (
+                flow("198.51.100.20", 1001, 400_000),
+                process(miner(), Verdict::Suspicious),
+            ),
+            (
+                flow("198.51.100.20", 1002, 2_000_000),
+                facts(Owner::NoLocalSocket, Verdict::Business),
+            ),
+            // Equal verdicts: the process with more bytes, over two flows.
+            (
+                flow("203.0.113.5", 1003, 300),
+                process(iperf3(3101), Verdict::Business),
+            ),
+            (
+                flow("203.0.113.5", 1004, 200),
+                process(iperf3(3102), Verdict::Business),
+            ),
+            (
+                flow("203.0.113.5", 1005, 200),
+                process(iperf3(3102), Verdict::Business),
+            ),
+            (
+                flow("203.0.113.6", 1006, 100),
+                facts(Owner::NoLocalSocket, Verdict::Business),
+            ),
+        ];
+        let mut talkers = TopTalkers::new(3);
+        let top = talkers.of(&interval(flows));
+        let named: Vec<(String, Option<u32>, usize)> = top
+            .remotes
+            .iter()
+            .map(|r| {
+                let pid = r.process.as_ref().map(|p| p.info.pid);
+                (r.ip.to_string(), pid, r.processes)
+            })
+            .collect();
+        assert_eq!(
+            named,
+            [
+                ("198.51.100.20".into(), Some(4242), 2),
+                ("203.0.113.5".into(), Some(3102), 2),
+                ("203.0.113.6".into(), None, 0),
+            ]
+        );
+        let miner_to_remote = top.remotes[0].process.as_ref().unwrap();
+        assert_eq!(miner_to_remote.tally.bytes(), 400_001);
+        assert_eq!(miner_to_remote.tally.verdict, Verdict::Suspicious);
+
+        let json = serde_json::to_value(top.record()).unwrap();
+        let remote = &json["remotes"][0];
+        assert_eq!(remote["pid"], 4242, "{remote}");
+        assert_eq!(remote["comm"], "xmrig");
+        assert_eq!(remote["exe"], "/tmp/.x/xmrig");
+        assert_eq!(remote["user"], "root");
+        assert_eq!(remote["processes"], 2);
+        assert_eq!(remote["verdict"], "suspicious");
+        let quiet = &json["remotes"][2];
+        assert!(
+            quiet.get("pid").is_none() && quiet.get("comm").is_none(),
+            "{quiet}"
+        );
+        assert_eq!(quiet["processes"], 0);
+
+        // The next interval starts from nothing.
+        let next = vec![(
+            flow("198.51.100.20", 1000, 10),
+            process(iperf3(3100), Verdict::Business),
+        )];
+        let top = talkers.of(&interval(next));
+        assert_eq!(top.remotes[0].processes, 1);
+        assert_eq!(top.remotes[0].process.as_ref().unwrap().info.pid, 3100);
     }
 
     #[test]

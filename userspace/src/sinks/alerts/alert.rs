@@ -113,7 +113,10 @@ pub struct Alert {
     pub iface: Option<Arc<str>>,
     /// Rate: which direction.
     pub direction: Option<Direction>,
-    /// Foreign, suspicious: the flow behind the alert that moved the most bytes.
+    /// Foreign, suspicious: the flow the alert names. Of the owners of its flows (each
+    /// process, and the flows without one), the one with the worst verdict, a process
+    /// before flows without one on equal verdicts, then the most bytes; and of that
+    /// owner's flows, the worst verdict, then the most bytes.
     pub flow: Option<FlowId>,
     /// Foreign, suspicious: how many flows `bytes` sums.
     pub flows: usize,
@@ -136,7 +139,8 @@ pub struct Alert {
     pub limit_bps: Option<u64>,
     /// Rate: the interface's link speed, when known.
     pub link_bps: Option<u64>,
-    /// Foreign, suspicious: the verdicts' evidence, each sentence once.
+    /// Foreign, suspicious: the evidence of the named owner's flows (those of `process`,
+    /// or the flows without one), each sentence once: never another owner's.
     pub reasons: Vec<String>,
     /// Conditions folded into this alert instead of raised one by one (module docs).
     pub folded: usize,

@@ -25,6 +25,11 @@
 //!
 //! "Over" is strict everywhere: exactly the threshold raises nothing.
 //!
+//! A foreign or suspicious alert counts every flow of its condition but names one owner
+//! of them, the culprit ([`Part::rank`]): the worst verdict, a process before flows
+//! without one on equal verdicts, then the most bytes. It names that owner's worst, then
+//! largest, flow, and carries the reasons of that owner's flows only.
+//!
 //! # Folding: a storm is a handful of lines
 //!
 //! Foreign and suspicious conditions are many when traffic is hostile, so not every one
@@ -210,11 +215,60 @@ impl Folds {
 struct Group {
     bytes: u64,
     flows: usize,
-    /// The flow that moved the most bytes (its index in the snapshot).
-    top: usize,
-    top_bytes: u64,
     /// How many of its flows the active flood carries.
     carried: usize,
+}
+
+/// One owner's flows within a condition: a process, or (`pid` `None`) the flows without
+/// one.
+struct Part {
+    pid: Option<u32>,
+    bytes: u64,
+    /// The worst verdict of its flows.
+    verdict: Verdict,
+    /// Its flow an alert would name (its index in the snapshot): the worst verdict, then
+    /// the most bytes, the first of equal ones.
+    top: usize,
+    top_rank: (Verdict, u64),
+    /// The reasons of its flows, each sentence once, in flow order.
+    reasons: Vec<String>,
+}
+
+impl Part {
+    fn new(pid: Option<u32>, index: usize) -> Self {
+        Self {
+            pid,
+            bytes: 0,
+            verdict: Verdict::Business,
+            top: index,
+            top_rank: (Verdict::Business, 0),
+            reasons: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, index: usize, flow: &FlowDelta, facts: &Facts) {
+        let bytes = flow.rx_bytes.saturating_add(flow.tx_bytes);
+        let verdict = facts.judgement.verdict;
+        self.bytes = self.bytes.saturating_add(bytes);
+        self.verdict = self.verdict.max(verdict);
+        if (verdict, bytes) > self.top_rank {
+            self.top = index;
+            self.top_rank = (verdict, bytes);
+        }
+        for reason in &facts.judgement.reasons {
+            let text = reason.to_string();
+            if !self.reasons.contains(&text) {
+                self.reasons.push(text);
+            }
+        }
+    }
+
+    /// Which owner an alert names, greatest first: the worst verdict, then (on equal
+    /// verdicts) a process before flows without one, then the most bytes; as the
+    /// console names a line's culprit.
+    fn rank(&self) -> (Verdict, bool, u64) {
+        (self.verdict, self.pid.is_some(), self.bytes)
+    }
 }
 
 /// Watches the snapshots and raises de-duplicated alerts; see the module docs.
@@ -444,8 +498,8 @@ impl AlertEngine {
             &mut self.folds,
             self.config.max_starts,
         );
-        for (key, group, reasons) in with_reasons(interval, over, key_of) {
-            let mut alert = flow_alert(AlertKind::Foreign, interval, &group, reasons);
+        for (key, group, named) in name_owners(interval, over, key_of) {
+            let mut alert = flow_alert(AlertKind::Foreign, interval, &group, named);
             alert.threshold_bytes = Some(self.config.foreign_bytes);
             held.insert(key, alert);
         }
@@ -477,8 +531,8 @@ impl AlertEngine {
             &mut self.folds,
             self.config.max_starts,
         );
-        for (key, group, reasons) in with_reasons(interval, groups, key_of) {
-            let alert = flow_alert(AlertKind::Suspicious, interval, &group, reasons);
+        for (key, group, named) in name_owners(interval, groups, key_of) {
+            let alert = flow_alert(AlertKind::Suspicious, interval, &group, named);
             held.insert(key, alert);
         }
     }
@@ -588,83 +642,83 @@ fn triage(
     told
 }
 
-/// Sums each condition's flows (rx + tx bytes), finds its largest flow and counts
-/// those the active flood carries.
+/// Sums each condition's flows (rx + tx bytes) and counts those the active flood
+/// carries.
 fn group_flows(
     interval: &EnrichedSnapshot,
     key_of: impl Fn(&FlowDelta, &Facts) -> Option<Condition>,
     carriers: Option<&Carriers>,
 ) -> HashMap<Condition, Group> {
     let mut groups: HashMap<Condition, Group> = HashMap::new();
-    for (index, (flow, facts)) in interval.flows().enumerate() {
+    for (flow, facts) in interval.flows() {
         let Some(key) = key_of(flow, facts) else {
             continue;
         };
-        let bytes = flow.rx_bytes.saturating_add(flow.tx_bytes);
         let group = groups.entry(key).or_insert(Group {
             bytes: 0,
             flows: 0,
-            top: index,
-            top_bytes: bytes,
             carried: 0,
         });
-        group.bytes = group.bytes.saturating_add(bytes);
+        group.bytes = group
+            .bytes
+            .saturating_add(flow.rx_bytes.saturating_add(flow.tx_bytes));
         group.flows += 1;
         if carriers.is_some_and(|carriers| carriers.carries(flow, facts)) {
             group.carried += 1;
         }
-        if bytes > group.top_bytes {
-            group.top = index;
-            group.top_bytes = bytes;
-        }
     }
     groups
 }
 
-/// The reasons of every flow behind each of `groups`, each sentence once, in flow order.
-/// A second pass over the flows, made only for the few groups that raise an alert.
-fn with_reasons(
+/// The owner each of `groups` names ([`Part::rank`]), with its flow to name and the
+/// reasons of its own flows only: a remote's alert must not name iperf3 and give the
+/// reasons of another owner's flow. A second pass over the flows, made only for the few
+/// groups that raise an alert.
+fn name_owners(
     interval: &EnrichedSnapshot,
     groups: HashMap<Condition, Group>,
     key_of: impl Fn(&FlowDelta, &Facts) -> Option<Condition>,
-) -> Vec<(Condition, Group, Vec<String>)> {
+) -> Vec<(Condition, Group, Part)> {
     if groups.is_empty() {
         return Vec::new();
     }
-    let mut reasons: HashMap<Condition, Vec<String>> = HashMap::new();
-    for (flow, facts) in interval.flows() {
-        if facts.judgement.reasons.is_empty() {
-            continue;
-        }
+    let mut parts: HashMap<Condition, Vec<Part>> = HashMap::new();
+    for (index, (flow, facts)) in interval.flows().enumerate() {
         let Some(key) = key_of(flow, facts).filter(|key| groups.contains_key(key)) else {
             continue;
         };
-        let list = reasons.entry(key).or_default();
-        for reason in &facts.judgement.reasons {
-            let text = reason.to_string();
-            if !list.contains(&text) {
-                list.push(text);
+        let pid = facts.owner.process().map(|process| process.pid);
+        let owners = parts.entry(key).or_default();
+        let part = match owners.iter().position(|part| part.pid == pid) {
+            Some(at) => &mut owners[at],
+            None => {
+                owners.push(Part::new(pid, index));
+                owners.last_mut().expect("just pushed")
             }
-        }
+        };
+        part.add(index, flow, facts);
     }
     groups
         .into_iter()
-        .map(|(key, group)| {
-            let list = reasons.remove(&key).unwrap_or_default();
-            (key, group, list)
+        .filter_map(|(key, group)| {
+            // The first of equal owners, in flow order.
+            let named = parts.remove(&key)?.into_iter().reduce(|best, part| {
+                if part.rank() > best.rank() {
+                    part
+                } else {
+                    best
+                }
+            })?;
+            Some((key, group, named))
         })
         .collect()
 }
 
-/// A foreign or suspicious alert, naming the group's largest flow.
-fn flow_alert(
-    kind: AlertKind,
-    interval: &EnrichedSnapshot,
-    group: &Group,
-    reasons: Vec<String>,
-) -> Alert {
+/// A foreign or suspicious alert, naming the owner `named` and its flow, with the
+/// group's figures.
+fn flow_alert(kind: AlertKind, interval: &EnrichedSnapshot, group: &Group, named: Part) -> Alert {
     let (flow, facts) = interval
-        .flow(group.top)
+        .flow(named.top)
         .expect("a group's top flow is one of the interval's");
     Alert {
         iface: Some(flow.id.iface.clone()),
@@ -677,7 +731,7 @@ fn flow_alert(
         },
         verdict: Some(facts.judgement.verdict),
         bytes: group.bytes,
-        reasons,
+        reasons: named.reasons,
         ..blank_alert(kind, interval.snapshot())
     }
 }

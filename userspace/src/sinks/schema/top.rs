@@ -29,6 +29,12 @@ pub struct TopRemote<'a> {
     pub tx_bytes: u64,
     /// The most severe verdict among its flows.
     pub verdict: &'static str,
+    /// `pid`, `comm`, `exe`, `user`: the process it is listed with (the worst verdict
+    /// among the processes with flows to it, then the most bytes); absent with none.
+    #[serde(flatten)]
+    pub process: ProcessFields<'a>,
+    /// How many processes have flows to it.
+    pub processes: usize,
 }
 
 /// One process's traffic in the interval, over all its flows.

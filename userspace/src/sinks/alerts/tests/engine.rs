@@ -437,3 +437,154 @@ fn a_zero_length_interval_changes_nothing() {
     );
     assert_eq!(engine.active(), 0);
 }
+
+/// The runbook's remote, in NL (home: DE), and the reasons its flows carry.
+const SHARED: &str = "198.51.100.20";
+
+fn in_nl(owner: Owner, verdict: Verdict, reasons: Vec<Reason>) -> Facts {
+    let mut facts = suspicious(owner, Location::Country(cc("NL")), reasons);
+    facts.judgement.verdict = verdict;
+    facts.judgement.foreign = true;
+    facts
+}
+
+fn foreign_reason(raises_risk: bool) -> Reason {
+    Reason::Foreign {
+        country: cc("NL"),
+        home: "DE".parse().unwrap(),
+        raises_risk,
+    }
+}
+
+fn iperf3() -> Owner {
+    Owner::Process(crate::sinks::fixtures::iperf3(3100))
+}
+
+#[test]
+fn a_foreign_alert_carries_the_reasons_of_the_flows_it_names() {
+    let mut engine = AlertEngine::new(home("DE"));
+    // iperf3's upload, and a flow to the same remote that no local process owns.
+    let flows = vec![
+        flow(SHARED, 5201, 10_000, 2 * MIB),
+        flow(SHARED, 0, 1_000, 1_000),
+    ];
+    let facts = vec![
+        in_nl(iperf3(), Verdict::Business, vec![foreign_reason(false)]),
+        in_nl(
+            Owner::NoLocalSocket,
+            Verdict::Business,
+            vec![Reason::NoLocalProcess, foreign_reason(false)],
+        ),
+    ];
+    let alerts = engine.observe(&enriched(snapshot(1, flows), &facts));
+    assert_eq!(phases(&alerts), [(AlertKind::Foreign, Phase::Start)]);
+    let alert = &alerts[0];
+    assert_eq!(alert.process.as_ref().unwrap().comm, "iperf3");
+    assert_eq!(alert.reasons, ["remote in NL, outside home countries DE"]);
+    // The figures stay the remote's, every flow to it.
+    assert_eq!((alert.bytes, alert.flows), (2 * MIB + 12_000, 2));
+
+    // On equal verdicts a process is named before flows without one, even smaller.
+    let mut engine = AlertEngine::new(home("DE"));
+    let flows = vec![
+        flow(SHARED, 5201, 10_000, 2 * MIB),
+        flow(SHARED, 0, 3 * MIB, 0),
+    ];
+    let alerts = engine.observe(&enriched(snapshot(1, flows), &facts));
+    assert_eq!(alerts[0].process.as_ref().unwrap().comm, "iperf3");
+    assert_eq!(alerts[0].flow.as_ref().unwrap().remote_port, 5201);
+    assert_eq!(
+        alerts[0].reasons,
+        ["remote in NL, outside home countries DE"]
+    );
+}
+
+#[test]
+fn a_foreign_alert_names_the_worst_verdict_process_first() {
+    let mut engine = AlertEngine::new(home("DE"));
+    let miner_reasons = vec![
+        Reason::ExeInTempDir { dir: "/tmp".into() },
+        Reason::MiningPort { port: 3333 },
+        foreign_reason(true),
+    ];
+    let flows = vec![
+        flow(SHARED, 5201, 10_000, 2 * MIB),
+        flow(SHARED, 3333, 1_000, 300_000),
+        flow(SHARED, 0, 1_000, 1_000),
+    ];
+    let facts = vec![
+        in_nl(iperf3(), Verdict::Business, vec![foreign_reason(false)]),
+        in_nl(
+            Owner::Process(miner()),
+            Verdict::Suspicious,
+            miner_reasons.clone(),
+        ),
+        in_nl(
+            Owner::NoLocalSocket,
+            Verdict::Business,
+            vec![Reason::NoLocalProcess, foreign_reason(false)],
+        ),
+    ];
+    let alerts = engine.observe(&enriched(snapshot(1, flows), &facts));
+    let foreign = alerts
+        .iter()
+        .find(|alert| alert.kind == AlertKind::Foreign)
+        .expect("a foreign alert");
+    assert_eq!(foreign.process.as_ref().unwrap().pid, 4242);
+    assert_eq!(foreign.flow.as_ref().unwrap().remote_port, 3333);
+    assert_eq!(foreign.verdict, Some(Verdict::Suspicious));
+    let expected: Vec<String> = miner_reasons.iter().map(Reason::to_string).collect();
+    assert_eq!(foreign.reasons, expected);
+    assert!(
+        foreign
+            .to_string()
+            .contains("process 4242 xmrig (root) /tmp/.x/xmrig, suspicious"),
+        "{foreign}"
+    );
+
+    // Flows without a process that are worse than every process's name the alert,
+    // with their own reasons, not the cloud agent's.
+    let mut engine = AlertEngine::new(home("DE"));
+    let agent = Owner::Process(Arc::new(crate::enrich::sockets::ProcessInfo {
+        pid: 812,
+        comm: "barad_agent".into(),
+        exe: None,
+        exe_deleted: false,
+        uid: 0,
+        user: "root".into(),
+        cmdline: "barad_agent".into(),
+    }));
+    let facts = vec![
+        in_nl(
+            agent,
+            Verdict::CloudAgent,
+            vec![Reason::CloudAgent {
+                program: "barad_agent".into(),
+                provider: "Tencent Cloud".into(),
+            }],
+        ),
+        in_nl(
+            Owner::NoLocalSocket,
+            Verdict::Suspicious,
+            vec![Reason::MiningPort { port: 3333 }, Reason::NoLocalProcess],
+        ),
+    ];
+    let flows = vec![
+        flow(SHARED, 443, 10_000, 2 * MIB),
+        flow(SHARED, 3333, 1_000, 1_000),
+    ];
+    let alerts = engine.observe(&enriched(snapshot(1, flows), &facts));
+    let foreign = alerts
+        .iter()
+        .find(|alert| alert.kind == AlertKind::Foreign)
+        .expect("a foreign alert");
+    assert!(foreign.process.is_none(), "{foreign}");
+    assert_eq!(foreign.flow.as_ref().unwrap().remote_port, 3333);
+    assert_eq!(
+        foreign.reasons,
+        [
+            "remote port 3333 is a common mining-pool port",
+            "no local process (forwarded, raw or closed): judged by the flow"
+        ]
+    );
+}

@@ -62,8 +62,9 @@ pub(super) fn exports(header: &Header, records: &[Record], plan: &Plan) -> Strin
     .expect("String");
     writeln!(
         out,
-        "IPFIX: {} data records/s over the window; each flush (every active timeout) \
-         {} records, sent at {} records/s from its first message to its last.\n",
+        "IPFIX: {} data records/s over the window; a burst of messages (none more than \
+         250 ms after the one before) held {} records, sent at {} records/s from its first \
+         message to its last.\n",
         count("exports-ipfix-records-per-s"),
         count("exports-ipfix-flush-records"),
         count("exports-ipfix-flush-rate"),

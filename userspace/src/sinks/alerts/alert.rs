@@ -227,6 +227,7 @@ impl Alert {
                     .collect()
             }),
             folded: (self.folded > 0).then_some(self.folded),
+            recording: None,
             message: self.to_string(),
         }
     }

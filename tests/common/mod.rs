@@ -11,6 +11,7 @@ pub mod netns;
 pub mod offloads;
 pub mod packets;
 pub mod scene;
+pub mod tmux;
 pub mod traffic;
 
 use std::{

@@ -127,6 +127,8 @@ impl Writer {
 struct Open {
     file: File,
     path: Arc<Path>,
+    /// The first line, written before any other even if its first write failed.
+    header: Option<Line>,
     /// Bytes of whole lines written.
     len: u64,
     limit: u64,
@@ -147,6 +149,7 @@ fn write_all(inbox: &Receiver<Job>, told: &Sender<Notice>) {
                 let mut recording = Open {
                     file,
                     path,
+                    header: lines.first().cloned(),
                     len: 0,
                     limit,
                     failing: false,
@@ -185,11 +188,19 @@ fn write_all(inbox: &Receiver<Job>, told: &Sender<Notice>) {
 }
 
 impl Open {
-    /// Writes whole lines, or none of them.
+    /// Writes whole lines, or none of them; the header first while none is written.
     fn write(&mut self, bytes: &[u8], told: &Sender<Notice>) {
         if bytes.is_empty() || self.full {
             return;
         }
+        let with_header;
+        let bytes = match &self.header {
+            Some(header) if self.len == 0 && !bytes.starts_with(header.as_bytes()) => {
+                with_header = [header.as_bytes(), b"\n", bytes].concat();
+                &with_header[..]
+            }
+            _ => bytes,
+        };
         if self.len + bytes.len() as u64 > self.limit {
             self.full = true;
             let _ = told.send(Notice::Full {

@@ -70,9 +70,6 @@ fn header(state: &State, view: &View, width: u16) -> Line<'static> {
         // Which second, first: it must survive the narrowest screen.
         left = format!("{} | {}", recorded_second(recorded), &left["flowmeter ".len()..]);
         right = format!("{}/{}", recorded.second, recorded.seconds);
-        if recorded.damaged {
-            right.push_str(" DAMAGED");
-        }
     }
     let width = usize::from(width);
     let text = if left.len() + right.len() < width {
@@ -89,8 +86,8 @@ fn header(state: &State, view: &View, width: u16) -> Line<'static> {
     Line::from(spans)
 }
 
-/// "REPLAY 2026-01-15 08:00:03 alert +42s": a recorded second's wall time (UTC) and its
-/// distance from the alert's start.
+/// "REPLAY 2026-01-15 08:00:03 alert +42s": a recorded second's wall time (UTC), its
+/// distance from the alert's start, and "DAMAGED" if the file was cut after it.
 fn recorded_second(recorded: &Recorded) -> String {
     let wall = OffsetDateTime::from(recorded.at)
         .format(format_description!(
@@ -98,7 +95,8 @@ fn recorded_second(recorded: &Recorded) -> String {
         ))
         .unwrap_or_default();
     let sign = if recorded.before_alert { '-' } else { '+' };
-    format!("REPLAY {wall} alert {sign}{}", clock(recorded.from_alert))
+    let damaged = if recorded.damaged { " DAMAGED" } else { "" };
+    format!("REPLAY {wall} alert {sign}{}{damaged}", clock(recorded.from_alert))
 }
 
 #[cfg(test)]

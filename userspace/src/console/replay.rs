@@ -16,7 +16,7 @@ use super::{
     keys::{Action, Key},
     terminal::Input,
 };
-use crate::recorder::file::Recording;
+use crate::recorder::{file::Recording, second::Second};
 
 /// Which recorded second is on screen, for the header.
 #[derive(Clone, Debug, PartialEq)]
@@ -160,11 +160,8 @@ fn console_at(recording: &Recording, index: usize, mut state: State) -> Console 
             damaged: recording.damage.is_some(),
         }),
     };
-    let mut console = Console::new(setup, state, None);
-    for second in &recording.seconds[..=index] {
-        console.ingest(second.interval());
-    }
-    console
+    let seconds = recording.seconds[..=index].iter().map(Second::interval);
+    Console::with_intervals(setup, state, None, seconds)
 }
 
 /// Draws, then waits for a key or a stop signal, until a quit key.
@@ -190,5 +187,183 @@ pub fn run<B: Backend>(
             },
             recv(stop) -> _ => return Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ratatui::backend::TestBackend;
+
+    use super::*;
+    use crate::{
+        enrich::verdict::Verdict,
+        recorder::{
+            file::{AlertMark, Header},
+            second::{IfaceSecond, Part, ProcessSecond, RemoteSecond, Second},
+        },
+    };
+
+    const T0_MS: u64 = 1_800_000_000_000;
+    const ALERT: usize = 70;
+
+    /// One second: the quiet host, or during the burst (70..80) the miner's host too.
+    fn second(index: usize) -> Second {
+        let remote = |ip: &str, pid: u32, bytes: u64, verdict: Verdict| RemoteSecond {
+            ip: ip.parse().unwrap(),
+            place: "NL".into(),
+            foreign: false,
+            flows: 1,
+            rx_bytes: 0,
+            tx_bytes: bytes,
+            verdict,
+            parts: vec![Part {
+                pid: Some(pid),
+                owner: None,
+                iface: "eth0".into(),
+                proto: 17,
+                local_ip: "192.0.2.1".parse().unwrap(),
+                local_port: 40000,
+                remote_port: 3333,
+                flows: 1,
+                rx_packets: 0,
+                rx_bytes: 0,
+                tx_packets: 1,
+                tx_bytes: bytes,
+                verdict,
+                reasons: vec!["remote port 3333 is a common mining-pool port".into()],
+            }],
+            others: None,
+        };
+        let process = |pid: u32, comm: &str| ProcessSecond {
+            pid,
+            comm: comm.into(),
+            user: "root".into(),
+            uid: 0,
+            exe: Some(format!("/tmp/{comm}")),
+            exe_deleted: false,
+            cmdline: comm.into(),
+            top: None,
+        };
+        let mut remotes = vec![remote("198.51.100.2", 7, 1000, Verdict::Business)];
+        if (ALERT..ALERT + 10).contains(&index) {
+            remotes.insert(0, remote("198.51.100.77", 42, 2_000_000, Verdict::Suspicious));
+        }
+        Second {
+            ts: String::new(),
+            at_ms: T0_MS + index as u64 * 1000,
+            interval_s: 1.0,
+            flows: remotes.len(),
+            interfaces: vec![IfaceSecond {
+                iface: "eth0".into(),
+                rx_packets: 0,
+                rx_bytes: 0,
+                tx_packets: 10,
+                tx_bytes: remotes.iter().map(|r| r.tx_bytes).sum(),
+                rx_unattributed_packets: 0,
+                rx_unattributed_bytes: 0,
+                tx_unattributed_packets: 0,
+                tx_unattributed_bytes: 0,
+            }],
+            remotes,
+            processes: vec![process(7, "iperf3"), process(42, "xmrig")],
+        }
+    }
+
+    fn recording(seconds: usize) -> Recording {
+        Recording {
+            header: Header::new(1.0, 70.0, 60.0, vec!["eth0".into()]),
+            alerts: vec![AlertMark {
+                kind: "rate".into(),
+                ts: String::new(),
+                at_ms: T0_MS + ALERT as u64 * 1000,
+                message: String::new(),
+            }],
+            seconds: (0..seconds).map(second).collect(),
+            damage: None,
+        }
+    }
+
+    fn header(player: &Player) -> String {
+        header_at(player, 80)
+    }
+
+    fn header_at(player: &Player, width: u16) -> String {
+        let mut terminal = Terminal::new(TestBackend::new(width, 24)).unwrap();
+        terminal.draw(|frame| player.draw(frame)).unwrap();
+        let text = terminal.backend().to_string();
+        text.lines().next().unwrap().trim_matches('"').to_owned()
+    }
+
+    #[test]
+    fn it_opens_on_the_alert_and_steps_a_second_a_minute_and_back() {
+        let mut player = Player::new(recording(140), State::default());
+        assert_eq!(player.position(), ALERT);
+        assert!(
+            header(&player).contains("REPLAY 2027-01-15 08:01:10 alert +0s"),
+            "{}",
+            header(&player)
+        );
+        let top = &player.console().view().rows[0];
+        assert_eq!(top.label, "198.51.100.77");
+        assert_eq!(top.second, "42 xmrig");
+        assert_eq!(top.verdict, Some(Verdict::Suspicious));
+        for (key, position, says) in [
+            (']', ALERT + 1, "08:01:11 alert +1s"),
+            ('[', ALERT, "08:01:10 alert +0s"),
+            ('[', ALERT - 1, "08:01:09 alert -1s"),
+            ('}', ALERT + 59, "08:02:09 alert +59s"),
+            ('}', 139, "alert +1m09s"),
+            ('{', 79, "alert +9s"),
+            ('{', 19, "alert -51s"),
+            ('{', 0, "alert -1m10s"),
+            ('a', ALERT, "alert +0s"),
+        ] {
+            assert_eq!(player.press(Key::Char(key)), Action::Refresh);
+            assert_eq!(player.position(), position, "after {key}");
+            assert!(header(&player).contains(says), "after {key}: {}", header(&player));
+        }
+        // Where there is room: which second of how many.
+        let wide = header_at(&player, 160);
+        assert!(wide.trim_end().ends_with(&format!("{}/140", ALERT + 1)), "{wide}");
+        // Before the burst: only the quiet host, with its process.
+        player.seek(Seek::By(-5));
+        let rows = &player.console().view().rows;
+        assert_eq!(rows.len(), 1);
+        assert_eq!((rows[0].label.as_str(), rows[0].second.as_str()), ("198.51.100.2", "7 iperf3"));
+    }
+
+    #[test]
+    fn typing_a_filter_takes_the_keys_and_the_selection_survives_a_step() {
+        let mut player = Player::new(recording(100), State::default());
+        player.press(Key::Char('/'));
+        player.press(Key::Char('['));
+        assert_eq!(player.position(), ALERT, "'[' went into the filter");
+        player.press(Key::Esc);
+        player.press(Key::Down);
+        let selected = player.console().state().selected.clone();
+        assert!(selected.is_some());
+        player.press(Key::Char(']'));
+        assert_eq!(player.console().state().selected, selected);
+        assert_eq!(player.press(Key::Char('P')), Action::Ignore);
+        assert!(!player.console().state().paused);
+        // The details of the burst's host list its process and reasons.
+        player.press(Key::Enter);
+        let details = player.console().view().details.clone().unwrap();
+        assert_eq!(details.processes[0].comm, "xmrig");
+        assert_eq!(
+            details.reasons[0].to_string(),
+            "remote port 3333 is a common mining-pool port"
+        );
+    }
+
+    #[test]
+    fn a_damaged_recording_says_so_in_the_header() {
+        let mut recording = recording(3);
+        recording.damage = Some("damaged at line 5".into());
+        let player = Player::new(recording, State::default());
+        // No second at the alert: the last one.
+        assert_eq!(player.position(), 2);
+        assert!(header(&player).contains("alert +0s DAMAGED |"), "{}", header(&player));
+        assert!(header_at(&player, 160).trim_end().ends_with("3/3"));
     }
 }

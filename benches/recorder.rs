@@ -66,6 +66,7 @@ fn recorder(dir: &std::path::Path) -> Recorder {
         max_size: 200 << 20,
         interval: Duration::from_secs(1),
         interfaces: vec!["eth0".into()],
+        top: 10,
     })
     .expect("the writer thread")
     .expect("a window")
@@ -92,7 +93,7 @@ fn record(c: &mut Criterion) {
             bound as f64 / 1_048_576.0
         );
         group.bench_function(format!("record/{flows}"), |b| {
-            b.iter(|| black_box(recorder.record(&interval, &[])));
+            b.iter(|| black_box(recorder.record(&interval, &[]).top.flows));
         });
     }
     group.finish();

@@ -92,6 +92,7 @@ pub fn run(args: &LogArgs, verbose: bool) -> Result<()> {
         max_size: args.record.record_max_size,
         interval: args.interval,
         interfaces: names,
+        top: args.top,
     })
     .context("starting the flight recorder's writer")?;
 
@@ -182,10 +183,11 @@ impl Cycle {
             self.sink.push_open_flows(interval.snapshot().at)?;
         }
         let alerts = self.alerts.observe(&interval);
-        let recording = self
+        let kept = self
             .recorder
             .as_mut()
-            .and_then(|recorder| recorder.record(&interval, &alerts));
+            .map(|recorder| recorder.record(&interval, &alerts));
+        let recording = kept.as_ref().and_then(|kept| kept.recording.as_ref());
         for alert in &alerts {
             eprintln!("flowmeter: {alert}");
             let mut record = alert.record();
@@ -209,7 +211,11 @@ impl Cycle {
             let told = recorder.take_told();
             tell(&mut self.sink, interval.snapshot().at, told)?;
         }
-        self.sink.push_top(&interval)?;
+        // The recorder selected the top talkers already: once for both.
+        match &kept {
+            Some(kept) => self.sink.push_top_of(interval.snapshot().at, &kept.top)?,
+            None => self.sink.push_top(&interval)?,
+        }
         self.sink.push_totals(interval.snapshot())?;
         self.summaries.record_interval(interval.snapshot());
         commit(&mut self.sink)?;

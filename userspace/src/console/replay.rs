@@ -357,6 +357,22 @@ mod tests {
     }
 
     #[test]
+    fn the_help_screen_lists_the_replay_keys_at_80x24() {
+        let mut player = Player::new(recording(100), State::default());
+        player.press(Key::Char('h'));
+        let mut terminal = Terminal::new(TestBackend::new(80, 24)).unwrap();
+        terminal.draw(|frame| player.draw(frame)).unwrap();
+        let screen = terminal.backend().to_string();
+        assert!(screen.contains("  [ ]  { }    one second back, forward; one minute"), "{screen}");
+        assert!(screen.contains("  a           the second the alert started"), "{screen}");
+        assert!(!screen.contains("pause the screen"), "{screen}");
+        assert!(screen.contains("Esc back  q quit"), "the keys line still fits: {screen}");
+        // In help, the step keys do not step.
+        player.press(Key::Char(']'));
+        assert_eq!(player.position(), ALERT);
+    }
+
+    #[test]
     fn a_damaged_recording_says_so_in_the_header() {
         let mut recording = recording(3);
         recording.damage = Some("damaged at line 5".into());

@@ -32,7 +32,7 @@ use crate::{
     enrich::EnrichedSnapshot,
     sinks::{
         alerts::{Alert, Phase},
-        top::TopTalkers,
+        top::{Top, TopTalkers},
     },
 };
 
@@ -46,6 +46,9 @@ pub struct Options {
     pub max_size: u64,
     pub interval: Duration,
     pub interfaces: Vec<String>,
+    /// The log's `--top`: the interval's top talkers are selected once, for the ring
+    /// and the `top` record alike.
+    pub top: usize,
 }
 
 /// What the recorder has to say: a write failed, resumed, or a file is full.
@@ -55,6 +58,14 @@ pub enum Told {
     OpenFailed { dir: PathBuf, error: String },
     /// Recordings open again after failing to.
     OpenResumed { dir: PathBuf },
+}
+
+/// What [`Recorder::record`] hands back.
+pub struct Kept {
+    /// The recording this interval's start alerts are in.
+    pub recording: Option<Arc<Path>>,
+    /// The interval's top talkers, the most bytes first.
+    pub top: Top,
 }
 
 pub struct Recorder {
@@ -81,7 +92,7 @@ impl Recorder {
         let writer = Writer::start(ring.capacity())?;
         let store = Store::new(options.dir.clone(), options.keep, options.max_size);
         let mut recorder = Self {
-            talkers: TopTalkers::new(TOP_REMOTES.max(TOP_PROCESSES)),
+            talkers: TopTalkers::new(TOP_REMOTES.max(TOP_PROCESSES).max(options.top)),
             ring,
             store,
             writer,
@@ -98,8 +109,9 @@ impl Recorder {
 
     /// Keeps the interval's second; when `alerts` has a start, opens a recording (the
     /// ring, this second included) or extends the open one. Returns the path of the
-    /// recording this interval's start alerts are in.
-    pub fn record(&mut self, interval: &EnrichedSnapshot, alerts: &[Alert]) -> Option<Arc<Path>> {
+    /// recording this interval's start alerts are in, and the interval's top talkers (as
+    /// many as the ring and `--top` need) for the log's `top` record.
+    pub fn record(&mut self, interval: &EnrichedSnapshot, alerts: &[Alert]) -> Kept {
         let top = self.talkers.of(interval);
         let line = line_of(Second::of(interval, &top));
         self.ring.push(line.clone());
@@ -127,7 +139,10 @@ impl Recorder {
         }
         self.told
             .extend(self.writer.notices().into_iter().map(Told::Writer));
-        recording.filter(|_| !starts.is_empty())
+        Kept {
+            recording: recording.filter(|_| !starts.is_empty()),
+            top,
+        }
     }
 
     fn open(&mut self, first: &Alert, starts: &[&Alert], after: usize) {
@@ -138,11 +153,6 @@ impl Recorder {
                 return;
             }
         };
-        if std::mem::take(&mut self.open_failing) {
-            self.told.push(Told::OpenResumed {
-                dir: self.store.dir().to_path_buf(),
-            });
-        }
         let mut header = Header::new(
             self.options.interval.as_secs_f64(),
             self.options.window.as_secs_f64(),
@@ -153,8 +163,20 @@ impl Recorder {
         let mut lines = vec![entry_line(&Entry::Header(header))];
         lines.extend(self.ring.lines());
         let path: Arc<Path> = Arc::from(opened.path);
-        self.writer
-            .open(opened.file, path.clone(), opened.limit, lines);
+        if !self
+            .writer
+            .open(opened.file, path.clone(), opened.limit, lines)
+        {
+            let _ = std::fs::remove_file(&path);
+            let busy = std::io::Error::other("the writer is a whole window behind");
+            self.open_failed(&busy);
+            return;
+        }
+        if std::mem::take(&mut self.open_failing) {
+            self.told.push(Told::OpenResumed {
+                dir: self.store.dir().to_path_buf(),
+            });
+        }
         self.open = Some((path, after));
     }
 

@@ -13,7 +13,7 @@ use std::{
 use super::{
     file::{self, Entry},
     line_of,
-    ring::Ring,
+    ring::{Line, Ring},
     second::{PARTS_PER_REMOTE, SECOND_MAX_BYTES, Second, TOP_PROCESSES, TOP_REMOTES},
     *,
 };
@@ -277,6 +277,7 @@ fn options(dir: PathBuf, window: u64, after: u64) -> Options {
         max_size: 100 << 20,
         interval: Duration::from_secs(1),
         interfaces: vec!["eth0".into()],
+        top: 10,
     }
 }
 
@@ -291,16 +292,22 @@ fn an_alert_writes_the_window_and_what_follows_and_a_second_extends_it() {
     let mut recorder = Recorder::new(options(dir.clone(), 5, 3)).unwrap().unwrap();
     let quiet = |s| many(s, 3, 1, 0);
     for s in 0..10 {
-        assert_eq!(recorder.record(&quiet(s), &[]), None);
+        assert_eq!(recorder.record(&quiet(s), &[]).recording, None);
     }
     assert!(fs::read_dir(&dir).unwrap().next().is_none(), "nothing before an alert");
-    let path = recorder.record(&quiet(10), &[alert(AlertKind::Rate, 10)]).unwrap();
+    let path = recorder
+        .record(&quiet(10), &[alert(AlertKind::Rate, 10)])
+        .recording
+        .unwrap();
     // An end or reminder is no start: it names no recording.
     let mut end = alert(AlertKind::Rate, 11);
     end.phase = crate::sinks::alerts::Phase::End;
-    assert_eq!(recorder.record(&quiet(11), &[end]), None);
+    assert_eq!(recorder.record(&quiet(11), &[end]).recording, None);
     // Another start while it is open: the same file, 3 more seconds from here.
-    let again = recorder.record(&quiet(12), &[alert(AlertKind::Foreign, 12)]).unwrap();
+    let again = recorder
+        .record(&quiet(12), &[alert(AlertKind::Foreign, 12)])
+        .recording
+        .unwrap();
     assert_eq!(again, path);
     for s in 13..20 {
         recorder.record(&quiet(s), &[]);
@@ -320,7 +327,10 @@ fn an_alert_writes_the_window_and_what_follows_and_a_second_extends_it() {
     assert!(recording.damage.is_none());
     // The next alert opens a second file.
     let mut recorder = Recorder::new(options(dir.clone(), 5, 3)).unwrap().unwrap();
-    let next = recorder.record(&quiet(30), &[alert(AlertKind::Rate, 30)]).unwrap();
+    let next = recorder
+        .record(&quiet(30), &[alert(AlertKind::Rate, 30)])
+        .recording
+        .unwrap();
     assert_ne!(next, path);
     recorder.finish();
     assert_eq!(file::read(&next).unwrap().seconds.len(), 1);
@@ -374,7 +384,7 @@ fn an_unwritable_directory_is_told_once_and_recording_resumes() {
     assert_eq!(told.len(), 1, "{told:?}");
     assert!(told[0].contains("cannot make a recording"), "{told:?}");
     fs::remove_file(&blocked).unwrap();
-    let path = recorder.record(&quiet(2), &[alert(AlertKind::Rate, 2)]);
+    let path = recorder.record(&quiet(2), &[alert(AlertKind::Rate, 2)]).recording;
     assert!(path.is_some());
     let told: Vec<String> = recorder.take_told().iter().map(ToString::to_string).collect();
     assert_eq!(told.len(), 1, "{told:?}");
@@ -389,7 +399,10 @@ fn a_truncated_or_corrupt_file_reads_up_to_the_damage_or_not_at_all() {
     for s in 0..3 {
         recorder.record(&many(s, 3, 1, 0), &[]);
     }
-    let path = recorder.record(&many(3, 3, 1, 0), &[alert(AlertKind::Rate, 3)]).unwrap();
+    let path = recorder
+        .record(&many(3, 3, 1, 0), &[alert(AlertKind::Rate, 3)])
+        .recording
+        .unwrap();
     recorder.record(&many(4, 3, 1, 0), &[]);
     recorder.finish();
     let bytes = fs::read(&path).unwrap();
@@ -424,4 +437,41 @@ fn a_truncated_or_corrupt_file_reads_up_to_the_damage_or_not_at_all() {
     assert!(!error.contains('\n'));
     let error = file::read(&temp.path().join("missing.jsonl")).unwrap_err();
     assert!(error.starts_with("cannot read"), "{error}");
+}
+
+#[test]
+fn a_writer_that_blocks_drops_seconds_and_says_so_once() {
+    use std::{io::Read, os::fd::FromRawFd};
+
+    // A pipe nobody reads yet: the writer blocks on its first large write.
+    let mut fds = [0; 2];
+    // SAFETY: pipe writes two new descriptors into the array.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    // SAFETY: both descriptors are new and owned here only.
+    let (mut reading, writing) = unsafe { (fs::File::from_raw_fd(fds[0]), fs::File::from_raw_fd(fds[1])) };
+    let mut writer = writer::Writer::start(16).unwrap();
+    let big: Line = Arc::from("x".repeat(1 << 20));
+    assert!(writer.open(writing, Arc::from(PathBuf::from("pipe")), u64::MAX, vec![big]));
+    // The writer takes the job and blocks in it; then the queue's 16 places fill.
+    std::thread::sleep(Duration::from_millis(300));
+    for _ in 0..100 {
+        writer.line(Arc::from("a second"));
+    }
+    let notices = writer.notices();
+    assert!(
+        matches!(notices.as_slice(), [writer::Notice::Behind { dropped, .. }] if *dropped >= 80),
+        "{notices:?}"
+    );
+    for _ in 0..10 {
+        writer.line(Arc::from("a second"));
+    }
+    assert!(writer.notices().is_empty(), "told once while it lasts");
+    let drained = std::thread::spawn(move || {
+        let mut all = Vec::new();
+        reading.read_to_end(&mut all).unwrap();
+        all.len()
+    });
+    assert!(writer.finish().is_empty());
+    // The big line and the 16 seconds the queue held, each whole.
+    assert_eq!(drained.join().unwrap(), (1 << 20) + 1 + 16 * "a second\n".len());
 }

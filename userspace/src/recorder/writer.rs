@@ -50,6 +50,8 @@ pub struct Writer {
     handle: Option<JoinHandle<()>>,
     /// Lines dropped since the last report, because the queue was full.
     dropped: u64,
+    /// Dropping was told, and no line has been queued since: told once per episode.
+    behind_told: bool,
     path: Option<Arc<Path>>,
 }
 
@@ -67,26 +69,30 @@ impl Writer {
             notices,
             handle: Some(handle),
             dropped: 0,
+            behind_told: false,
             path: None,
         })
     }
 
-    /// Starts writing `file` (at `path`, at most `limit` bytes) with `lines` first.
-    pub fn open(&mut self, file: File, path: Arc<Path>, limit: u64, lines: Vec<Line>) {
+    /// Starts writing `file` (at `path`, at most `limit` bytes) with `lines` first;
+    /// `false` if the writer is a whole queue behind (a disk that blocks), as metering
+    /// never waits for it.
+    pub fn open(&mut self, file: File, path: Arc<Path>, limit: u64, lines: Vec<Line>) -> bool {
         self.path = Some(path.clone());
-        // The one job that must not be dropped: it waits for room.
-        let _ = self.jobs.send(Job::Open {
-            file,
-            path,
-            limit,
-            lines,
-        });
+        self.jobs
+            .try_send(Job::Open {
+                file,
+                path,
+                limit,
+                lines,
+            })
+            .is_ok()
     }
 
     /// Appends a line to the open recording, unless the queue is full.
     pub fn line(&mut self, line: Line) {
         match self.jobs.try_send(Job::Line(line)) {
-            Ok(()) => {}
+            Ok(()) => self.behind_told = false,
             Err(TrySendError::Full(_)) => self.dropped += 1,
             Err(TrySendError::Disconnected(_)) => {}
         }
@@ -101,12 +107,14 @@ impl Writer {
     pub fn notices(&mut self) -> Vec<Notice> {
         let mut notices: Vec<Notice> = self.notices.try_iter().collect();
         if self.dropped > 0
+            && !self.behind_told
             && let Some(path) = &self.path
         {
             notices.push(Notice::Behind {
                 path: path.clone(),
                 dropped: std::mem::take(&mut self.dropped),
             });
+            self.behind_told = true;
         }
         notices
     }
@@ -263,7 +271,8 @@ impl std::fmt::Display for Notice {
             ),
             Notice::Behind { dropped, .. } => write!(
                 f,
-                "recording {path}: the disk is too slow, {dropped} seconds were not written"
+                "recording {path}: the disk is too slow, seconds are left out ({dropped} so \
+                 far); metering goes on"
             ),
         }
     }

@@ -3,6 +3,7 @@
 //! 100,000 steady flows of 100 processes, each to its own remote; and, printed first,
 //! the ring's memory once a 15-minute window of such seconds is full, with its bound.
 //! No alert fires, so no file is written: the writer's work is on its own thread.
+//! Beside it, the `top` record's own selection (`--top 10`), which `record` replaces.
 
 use std::{
     hint::black_box,
@@ -23,6 +24,7 @@ use flowmeter::{
         verdict::{Judgement, Verdict},
     },
     recorder::{Options, Recorder},
+    sinks::top::TopTalkers,
 };
 
 const WINDOW: Duration = Duration::from_secs(900);
@@ -94,6 +96,12 @@ fn record(c: &mut Criterion) {
         );
         group.bench_function(format!("record/{flows}"), |b| {
             b.iter(|| black_box(recorder.record(&interval, &[]).top.flows));
+        });
+        // What the log did before for its `top` record alone, which `record` now shares:
+        // the recorder's own cost is the difference.
+        let mut talkers = TopTalkers::new(10);
+        group.bench_function(format!("top_10_only/{flows}"), |b| {
+            b.iter(|| black_box(talkers.of(&interval).flows));
         });
     }
     group.finish();

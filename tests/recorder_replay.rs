@@ -42,14 +42,15 @@ const AFTER_S: u64 = 64;
 fn scene() -> (VethPair, PathBuf, [UdpSocket; 2], UdpSocket) {
     let pair = VethPair::with_ips(IpAddr::V4(LOCAL), IpAddr::V4(QUIET));
     pair.b.ip(&format!("addr add {BURST}/32 dev {}", pair.b_if));
-    pair.a.ip(&format!("route add {BURST}/32 dev {}", pair.a_if));
+    pair.a
+        .ip(&format!("route add {BURST}/32 dev {}", pair.a_if));
     pair.a.ip(&format!(
         "neigh add {BURST} lladdr {MAC_B} dev {} nud permanent",
         pair.a_if
     ));
-    let sinks = pair.b.run(|| {
-        [QUIET, BURST].map(|ip| UdpSocket::bind((ip, PORT)).expect("bind in b"))
-    });
+    let sinks = pair
+        .b
+        .run(|| [QUIET, BURST].map(|ip| UdpSocket::bind((ip, PORT)).expect("bind in b")));
     let sender = pair
         .a
         .run(|| UdpSocket::bind((LOCAL, 0)).expect("bind in a"));
@@ -151,10 +152,20 @@ fn a_burst_is_recorded_before_and_after_its_alert_and_replayed() {
     assert_eq!(header["format"], "flowmeter-recording");
     // The burst is foreign (NL, outside --home DE) and over the rate: both start at once.
     let marks = header["alerts"].as_array().unwrap();
-    assert!(marks.iter().any(|mark| mark["kind"] == alert["kind"]), "{header}");
+    assert!(
+        marks.iter().any(|mark| mark["kind"] == alert["kind"]),
+        "{header}"
+    );
     assert!(marks.iter().any(|mark| mark["kind"] == "rate"), "{header}");
-    let alert_ms = marks.iter().map(|m| m["at_ms"].as_u64().unwrap()).min().unwrap();
-    assert_eq!(alert["ts"], marks[0]["ts"], "the alert's second: {alert} {header}");
+    let alert_ms = marks
+        .iter()
+        .map(|m| m["at_ms"].as_u64().unwrap())
+        .min()
+        .unwrap();
+    assert_eq!(
+        alert["ts"], marks[0]["ts"],
+        "the alert's second: {alert} {header}"
+    );
     let seconds: Vec<&serde_json::Value> = recording[1..]
         .iter()
         .filter(|line| line["type"] == "second")
@@ -163,7 +174,11 @@ fn a_burst_is_recorded_before_and_after_its_alert_and_replayed() {
         .iter()
         .filter(|s| s["at_ms"].as_u64().unwrap() < alert_ms)
         .collect();
-    assert!(before.len() >= 5, "seconds before the alert: {}", before.len());
+    assert!(
+        before.len() >= 5,
+        "seconds before the alert: {}",
+        before.len()
+    );
     assert!(
         before
             .iter()
@@ -174,7 +189,11 @@ fn a_burst_is_recorded_before_and_after_its_alert_and_replayed() {
         .iter()
         .find(|s| s["at_ms"].as_u64().unwrap() == alert_ms)
         .expect("the alert's second");
-    assert_eq!(at_alert["remotes"][0]["ip"], BURST.to_string(), "{at_alert}");
+    assert_eq!(
+        at_alert["remotes"][0]["ip"],
+        BURST.to_string(),
+        "{at_alert}"
+    );
     assert_eq!(at_alert["remotes"][0]["place"], "NL");
     let pid = at_alert["remotes"][0]["parts"][0]["pid"].as_u64().unwrap();
     assert_eq!(pid, u64::from(std::process::id()));
@@ -190,7 +209,10 @@ fn a_burst_is_recorded_before_and_after_its_alert_and_replayed() {
     assert_eq!(iface["iface"], pair.a_if.as_str());
     assert!(iface["tx_bytes"].as_u64().unwrap() > 1_000_000, "{iface}");
     let span_s = (seconds.last().unwrap()["at_ms"].as_u64().unwrap() - alert_ms) / 1000;
-    assert!(span_s >= 61, "a minute after the alert to step through: {span_s} s");
+    assert!(
+        span_s >= 61,
+        "a minute after the alert to step through: {span_s} s"
+    );
 
     // The replay, long after the burst: the burst's host and process at the alert.
     let stderr = scratch.join("stderr");
@@ -210,7 +232,9 @@ fn a_burst_is_recorded_before_and_after_its_alert_and_replayed() {
     let tmux = replay(&path);
     let process = format!("{} {comm}", std::process::id());
     let screen = wait_for_screen(&tmux, "the burst's host and process", |screen| {
-        screen.contains("REPLAY") && screen.contains(&BURST.to_string()) && screen.contains(&process)
+        screen.contains("REPLAY")
+            && screen.contains(&BURST.to_string())
+            && screen.contains(&process)
     });
     println!("{screen}");
     assert_eq!(offset(&screen), 0, "it opens on the alert's start");
@@ -219,10 +243,17 @@ fn a_burst_is_recorded_before_and_after_its_alert_and_replayed() {
         .position(|line| line.contains(&BURST.to_string()))
         .unwrap();
     assert!(
-        screen.lines().nth(burst_row + 1).unwrap().contains(&process),
+        screen
+            .lines()
+            .nth(burst_row + 1)
+            .unwrap()
+            .contains(&process),
         "{screen}"
     );
-    assert!(screen.lines().nth(burst_row).unwrap().contains(" NL "), "{screen}");
+    assert!(
+        screen.lines().nth(burst_row).unwrap().contains(" NL "),
+        "{screen}"
+    );
     // One second forward, two back, a minute forward and back, then the alert's start.
     assert_eq!(step(&tmux, "]", 0), 1);
     assert_eq!(step(&tmux, "[", 1), 0);
@@ -238,7 +269,9 @@ fn a_burst_is_recorded_before_and_after_its_alert_and_replayed() {
     assert!(quiet.contains(&QUIET.to_string()), "{quiet}");
     assert!(!quiet.contains(&BURST.to_string()), "{quiet}");
     tmux.send_keys("q");
-    wait_for_screen(&tmux, "the replay's end", |_| fs::read_to_string(&status).is_ok_and(|s| !s.is_empty()));
+    wait_for_screen(&tmux, "the replay's end", |_| {
+        fs::read_to_string(&status).is_ok_and(|s| !s.is_empty())
+    });
     assert_eq!(fs::read_to_string(&status).unwrap().trim(), "0");
     drop(tmux);
 
@@ -249,10 +282,16 @@ fn a_burst_is_recorded_before_and_after_its_alert_and_replayed() {
     fs::remove_file(&status).unwrap();
     let tmux = replay(&cut);
     wait_for_screen(&tmux, "a damaged recording", |screen| {
-        screen.lines().next().unwrap_or_default().contains("DAMAGED")
+        screen
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .contains("DAMAGED")
     });
     tmux.send_keys("q");
-    wait_for_screen(&tmux, "the replay's end", |_| fs::read_to_string(&status).is_ok_and(|s| !s.is_empty()));
+    wait_for_screen(&tmux, "the replay's end", |_| {
+        fs::read_to_string(&status).is_ok_and(|s| !s.is_empty())
+    });
     assert_eq!(fs::read_to_string(&status).unwrap().trim(), "0");
     let said = fs::read_to_string(&stderr).unwrap();
     assert!(said.contains("damaged at line"), "{said}");
@@ -267,7 +306,10 @@ fn a_burst_is_recorded_before_and_after_its_alert_and_replayed() {
         let said = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(1), "{said}");
         assert_eq!(said.lines().count(), 1, "{said}");
-        assert!(said.contains("not a flowmeter recording") || said.contains("cannot read"), "{said}");
+        assert!(
+            said.contains("not a flowmeter recording") || said.contains("cannot read"),
+            "{said}"
+        );
     }
 }
 
@@ -328,7 +370,10 @@ fn a_full_disk_for_recordings_is_told_once_and_metering_goes_on() {
         .into_iter()
         .find(|l| l["type"] == "alert" && l["phase"] == "start")
         .expect("the burst's alert");
-    let recording = alert["recording"].as_str().expect("the alert names the file").to_owned();
+    let recording = alert["recording"]
+        .as_str()
+        .expect("the alert names the file")
+        .to_owned();
     // Space comes back (through flowmeter's own view of its mount namespace): it resumes.
     fs::remove_file(format!("/proc/{pid}/root{}/filler", dir.display())).unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);

@@ -23,10 +23,10 @@ use std::{
 use aya::programs::{SchedClassifier, tc::TcAttachType};
 use common::{
     FLOWMETER,
-    tmux::{Tmux, wait_for_screen},
     netns::{Family, MAC_A, MAC_B, VethPair, require_root, unique_name},
     packets::{self, Random, RawSender, UdpHeaders},
     scene::{CountryScene, own_comm},
+    tmux::{Tmux, wait_for_screen},
 };
 
 /// Longest wait for the console to end after `q`.

@@ -381,7 +381,11 @@ pub struct RecordArgs {
     pub record_after: Duration,
 
     /// Where recordings are written (made, mode 0700, if missing; files are 0600).
-    #[arg(long, value_name = "DIR", default_value = "/var/lib/flowmeter/recordings")]
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "/var/lib/flowmeter/recordings"
+    )]
     pub record_dir: PathBuf,
 
     /// Recordings kept: the oldest is removed first.

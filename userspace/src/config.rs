@@ -365,7 +365,10 @@ mod tests {
         };
         let record = args.record;
         assert_eq!(record.record_window, std::time::Duration::from_secs(60));
-        assert_eq!(record.record_after, std::time::Duration::from_secs_f64(30.5));
+        assert_eq!(
+            record.record_after,
+            std::time::Duration::from_secs_f64(30.5)
+        );
         assert_eq!(record.record_dir, Path::new("/srv/rec"));
         assert_eq!((record.record_keep, record.record_max_size), (3, 1 << 30));
     }

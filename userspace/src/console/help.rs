@@ -43,7 +43,10 @@ const KEY_TABLE: [(&str, &str); 12] = [
 
 /// `flowmeter replay`'s own keys, shown instead of pause.
 const REPLAY_KEY_TABLE: [(&str, &str); 2] = [
-    ("[ ]  { }", "one second back, forward; one minute back, forward"),
+    (
+        "[ ]  { }",
+        "one second back, forward; one minute back, forward",
+    ),
     ("a", "the second the alert started (header: time, offset)"),
 ];
 

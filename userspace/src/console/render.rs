@@ -68,7 +68,11 @@ fn header(state: &State, view: &View, width: u16) -> Line<'static> {
     };
     if let Some(recorded) = &view.setup.recording {
         // Which second, first: it must survive the narrowest screen.
-        left = format!("{} | {}", recorded_second(recorded), &left["flowmeter ".len()..]);
+        left = format!(
+            "{} | {}",
+            recorded_second(recorded),
+            &left["flowmeter ".len()..]
+        );
         right = format!("{}/{}", recorded.second, recorded.seconds);
     }
     let width = usize::from(width);
@@ -96,7 +100,10 @@ fn recorded_second(recorded: &Recorded) -> String {
         .unwrap_or_default();
     let sign = if recorded.before_alert { '-' } else { '+' };
     let damaged = if recorded.damaged { " DAMAGED" } else { "" };
-    format!("REPLAY {wall} alert {sign}{}{damaged}", clock(recorded.from_alert))
+    format!(
+        "REPLAY {wall} alert {sign}{}{damaged}",
+        clock(recorded.from_alert)
+    )
 }
 
 #[cfg(test)]

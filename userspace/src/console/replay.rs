@@ -246,7 +246,10 @@ mod tests {
         };
         let mut remotes = vec![remote("198.51.100.2", 7, 1000, Verdict::Business)];
         if (ALERT..ALERT + 10).contains(&index) {
-            remotes.insert(0, remote("198.51.100.77", 42, 2_000_000, Verdict::Suspicious));
+            remotes.insert(
+                0,
+                remote("198.51.100.77", 42, 2_000_000, Verdict::Suspicious),
+            );
         }
         Second {
             ts: String::new(),
@@ -320,16 +323,26 @@ mod tests {
         ] {
             assert_eq!(player.press(Key::Char(key)), Action::Refresh);
             assert_eq!(player.position(), position, "after {key}");
-            assert!(header(&player).contains(says), "after {key}: {}", header(&player));
+            assert!(
+                header(&player).contains(says),
+                "after {key}: {}",
+                header(&player)
+            );
         }
         // Where there is room: which second of how many.
         let wide = header_at(&player, 160);
-        assert!(wide.trim_end().ends_with(&format!("{}/140", ALERT + 1)), "{wide}");
+        assert!(
+            wide.trim_end().ends_with(&format!("{}/140", ALERT + 1)),
+            "{wide}"
+        );
         // Before the burst: only the quiet host, with its process.
         player.seek(Seek::By(-5));
         let rows = &player.console().view().rows;
         assert_eq!(rows.len(), 1);
-        assert_eq!((rows[0].label.as_str(), rows[0].second.as_str()), ("198.51.100.2", "7 iperf3"));
+        assert_eq!(
+            (rows[0].label.as_str(), rows[0].second.as_str()),
+            ("198.51.100.2", "7 iperf3")
+        );
     }
 
     #[test]
@@ -363,10 +376,19 @@ mod tests {
         let mut terminal = Terminal::new(TestBackend::new(80, 24)).unwrap();
         terminal.draw(|frame| player.draw(frame)).unwrap();
         let screen = terminal.backend().to_string();
-        assert!(screen.contains("  [ ]  { }    one second back, forward; one minute"), "{screen}");
-        assert!(screen.contains("  a           the second the alert started"), "{screen}");
+        assert!(
+            screen.contains("  [ ]  { }    one second back, forward; one minute"),
+            "{screen}"
+        );
+        assert!(
+            screen.contains("  a           the second the alert started"),
+            "{screen}"
+        );
         assert!(!screen.contains("pause the screen"), "{screen}");
-        assert!(screen.contains("Esc back  q quit"), "the keys line still fits: {screen}");
+        assert!(
+            screen.contains("Esc back  q quit"),
+            "the keys line still fits: {screen}"
+        );
         // In help, the step keys do not step.
         player.press(Key::Char(']'));
         assert_eq!(player.position(), ALERT);
@@ -379,7 +401,11 @@ mod tests {
         let player = Player::new(recording, State::default());
         // No second at the alert: the last one.
         assert_eq!(player.position(), 2);
-        assert!(header(&player).contains("alert +0s DAMAGED |"), "{}", header(&player));
+        assert!(
+            header(&player).contains("alert +0s DAMAGED |"),
+            "{}",
+            header(&player)
+        );
         assert!(header_at(&player, 160).trim_end().ends_with("3/3"));
     }
 }

@@ -55,9 +55,14 @@ pub struct Options {
 pub enum Told {
     Writer(Notice),
     /// A recording could not be opened (the directory or the file).
-    OpenFailed { dir: PathBuf, error: String },
+    OpenFailed {
+        dir: PathBuf,
+        error: String,
+    },
     /// Recordings open again after failing to.
-    OpenResumed { dir: PathBuf },
+    OpenResumed {
+        dir: PathBuf,
+    },
 }
 
 /// What [`Recorder::record`] hands back.
@@ -121,7 +126,8 @@ impl Recorder {
             (Some((_, left)), _) => {
                 self.writer.line(line);
                 for alert in &starts {
-                    self.writer.line(entry_line(&Entry::Alert(AlertMark::of(alert))));
+                    self.writer
+                        .line(entry_line(&Entry::Alert(AlertMark::of(alert))));
                 }
                 if starts.is_empty() {
                     *left = left.saturating_sub(1);
@@ -222,7 +228,8 @@ fn line_of(mut second: Second) -> Line {
             unreachable!("made above")
         };
         second = back;
-        if text.len() <= SECOND_MAX_BYTES || (second.remotes.is_empty() && second.processes.is_empty())
+        if text.len() <= SECOND_MAX_BYTES
+            || (second.remotes.is_empty() && second.processes.is_empty())
         {
             return Arc::from(text);
         }

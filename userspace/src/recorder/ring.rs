@@ -89,7 +89,13 @@ mod tests {
         assert_eq!(lines, ["second 2", "second 3", "second 4"]);
         assert_eq!(ring.bytes, 3 * "second 2".len());
         assert!(ring.memory() <= ring.bound());
-        assert_eq!(seconds_in(Duration::from_secs(20), Duration::from_millis(300)), 67);
-        assert_eq!(seconds_in(Duration::from_secs(0), Duration::from_secs(1)), 1);
+        assert_eq!(
+            seconds_in(Duration::from_secs(20), Duration::from_millis(300)),
+            67
+        );
+        assert_eq!(
+            seconds_in(Duration::from_secs(0), Duration::from_secs(1)),
+            1
+        );
     }
 }

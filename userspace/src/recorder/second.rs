@@ -182,7 +182,8 @@ impl Second {
             .enumerate()
             .map(|(i, remote)| (remote.ip, i))
             .collect();
-        let mut parts: Vec<FxHashMap<OwnerKey, Building>> = vec![FxHashMap::default(); remotes.len()];
+        let mut parts: Vec<FxHashMap<OwnerKey, Building>> =
+            vec![FxHashMap::default(); remotes.len()];
         let mut named: FxHashMap<u32, Arc<ProcessInfo>> = FxHashMap::default();
         for (flow, facts) in interval.flows() {
             let Some(&at) = index.get(&flow.id.remote_ip) else {
@@ -206,8 +207,11 @@ impl Second {
                 let mut parts: Vec<(OwnerKey, Building)> = parts.into_iter().collect();
                 // The culprit first: the worst verdict, then the most bytes.
                 parts.sort_by(|a, b| {
-                    (b.1.part.verdict, b.1.bytes(), &b.1.largest.1)
-                        .cmp(&(a.1.part.verdict, a.1.bytes(), &a.1.largest.1))
+                    (b.1.part.verdict, b.1.bytes(), &b.1.largest.1).cmp(&(
+                        a.1.part.verdict,
+                        a.1.bytes(),
+                        &a.1.largest.1,
+                    ))
                 });
                 let others = parts.split_off(parts.len().min(PARTS_PER_REMOTE));
                 let others = (!others.is_empty()).then(|| {
@@ -301,7 +305,9 @@ impl Second {
         for remote in &self.remotes {
             let location = location(&remote.place);
             for (index, part) in remote.parts.iter().enumerate() {
-                let others = remote.others.filter(|_| index == largest_part(&remote.parts));
+                let others = remote
+                    .others
+                    .filter(|_| index == largest_part(&remote.parts));
                 let others = others.unwrap_or_default();
                 let owner = match (part.pid, part.owner.as_deref()) {
                     (Some(pid), _) => processes
@@ -474,13 +480,14 @@ impl IfaceSecond {
     }
 
     fn totals(&self) -> InterfaceTotals {
-        let direction = |packets, bytes, unattributed_packets, unattributed_bytes| DirectionTotals {
-            packets,
-            bytes,
-            unattributed_packets,
-            unattributed_bytes,
-            ..DirectionTotals::default()
-        };
+        let direction =
+            |packets, bytes, unattributed_packets, unattributed_bytes| DirectionTotals {
+                packets,
+                bytes,
+                unattributed_packets,
+                unattributed_bytes,
+                ..DirectionTotals::default()
+            };
         InterfaceTotals {
             iface: Arc::from(self.iface.as_str()),
             rx: direction(

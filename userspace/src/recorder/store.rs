@@ -149,7 +149,12 @@ mod tests {
         assert_eq!(mode(&dir), 0o700, "the directory is made 0700");
         assert_eq!(mode(&made[3]), 0o600, "recordings are 0600");
         let names = |store: &Store| -> Vec<PathBuf> {
-            store.recordings().unwrap().into_iter().map(|(p, _)| p).collect()
+            store
+                .recordings()
+                .unwrap()
+                .into_iter()
+                .map(|(p, _)| p)
+                .collect()
         };
         assert_eq!(names(&store), made[1..]);
         // By size: 3 x 2,000 bytes are over half of 10,000, so the oldest go until the
@@ -158,7 +163,10 @@ mod tests {
             fs::write(path, [b'y'; 2000]).unwrap();
         }
         let opened = store.create(at(10), "rate").unwrap();
-        assert_eq!(names(&store), [made[2].clone(), made[3].clone(), opened.path.clone()]);
+        assert_eq!(
+            names(&store),
+            [made[2].clone(), made[3].clone(), opened.path.clone()]
+        );
         assert_eq!(opened.limit, 10_000 - 4000);
         // Two alerts in one second: two names.
         let again = store.create(at(10), "rate").unwrap();
@@ -170,7 +178,9 @@ mod tests {
     fn an_existing_directory_keeps_its_mode() {
         let temp = tempfile::tempdir().unwrap();
         fs::set_permissions(temp.path(), fs::Permissions::from_mode(0o755)).unwrap();
-        Store::new(temp.path().to_path_buf(), 2, 1000).prepare().unwrap();
+        Store::new(temp.path().to_path_buf(), 2, 1000)
+            .prepare()
+            .unwrap();
         assert_eq!(
             fs::metadata(temp.path()).unwrap().permissions().mode() & 0o777,
             0o755

@@ -38,7 +38,10 @@ fn process(pid: u32, comm: &str, text: usize) -> Arc<ProcessInfo> {
     Arc::new(ProcessInfo {
         pid,
         comm: comm.into(),
-        exe: Some(PathBuf::from(format!("/usr/bin/{comm}{}", "x".repeat(text)))),
+        exe: Some(PathBuf::from(format!(
+            "/usr/bin/{comm}{}",
+            "x".repeat(text)
+        ))),
         exe_deleted: false,
         uid: 1000,
         user: format!("user{pid}"),
@@ -158,14 +161,28 @@ fn a_remote_names_its_culprit_first_and_comes_back_as_an_interval() {
     assert_eq!(second.interfaces[0].rx_bytes, 915_100);
     assert_eq!(second.remotes.len(), 1);
     let row = &second.remotes[0];
-    assert_eq!((row.flows, row.rx_bytes, row.verdict), (3, 915_000, Verdict::Suspicious));
-    let owners: Vec<_> = row.parts.iter().map(|p| (p.pid, p.owner.as_deref())).collect();
+    assert_eq!(
+        (row.flows, row.rx_bytes, row.verdict),
+        (3, 915_000, Verdict::Suspicious)
+    );
+    let owners: Vec<_> = row
+        .parts
+        .iter()
+        .map(|p| (p.pid, p.owner.as_deref()))
+        .collect();
     assert_eq!(
         owners,
-        [(Some(20), None), (Some(10), None), (None, Some("no_local_socket"))],
+        [
+            (Some(20), None),
+            (Some(10), None),
+            (None, Some("no_local_socket"))
+        ],
         "the suspicious process first, then by bytes"
     );
-    assert_eq!(row.parts[0].reasons, ["remote port 3333 is a common mining-pool port"]);
+    assert_eq!(
+        row.parts[0].reasons,
+        ["remote port 3333 is a common mining-pool port"]
+    );
     assert_eq!(row.parts[0].remote_port, 3333);
 
     // Through JSON and back, then as the console's interval: the same flows' worth.
@@ -184,16 +201,24 @@ fn a_remote_names_its_culprit_first_and_comes_back_as_an_interval() {
                 flow.rx_bytes,
                 facts.owner.process().map(|p| p.pid),
                 facts.judgement.verdict,
-                facts.judgement.reasons.iter().map(ToString::to_string).collect(),
+                facts
+                    .judgement
+                    .reasons
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect(),
             )
         })
         .collect();
     assert_eq!(
         flows,
         [
-            (10_000, Some(20), Verdict::Suspicious, vec![
-                "remote port 3333 is a common mining-pool port".to_owned()
-            ]),
+            (
+                10_000,
+                Some(20),
+                Verdict::Suspicious,
+                vec!["remote port 3333 is a common mining-pool port".to_owned()]
+            ),
             (900_000, Some(10), Verdict::Business, vec![]),
             (5_000, None, Verdict::Business, vec![]),
         ]
@@ -206,7 +231,12 @@ fn a_full_second_fits_its_bound() {
     let interval = many(0, 100_000, 500, 5000);
     let second = Second::of(&interval, &talkers().of(&interval));
     assert_eq!(second.remotes.len(), TOP_REMOTES);
-    assert!(second.remotes.iter().all(|r| r.parts.len() <= PARTS_PER_REMOTE));
+    assert!(
+        second
+            .remotes
+            .iter()
+            .all(|r| r.parts.len() <= PARTS_PER_REMOTE)
+    );
     assert!(second.processes.len() <= TOP_PROCESSES + TOP_REMOTES * PARTS_PER_REMOTE);
     let line = line_of(second.clone());
     assert!(line.len() <= SECOND_MAX_BYTES, "{} bytes", line.len());
@@ -222,13 +252,22 @@ fn a_full_second_fits_its_bound() {
     let process = full.processes[0].clone();
     full.processes = vec![process; TOP_PROCESSES + TOP_REMOTES * PARTS_PER_REMOTE];
     let text = serde_json::to_string(&Entry::Second(full.clone())).unwrap();
-    assert!(text.len() <= SECOND_MAX_BYTES, "a full second: {} bytes", text.len());
+    assert!(
+        text.len() <= SECOND_MAX_BYTES,
+        "a full second: {} bytes",
+        text.len()
+    );
     // A second past the bound (texts of escapes) is cut to it.
     for process in &mut full.processes {
         process.cmdline = "\u{1}".repeat(second::TEXT_MAX);
         process.exe = Some("\u{1}".repeat(second::TEXT_MAX));
     }
-    assert!(serde_json::to_string(&Entry::Second(full.clone())).unwrap().len() > SECOND_MAX_BYTES);
+    assert!(
+        serde_json::to_string(&Entry::Second(full.clone()))
+            .unwrap()
+            .len()
+            > SECOND_MAX_BYTES
+    );
     assert!(line_of(full).len() <= SECOND_MAX_BYTES);
 }
 
@@ -240,10 +279,19 @@ fn ring_memory(flows: u32, processes: u32, text: usize, window: u64) -> (usize, 
     for second in 0..window + 10 {
         let interval = many(second, flows, processes, text);
         ring.push(line_of(Second::of(&interval, &talkers.of(&interval))));
-        assert!(ring.memory() <= ring.bound(), "{} > {}", ring.memory(), ring.bound());
+        assert!(
+            ring.memory() <= ring.bound(),
+            "{} > {}",
+            ring.memory(),
+            ring.bound()
+        );
         most = most.max(ring.memory());
     }
-    assert_eq!(ring.len(), window as usize, "the ring holds its window, no more");
+    assert_eq!(
+        ring.len(),
+        window as usize,
+        "the ring holds its window, no more"
+    );
     (most, ring.bound())
 }
 
@@ -294,7 +342,10 @@ fn an_alert_writes_the_window_and_what_follows_and_a_second_extends_it() {
     for s in 0..10 {
         assert_eq!(recorder.record(&quiet(s), &[]).recording, None);
     }
-    assert!(fs::read_dir(&dir).unwrap().next().is_none(), "nothing before an alert");
+    assert!(
+        fs::read_dir(&dir).unwrap().next().is_none(),
+        "nothing before an alert"
+    );
     let path = recorder
         .record(&quiet(10), &[alert(AlertKind::Rate, 10)])
         .recording
@@ -314,7 +365,11 @@ fn an_alert_writes_the_window_and_what_follows_and_a_second_extends_it() {
     }
     assert!(recorder.finish().is_empty());
     let recording = file::read(&path).unwrap();
-    let seconds: Vec<u64> = recording.seconds.iter().map(|s| s.at_ms / 1000 - T0).collect();
+    let seconds: Vec<u64> = recording
+        .seconds
+        .iter()
+        .map(|s| s.at_ms / 1000 - T0)
+        .collect();
     // The window before the alert (6..=10), then until 3 seconds after the last start.
     assert_eq!(seconds, [6, 7, 8, 9, 10, 11, 12, 13, 14, 15]);
     let alerts: Vec<(&str, u64)> = recording
@@ -339,13 +394,20 @@ fn an_alert_writes_the_window_and_what_follows_and_a_second_extends_it() {
 #[test]
 fn a_window_of_zero_turns_it_off() {
     let temp = tempfile::tempdir().unwrap();
-    assert!(Recorder::new(options(temp.path().into(), 0, 3)).unwrap().is_none());
+    assert!(
+        Recorder::new(options(temp.path().into(), 0, 3))
+            .unwrap()
+            .is_none()
+    );
 }
 
 #[test]
 fn a_full_disk_is_told_once_and_the_file_keeps_whole_lines() {
     // /dev/full fails every write with ENOSPC.
-    let full = fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+    let full = fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
     // Room for every line: the writer drops none for being behind.
     let mut writer = writer::Writer::start(64).unwrap();
     let path: Arc<std::path::Path> = Arc::from(PathBuf::from("/dev/full"));
@@ -355,19 +417,32 @@ fn a_full_disk_is_told_once_and_the_file_keeps_whole_lines() {
     }
     let notices = writer.finish();
     assert_eq!(notices.len(), 1, "{notices:?}");
-    assert!(matches!(&notices[0], writer::Notice::Failed { error, .. } if error.contains("No space")));
+    assert!(
+        matches!(&notices[0], writer::Notice::Failed { error, .. } if error.contains("No space"))
+    );
 
     // A file that reaches its limit takes no more, and ends with a whole line.
     let temp = tempfile::tempdir().unwrap();
     let target = temp.path().join("r.jsonl");
     let file = fs::File::create(&target).unwrap();
     let mut writer = writer::Writer::start(16).unwrap();
-    writer.open(file, Arc::from(target.clone()), 25, vec![Arc::from("0123456789")]);
+    writer.open(
+        file,
+        Arc::from(target.clone()),
+        25,
+        vec![Arc::from("0123456789")],
+    );
     writer.line(Arc::from("0123456789"));
     writer.line(Arc::from("0123456789"));
     let notices = writer.finish();
-    assert_eq!(fs::read_to_string(&target).unwrap(), "0123456789\n0123456789\n");
-    assert!(matches!(notices.as_slice(), [writer::Notice::Full { limit: 25, .. }]));
+    assert_eq!(
+        fs::read_to_string(&target).unwrap(),
+        "0123456789\n0123456789\n"
+    );
+    assert!(matches!(
+        notices.as_slice(),
+        [writer::Notice::Full { limit: 25, .. }]
+    ));
 }
 
 #[test]
@@ -376,17 +451,29 @@ fn an_unwritable_directory_is_told_once_and_recording_resumes() {
     // A file where the directory should be: nothing can be made under it.
     let blocked = temp.path().join("blocked");
     fs::write(&blocked, "").unwrap();
-    let mut recorder = Recorder::new(options(blocked.join("rec"), 5, 1)).unwrap().unwrap();
+    let mut recorder = Recorder::new(options(blocked.join("rec"), 5, 1))
+        .unwrap()
+        .unwrap();
     let quiet = |s| many(s, 3, 1, 0);
     recorder.record(&quiet(0), &[alert(AlertKind::Rate, 0)]);
     recorder.record(&quiet(1), &[alert(AlertKind::Rate, 1)]);
-    let told: Vec<String> = recorder.take_told().iter().map(ToString::to_string).collect();
+    let told: Vec<String> = recorder
+        .take_told()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     assert_eq!(told.len(), 1, "{told:?}");
     assert!(told[0].contains("cannot make a recording"), "{told:?}");
     fs::remove_file(&blocked).unwrap();
-    let path = recorder.record(&quiet(2), &[alert(AlertKind::Rate, 2)]).recording;
+    let path = recorder
+        .record(&quiet(2), &[alert(AlertKind::Rate, 2)])
+        .recording;
     assert!(path.is_some());
-    let told: Vec<String> = recorder.take_told().iter().map(ToString::to_string).collect();
+    let told: Vec<String> = recorder
+        .take_told()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     assert_eq!(told.len(), 1, "{told:?}");
     assert!(told[0].contains("can be made again"), "{told:?}");
     recorder.finish();
@@ -395,7 +482,9 @@ fn an_unwritable_directory_is_told_once_and_recording_resumes() {
 #[test]
 fn a_truncated_or_corrupt_file_reads_up_to_the_damage_or_not_at_all() {
     let temp = tempfile::tempdir().unwrap();
-    let mut recorder = Recorder::new(options(temp.path().into(), 3, 2)).unwrap().unwrap();
+    let mut recorder = Recorder::new(options(temp.path().into(), 3, 2))
+        .unwrap()
+        .unwrap();
     for s in 0..3 {
         recorder.record(&many(s, 3, 1, 0), &[]);
     }
@@ -431,7 +520,11 @@ fn a_truncated_or_corrupt_file_reads_up_to_the_damage_or_not_at_all() {
     }
     let header = String::from_utf8(lines[0].to_vec()).unwrap();
     let v2 = header.replace("\"version\":1", "\"version\":2");
-    assert!(file::parse(v2.as_bytes()).unwrap_err().contains("version 2"));
+    assert!(
+        file::parse(v2.as_bytes())
+            .unwrap_err()
+            .contains("version 2")
+    );
     let error = file::parse(header.as_bytes()).unwrap_err();
     assert_eq!(error, "the recording holds no second");
     assert!(!error.contains('\n'));
@@ -448,10 +541,16 @@ fn a_writer_that_blocks_drops_seconds_and_says_so_once() {
     // SAFETY: pipe writes two new descriptors into the array.
     assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
     // SAFETY: both descriptors are new and owned here only.
-    let (mut reading, writing) = unsafe { (fs::File::from_raw_fd(fds[0]), fs::File::from_raw_fd(fds[1])) };
+    let (mut reading, writing) =
+        unsafe { (fs::File::from_raw_fd(fds[0]), fs::File::from_raw_fd(fds[1])) };
     let mut writer = writer::Writer::start(16).unwrap();
     let big: Line = Arc::from("x".repeat(1 << 20));
-    assert!(writer.open(writing, Arc::from(PathBuf::from("pipe")), u64::MAX, vec![big]));
+    assert!(writer.open(
+        writing,
+        Arc::from(PathBuf::from("pipe")),
+        u64::MAX,
+        vec![big]
+    ));
     // The writer takes the job and blocks in it; then the queue's 16 places fill.
     std::thread::sleep(Duration::from_millis(300));
     for _ in 0..100 {
@@ -473,5 +572,8 @@ fn a_writer_that_blocks_drops_seconds_and_says_so_once() {
     });
     assert!(writer.finish().is_empty());
     // The big line and the 16 seconds the queue held, each whole.
-    assert_eq!(drained.join().unwrap(), (1 << 20) + 1 + 16 * "a second\n".len());
+    assert_eq!(
+        drained.join().unwrap(),
+        (1 << 20) + 1 + 16 * "a second\n".len()
+    );
 }

@@ -277,4 +277,3 @@ impl std::fmt::Display for Notice {
         }
     }
 }
-

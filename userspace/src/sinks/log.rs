@@ -216,7 +216,12 @@ impl LogSink {
     /// the caller selected already (at least as many: `log`'s flight recorder selects
     /// once for both), the same record as [`push_top`](Self::push_top) writes.
     pub fn push_top_of(&mut self, at: SystemTime, top: &Top) -> io::Result<()> {
-        let Some(n) = self.recorder.as_ref().map(|r| r.talkers.n()).filter(|&n| n > 0) else {
+        let Some(n) = self
+            .recorder
+            .as_ref()
+            .map(|r| r.talkers.n())
+            .filter(|&n| n > 0)
+        else {
             return Ok(());
         };
         let first = Top {

@@ -7,7 +7,6 @@
 
 use std::{
     hint::black_box,
-    sync::Arc,
     time::{Duration, SystemTime},
 };
 
@@ -17,12 +16,7 @@ mod steady;
 use criterion::{Criterion, criterion_group, criterion_main};
 use flowmeter::{
     datapath::Snapshot,
-    enrich::{
-        EnrichedSnapshot, Facts,
-        geo::{CountryCode, Location},
-        sockets::{Owner, ProcessInfo},
-        verdict::{Judgement, Verdict},
-    },
+    enrich::EnrichedSnapshot,
     recorder::{Options, Recorder},
     sinks::top::TopTalkers,
 };
@@ -30,32 +24,9 @@ use flowmeter::{
 const WINDOW: Duration = Duration::from_secs(900);
 
 fn interval(flows: u32, second: u64) -> EnrichedSnapshot {
-    let processes: Vec<Arc<ProcessInfo>> = (0..100)
-        .map(|n| {
-            Arc::new(ProcessInfo {
-                pid: 1000 + n,
-                comm: format!("worker{n}"),
-                exe: Some(format!("/usr/bin/worker{n}").into()),
-                exe_deleted: false,
-                uid: 33,
-                user: "www-data".into(),
-                cmdline: format!("/usr/bin/worker{n} --serve"),
-            })
-        })
-        .collect();
-    let snapshot = Snapshot {
+    steady::of_workers(Snapshot {
         at: SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000 + second),
         ..steady::snapshot(flows)
-    };
-    let country = CountryCode::new("NL").expect("a country code");
-    EnrichedSnapshot::from_fn(snapshot, |flow| Facts {
-        owner: Owner::Process(processes[flow.id.remote_port as usize % processes.len()].clone()),
-        location: Location::Country(country),
-        judgement: Judgement {
-            verdict: Verdict::Business,
-            reasons: vec![],
-            foreign: false,
-        },
     })
 }
 

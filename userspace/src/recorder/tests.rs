@@ -457,25 +457,22 @@ fn an_unwritable_directory_is_told_once_and_recording_resumes() {
     let quiet = |s| many(s, 3, 1, 0);
     recorder.record(&quiet(0), &[alert(AlertKind::Rate, 0)]);
     recorder.record(&quiet(1), &[alert(AlertKind::Rate, 1)]);
-    let told: Vec<String> = recorder
-        .take_told()
-        .iter()
-        .map(ToString::to_string)
-        .collect();
-    assert_eq!(told.len(), 1, "{told:?}");
-    assert!(told[0].contains("cannot make a recording"), "{told:?}");
+    let told_once = |recorder: &mut Recorder, says: &str| {
+        let told: Vec<String> = recorder
+            .take_told()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(told.len(), 1, "{told:?}");
+        assert!(told[0].contains(says), "{told:?}");
+    };
+    told_once(&mut recorder, "cannot make a recording");
     fs::remove_file(&blocked).unwrap();
     let path = recorder
         .record(&quiet(2), &[alert(AlertKind::Rate, 2)])
         .recording;
     assert!(path.is_some());
-    let told: Vec<String> = recorder
-        .take_told()
-        .iter()
-        .map(ToString::to_string)
-        .collect();
-    assert_eq!(told.len(), 1, "{told:?}");
-    assert!(told[0].contains("can be made again"), "{told:?}");
+    told_once(&mut recorder, "can be made again");
     recorder.finish();
 }
 

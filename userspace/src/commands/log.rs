@@ -182,19 +182,22 @@ impl Cycle {
         if read == Read::Last {
             self.sink.push_open_flows(interval.snapshot().at)?;
         }
-        let alerts = self.alerts.observe(&interval);
+        let mut alerts = self.alerts.observe(&interval);
         let kept = self
             .recorder
             .as_mut()
             .map(|recorder| recorder.record(&interval, &alerts));
-        let recording = kept.as_ref().and_then(|kept| kept.recording.as_ref());
+        // A start names its recording, in the log and for --alert-exec alike.
+        for alert in alerts
+            .iter_mut()
+            .filter(|alert| alert.phase == Phase::Start)
+        {
+            alert.recording = kept.as_ref().and_then(|kept| kept.recording.clone());
+        }
         for alert in &alerts {
             eprintln!("flowmeter: {alert}");
-            let mut record = alert.record();
-            if alert.phase == Phase::Start {
-                record.recording = recording.as_ref().map(|path| path.display().to_string());
-            }
-            self.sink.push_record(ALERT_TYPE, alert.at, record)?;
+            self.sink
+                .push_record(ALERT_TYPE, alert.at, alert.record())?;
             if let Some(exec) = &mut self.exec {
                 exec.run(alert);
             }

@@ -574,3 +574,16 @@ fn a_writer_that_blocks_drops_seconds_and_says_so_once() {
         (1 << 20) + 1 + 16 * "a second\n".len()
     );
 }
+
+#[test]
+fn a_start_names_its_recording_in_its_line_and_for_alert_exec() {
+    let mut start = alert(AlertKind::Rate, 3);
+    let none: serde_json::Value = serde_json::from_str(&start.to_json_line(2)).unwrap();
+    assert!(none.get("recording").is_none(), "{none}");
+    start.recording = Some(Arc::from(PathBuf::from(
+        "/var/lib/flowmeter/recordings/r.jsonl",
+    )));
+    // The same line goes to the log and to --alert-exec's standard input.
+    let line: serde_json::Value = serde_json::from_str(&start.to_json_line(2)).unwrap();
+    assert_eq!(line["recording"], "/var/lib/flowmeter/recordings/r.jsonl");
+}

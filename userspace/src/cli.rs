@@ -380,7 +380,8 @@ pub struct RecordArgs {
     #[arg(long, value_name = "SECS", default_value = "180", value_parser = units::parse_seconds)]
     pub record_after: Duration,
 
-    /// Where recordings are written (made, mode 0700, if missing; files are 0600).
+    /// Where recordings are written (made, mode 0700, with the first one if missing;
+    /// files are 0600).
     #[arg(
         long,
         value_name = "DIR",

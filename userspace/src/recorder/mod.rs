@@ -86,9 +86,9 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    /// `None` when `--record-window 0` turns it off. The directory is made now if it
-    /// can be; if not, that is told (by [`take_told`](Self::take_told)) and tried again
-    /// at the next alert.
+    /// `None` when `--record-window 0` turns it off. The directory is made with the
+    /// first recording (a host that never alerts gets none); if it cannot be, that is
+    /// told (by [`take_told`](Self::take_told)) and tried again at the next alert.
     pub fn new(options: Options) -> std::io::Result<Option<Self>> {
         if options.window.is_zero() {
             return Ok(None);
@@ -96,7 +96,7 @@ impl Recorder {
         let ring = Ring::new(options.window, options.interval);
         let writer = Writer::start(ring.capacity())?;
         let store = Store::new(options.dir.clone(), options.keep, options.max_size);
-        let mut recorder = Self {
+        Ok(Some(Self {
             talkers: TopTalkers::new(TOP_REMOTES.max(TOP_PROCESSES).max(options.top)),
             ring,
             store,
@@ -105,11 +105,7 @@ impl Recorder {
             open_failing: false,
             told: Vec::new(),
             options,
-        };
-        if let Err(error) = recorder.store.prepare() {
-            recorder.open_failed(&error);
-        }
-        Ok(Some(recorder))
+        }))
     }
 
     /// Keeps the interval's second; when `alerts` has a start, opens a recording (the

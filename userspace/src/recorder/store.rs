@@ -1,4 +1,5 @@
-//! Where recordings go: `--record-dir` (made 0700 if it is missing), one file per
+//! Where recordings go: `--record-dir` (made 0700 with the first recording if it is
+//! missing), one file per
 //! recording (0600), named by the time its first alert started and the alert's kind,
 //! so names sort by age. Before a new one opens, the oldest are removed until fewer than
 //! `--record-keep` remain and they take at most half of `--record-max-size`; the new one

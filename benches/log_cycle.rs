@@ -11,7 +11,6 @@
 use std::{
     hint::black_box,
     path::PathBuf,
-    sync::Arc,
     time::{Duration, SystemTime},
 };
 
@@ -21,12 +20,7 @@ mod steady;
 use criterion::{Criterion, criterion_group, criterion_main};
 use flowmeter::{
     datapath::Snapshot,
-    enrich::{
-        EnrichedSnapshot, Facts,
-        geo::{CountryCode, Location},
-        sockets::{Owner, ProcessInfo},
-        verdict::{Judgement, Verdict},
-    },
+    enrich::EnrichedSnapshot,
     sinks::{
         log::{FlowLines, LogSink},
         output::Destination,
@@ -40,32 +34,9 @@ const HOUR: u64 = 3600;
 /// 10,000 TCP flows of 100 local processes to 10,000 remote hosts, each moving 15 kB
 /// in and 400 B out per second; eth0's totals.
 fn interval() -> EnrichedSnapshot {
-    let processes: Vec<Arc<ProcessInfo>> = (0..100)
-        .map(|n| {
-            Arc::new(ProcessInfo {
-                pid: 1000 + n,
-                comm: format!("worker{n}"),
-                exe: Some(format!("/usr/bin/worker{n}").into()),
-                exe_deleted: false,
-                uid: 33,
-                user: "www-data".into(),
-                cmdline: format!("/usr/bin/worker{n} --serve"),
-            })
-        })
-        .collect();
-    let snapshot = Snapshot {
+    steady::of_workers(Snapshot {
         at: SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
         ..steady::snapshot(FLOWS)
-    };
-    let country = CountryCode::new("NL").expect("a country code");
-    EnrichedSnapshot::from_fn(snapshot, |flow| Facts {
-        owner: Owner::Process(processes[flow.id.remote_port as usize % processes.len()].clone()),
-        location: Location::Country(country),
-        judgement: Judgement {
-            verdict: Verdict::Business,
-            reasons: vec![],
-            foreign: false,
-        },
     })
 }
 

@@ -14,7 +14,8 @@ ip -n $A addr add 10.98.0.1/24 dev fmsva$$; ip -n $B addr add 10.98.0.2/24 dev f
 ip -n $A link set fmsva$$ up; ip -n $B link set fmsvb$$ up; ip -n $A link set lo up; ip -n $B link set lo up
 BIN=${FLOWMETER:-$(dirname "$0")/../target/release/flowmeter}
 measure() { # $1 label, $2 seconds
-  ip netns exec $A $BIN log --iface fmsva$$ --output /dev/null --summary 3600 & P=$!
+  ip netns exec $A $BIN log --iface fmsva$$ --output /dev/null --summary 3600 \
+    --record-dir "$TMP/recordings" & P=$!
   sleep 2
   T0=$(awk '{print $14+$15}' /proc/$P/stat); S0=$(date +%s.%N)
   eval "$3"

@@ -12,7 +12,6 @@ mod common;
 
 use std::{
     path::PathBuf,
-    process::{Command, Output},
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
@@ -27,77 +26,13 @@ use common::{
     netns::{Family, MAC_A, MAC_B, VethPair, require_root, unique_name},
     packets::{self, Random, RawSender, UdpHeaders},
     scene::{CountryScene, own_comm},
+    tmux::{Tmux, wait_for_screen},
 };
 
-/// Longest wait for the screen to show what the test looks for (loading and verifying
-/// the programs included; the first numbers come within a second of attaching).
-const SCREEN_TIMEOUT: Duration = Duration::from_secs(20);
 /// Longest wait for the console to end after `q`.
 const QUIT_TIMEOUT: Duration = Duration::from_secs(5);
 /// The sender stops by itself after this long, whatever happens to the test.
 const SEND_FOR: Duration = Duration::from_secs(40);
-
-/// A tmux server of the test's own, with one session; killed when dropped.
-struct Tmux {
-    socket: String,
-    session: String,
-}
-
-impl Tmux {
-    /// Starts `command` (a shell command line) in a detached session of that size.
-    fn start(width: u16, height: u16, command: &str) -> Self {
-        let name = unique_name();
-        let tmux = Self {
-            socket: format!("{name}-tmux"),
-            session: name,
-        };
-        let output = tmux.run(&[
-            "new-session",
-            "-d",
-            "-s",
-            &tmux.session,
-            "-x",
-            &width.to_string(),
-            "-y",
-            &height.to_string(),
-            command,
-        ]);
-        assert!(output.status.success(), "tmux new-session: {output:?}");
-        tmux
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new("tmux")
-            .args(["-L", &self.socket])
-            .args(args)
-            .output()
-            .expect("running tmux (install it: apt-get install tmux)")
-    }
-
-    /// The screen's text, one line per row.
-    fn capture(&self) -> String {
-        let output = self.run(&["capture-pane", "-p", "-t", &self.session]);
-        String::from_utf8_lossy(&output.stdout).into_owned()
-    }
-
-    fn send_keys(&self, keys: &str) {
-        let output = self.run(&["send-keys", "-t", &self.session, keys]);
-        assert!(output.status.success(), "tmux send-keys: {output:?}");
-    }
-
-    /// True while the session (so the console in it) runs.
-    fn alive(&self) -> bool {
-        self.run(&["has-session", "-t", &self.session])
-            .status
-            .success()
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.run(&["kill-server"]);
-    }
-}
 
 /// What the kernel has attached to the interface: XDP (ip link) and TCX programs
 /// (asked from a thread inside the namespace, as `ip` does not list TCX links).
@@ -116,26 +51,6 @@ fn attached(pair: &VethPair) -> (bool, usize) {
             .sum()
     });
     (xdp, tcx)
-}
-
-/// Waits until `done` holds for the screen, or fails with the last screen.
-fn wait_for_screen(tmux: &Tmux, what: &str, done: impl Fn(&str) -> bool) -> String {
-    let deadline = Instant::now() + SCREEN_TIMEOUT;
-    loop {
-        let screen = tmux.capture();
-        if done(&screen) {
-            return screen;
-        }
-        assert!(
-            tmux.alive(),
-            "the console ended before showing {what}; last screen:\n{screen}"
-        );
-        assert!(
-            Instant::now() < deadline,
-            "no {what} on screen after {SCREEN_TIMEOUT:?}:\n{screen}"
-        );
-        thread::sleep(Duration::from_millis(100));
-    }
 }
 
 #[test]

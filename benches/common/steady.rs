@@ -7,8 +7,16 @@ use std::{
     time::{Duration, SystemTime},
 };
 
-use flowmeter::datapath::{
-    DirectionTotals, FlowDelta, FlowId, InterfaceTotals, Protocol, Snapshot,
+use std::sync::Arc;
+
+use flowmeter::{
+    datapath::{DirectionTotals, FlowDelta, FlowId, InterfaceTotals, Protocol, Snapshot},
+    enrich::{
+        EnrichedSnapshot, Facts,
+        geo::{CountryCode, Location},
+        sockets::{Owner, ProcessInfo},
+        verdict::{Judgement, Verdict},
+    },
 };
 
 /// `flows` flows from 10.0.0.1:443, each to its own remote host, all moved.
@@ -52,4 +60,33 @@ pub fn snapshot(flows: u32) -> Snapshot {
         interfaces,
         overflow: Vec::new(),
     }
+}
+
+/// `snapshot`'s flows owned by 100 local processes (`worker0` .. `worker99`, by remote
+/// port), every remote in NL, business.
+#[allow(dead_code)] // for the benches of the log's sinks
+pub fn of_workers(snapshot: Snapshot) -> EnrichedSnapshot {
+    let processes: Vec<Arc<ProcessInfo>> = (0..100)
+        .map(|n| {
+            Arc::new(ProcessInfo {
+                pid: 1000 + n,
+                comm: format!("worker{n}"),
+                exe: Some(format!("/usr/bin/worker{n}").into()),
+                exe_deleted: false,
+                uid: 33,
+                user: "www-data".into(),
+                cmdline: format!("/usr/bin/worker{n} --serve"),
+            })
+        })
+        .collect();
+    let country = CountryCode::new("NL").expect("a country code");
+    EnrichedSnapshot::from_fn(snapshot, |flow| Facts {
+        owner: Owner::Process(processes[flow.id.remote_port as usize % processes.len()].clone()),
+        location: Location::Country(country),
+        judgement: Judgement {
+            verdict: Verdict::Business,
+            reasons: vec![],
+            foreign: false,
+        },
+    })
 }

@@ -11,6 +11,7 @@ pub mod netns;
 pub mod offloads;
 pub mod packets;
 pub mod scene;
+pub mod tmux;
 pub mod traffic;
 
 use std::{
@@ -482,9 +483,18 @@ pub fn spawn_until_stderr(
     (child, reader)
 }
 
+/// Where the flight recorder of a test's `flowmeter log` writes, unless the test says:
+/// never the host's /var/lib/flowmeter.
+pub const RECORDINGS: &str = concat!(env!("CARGO_TARGET_TMPDIR"), "/recordings");
+
 /// `ip netns exec NS flowmeter ARGS`, stdout and stderr piped (`ip` execs flowmeter, so
-/// the child's pid is flowmeter's).
+/// the child's pid is flowmeter's). A `log` records under [`RECORDINGS`] unless ARGS
+/// name a `--record-dir`.
 fn spawn_piped<'a>(netns: &Netns, args: impl IntoIterator<Item = &'a str>) -> Child {
+    let mut args: Vec<&str> = args.into_iter().collect();
+    if args.contains(&"log") && !args.iter().any(|arg| arg.starts_with("--record-dir")) {
+        args.extend(["--record-dir", RECORDINGS]);
+    }
     Command::new("ip")
         .args(["netns", "exec", netns.name(), FLOWMETER])
         .args(args)

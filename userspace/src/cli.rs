@@ -66,7 +66,7 @@ impl Cli {
             Some(Command::Top(args)) => Some(&mut args.enrich),
             Some(Command::Log(args)) => Some(&mut args.enrich),
             Some(Command::Audit(args)) => Some(&mut args.enrich),
-            Some(Command::Bench(_) | Command::Man) => None,
+            Some(Command::Bench(_) | Command::Replay(_) | Command::Man) => None,
         }
     }
 
@@ -117,9 +117,25 @@ pub enum Command {
     /// Measure an interface while you run your own load: per-second packets/s and
     /// bits/s with p50/p95/p99/max, the exact totals, and what metering cost in CPU.
     Bench(BenchArgs),
+    /// Show a flight recording of `log` (written under --record-dir when an alert
+    /// started) on the console: the same screens and keys as `top`, a second at a time,
+    /// with [ ] to step one second, { } one minute, and a to jump to the alert's start.
+    Replay(ReplayArgs),
     /// Print the manual page (roff) on standard output: `flowmeter man | man -l -`.
     #[command(hide = true)]
     Man,
+}
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// The recording: a file under `log`'s --record-dir (by default
+    /// /var/lib/flowmeter/recordings/), named by the alert that started it.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// Show bytes per second rather than bits per second (B switches).
+    #[arg(short = 'B', long)]
+    pub bytes: bool,
 }
 
 #[derive(Debug, Args)]
@@ -356,6 +372,46 @@ pub struct LogArgs {
     pub ipfix: Box<IpfixArgs>,
     #[command(flatten)]
     pub metrics: MetricsArgs,
+    #[command(flatten)]
+    pub record: RecordArgs,
+}
+
+/// The flight recorder of `log` (`crate::recorder`).
+#[derive(Debug, Args)]
+pub struct RecordArgs {
+    /// The flight recorder keeps this many seconds of the past in memory (decimals
+    /// allowed; 0 turns it off): every interval, each interface's exact totals and the
+    /// top remote hosts and processes with their verdicts. When an alert starts, they
+    /// are written to a file under --record-dir, which the alert names (`recording`);
+    /// `flowmeter replay FILE` shows it on the console.
+    #[arg(long, value_name = "SECS", default_value = "900", value_parser = units::parse_seconds)]
+    pub record_window: Duration,
+
+    /// Seconds (decimals allowed) still written after the last alert started; an alert
+    /// that starts meanwhile extends the same recording.
+    #[arg(long, value_name = "SECS", default_value = "180", value_parser = units::parse_seconds)]
+    pub record_after: Duration,
+
+    /// Where recordings are written (made, mode 0700, with the first one if missing;
+    /// files are 0600).
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "/var/lib/flowmeter/recordings"
+    )]
+    pub record_dir: PathBuf,
+
+    /// Recordings kept: the oldest is removed first.
+    #[arg(long, value_name = "N", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub record_keep: u32,
+
+    /// All recordings together take at most this many bytes (e.g. 200Mi; K, M, G, T are
+    /// powers of 1000; Ki, Mi, Gi, Ti of 1024): the oldest are removed first, and a
+    /// recording that would grow past it stops there.
+    #[arg(long, value_name = "BYTES", default_value = "200Mi",
+          value_parser = units::parse_positive_bytes)]
+    pub record_max_size: u64,
 }
 
 /// The Prometheus endpoint of `log`, `top` and `bench` (`sinks::metrics`).

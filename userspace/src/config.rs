@@ -355,6 +355,25 @@ mod tests {
     }
 
     #[test]
+    fn the_flight_recorder_takes_its_keys_from_the_log_table() {
+        let text = "[log]\nrecord-window = 60\nrecord-after = 30.5\nrecord-dir = \"/srv/rec\"\n\
+                    record-keep = 3\nrecord-max-size = \"1Gi\"\n";
+        let applied = apply_text(text, &["flowmeter", "log"]).unwrap();
+        let cli = Cli::parse_checked(applied.args);
+        let Some(crate::cli::Command::Log(args)) = cli.command else {
+            panic!("log")
+        };
+        let record = args.record;
+        assert_eq!(record.record_window, std::time::Duration::from_secs(60));
+        assert_eq!(
+            record.record_after,
+            std::time::Duration::from_secs_f64(30.5)
+        );
+        assert_eq!(record.record_dir, Path::new("/srv/rec"));
+        assert_eq!((record.record_keep, record.record_max_size), (3, 1 << 30));
+    }
+
+    #[test]
     fn the_command_line_wins() {
         let text = "[log]\niface = [\"eth0\"]\ninterval = 2\n";
         let applied = apply_text(text, &["flowmeter", "log", "-i", "wg0", "--interval=5"]).unwrap();

@@ -24,6 +24,7 @@ pub mod datapath;
 pub mod enrich;
 pub mod flow;
 pub mod proc;
+pub mod recorder;
 pub mod shrink;
 pub mod sinks;
 pub mod units;

@@ -48,6 +48,7 @@ fn main() -> ExitCode {
         },
         Some(Command::Top(args)) => commands::top::run(args, cli.verbose),
         Some(Command::Bench(args)) => commands::bench::run(args, cli.verbose),
+        Some(Command::Replay(args)) => commands::replay::run(args),
         Some(Command::Man) => commands::man::run(),
         None => commands::top::run(&cli.top, cli.verbose),
     };

@@ -3,7 +3,9 @@
 //! duration ends or a signal asks to stop. On stop the programs are detached first and
 //! the maps read once more, and every open flow record is written, so every packet
 //! counted is written, then a last summary. With `--metrics`, each interval once written
-//! goes to the Prometheus endpoint too (`sinks::metrics`).
+//! goes to the Prometheus endpoint too (`sinks::metrics`). The flight recorder
+//! (`crate::recorder`) keeps each interval's second and writes a recording when an alert
+//! starts; the alert's record names its file.
 
 use std::{
     path::Path,
@@ -25,13 +27,15 @@ use crate::{
     cli::{FlowRecordMode, LogArgs},
     datapath::{IDLE_FLOW_TIMEOUT, interfaces},
     enrich::{EnrichedSnapshot, Enricher},
+    recorder::{self, Recorder, Told, writer::Notice},
     sinks::{
-        alerts::{ALERT_TYPE, Alert, AlertEngine, AlertExec},
+        alerts::{ALERT_TYPE, Alert, AlertEngine, AlertExec, Phase},
         ipfix::IpfixExporter,
         log::{FlowLines, LogSink},
         metrics::Metrics,
         moment::Moment,
         records::Timeouts,
+        schema::{RECORDER_TYPE, RecorderRecord},
         summary::Summaries,
     },
 };
@@ -64,6 +68,7 @@ pub fn run(args: &LogArgs, verbose: bool) -> Result<()> {
     }
 
     let flow_capacity = plan.options.flow_capacity;
+    let names: Vec<String> = plan.interfaces.iter().map(|i| i.name.clone()).collect();
     let metrics = build::metrics(&args.metrics, &plan.interfaces, flow_capacity, true)?;
     let mut session = plan.start("")?;
     if let FlowLines::Records { timeouts, .. } = flow_lines(args) {
@@ -79,6 +84,17 @@ pub fn run(args: &LogArgs, verbose: bool) -> Result<()> {
         &enricher.geo().description(),
     )?;
     commit(&mut sink)?;
+    let recorder = Recorder::new(recorder::Options {
+        window: args.record.record_window,
+        after: args.record.record_after,
+        dir: args.record.record_dir.clone(),
+        keep: args.record.record_keep as usize,
+        max_size: args.record.record_max_size,
+        interval: args.interval,
+        interfaces: names,
+        top: args.top,
+    })
+    .context("starting the flight recorder's writer")?;
 
     let mut cycle = Cycle {
         enricher,
@@ -90,6 +106,7 @@ pub fn run(args: &LogArgs, verbose: bool) -> Result<()> {
         summaries,
         sink,
         metrics,
+        recorder,
     };
     let clock = Clock::new(args.interval, args.duration, &stop).with_timer(args.summary);
     for beat in clock {
@@ -106,6 +123,7 @@ pub fn run(args: &LogArgs, verbose: bool) -> Result<()> {
     }
     session.detach();
     cycle.run(&mut session, Read::Last)?;
+    cycle.close_recording()?;
     cycle.summarise()?;
     cycle.finish();
     // Everything is written and the process exits next: freeing every flow's facts and
@@ -146,6 +164,8 @@ struct Cycle {
     sink: LogSink,
     /// `--metrics`: the Prometheus endpoint, given each interval once it is written.
     metrics: Option<Metrics>,
+    /// The flight recorder, unless `--record-window 0`.
+    recorder: Option<Recorder>,
 }
 
 impl Cycle {
@@ -162,7 +182,18 @@ impl Cycle {
         if read == Read::Last {
             self.sink.push_open_flows(interval.snapshot().at)?;
         }
-        let alerts = self.alerts.observe(&interval);
+        let mut alerts = self.alerts.observe(&interval);
+        let kept = self
+            .recorder
+            .as_mut()
+            .map(|recorder| recorder.record(&interval, &alerts));
+        // A start names its recording, in the log and for --alert-exec alike.
+        for alert in alerts
+            .iter_mut()
+            .filter(|alert| alert.phase == Phase::Start)
+        {
+            alert.recording = kept.as_ref().and_then(|kept| kept.recording.clone());
+        }
         for alert in &alerts {
             eprintln!("flowmeter: {alert}");
             self.sink
@@ -179,7 +210,15 @@ impl Cycle {
                 eprintln!("flowmeter: --alert-exec: {report}");
             }
         }
-        self.sink.push_top(&interval)?;
+        if let Some(recorder) = &mut self.recorder {
+            let told = recorder.take_told();
+            tell(&mut self.sink, interval.snapshot().at, told)?;
+        }
+        // The recorder selected the top talkers already: once for both.
+        match &kept {
+            Some(kept) => self.sink.push_top_of(interval.snapshot().at, &kept.top)?,
+            None => self.sink.push_top(&interval)?,
+        }
         self.sink.push_totals(interval.snapshot())?;
         self.summaries.record_interval(interval.snapshot());
         commit(&mut self.sink)?;
@@ -209,6 +248,16 @@ impl Cycle {
         took
     }
 
+    /// On stop: the open recording is written whole and closed.
+    fn close_recording(&mut self) -> Result<()> {
+        let Some(recorder) = &mut self.recorder else {
+            return Ok(());
+        };
+        let told = recorder.finish();
+        tell(&mut self.sink, SystemTime::now(), told)?;
+        commit(&mut self.sink)
+    }
+
     fn summarise(&mut self) -> Result<()> {
         let now = Moment::now();
         let records = self.summaries.take(now);
@@ -225,6 +274,31 @@ impl Cycle {
             eprintln!("flowmeter: {outage}");
         }
     }
+}
+
+/// The recorder's news, on stderr and as `recorder` records.
+fn tell(sink: &mut LogSink, at: SystemTime, told: Vec<Told>) -> Result<()> {
+    for told in told {
+        eprintln!("flowmeter: {told}");
+        let (event, path, error) = match &told {
+            Told::OpenFailed { dir, error } => ("open_failed", dir.as_path(), Some(error.as_str())),
+            Told::OpenResumed { dir } => ("resumed", dir.as_path(), None),
+            Told::Writer(notice) => match notice {
+                Notice::Failed { path, error } => ("write_failed", &**path, Some(error.as_str())),
+                Notice::Resumed { path } => ("resumed", &**path, None),
+                Notice::Full { path, .. } => ("full", &**path, None),
+                Notice::Behind { path, .. } => ("behind", &**path, None),
+            },
+        };
+        let record = RecorderRecord {
+            event,
+            path: path.display().to_string(),
+            error,
+            message: told.to_string(),
+        };
+        sink.push_record(RECORDER_TYPE, at, record)?;
+    }
+    Ok(())
 }
 
 /// Writes the batch; a failing disk is told once on stderr while metering goes on.

@@ -7,5 +7,6 @@ pub mod bench;
 pub mod build;
 pub mod log;
 pub mod man;
+pub mod replay;
 pub mod session;
 pub mod top;

@@ -77,6 +77,7 @@ pub fn run(args: &TopArgs, verbose: bool) -> Result<()> {
         geo,
         attribution,
         home,
+        recording: None,
     };
     let units = if args.bytes {
         Units::Bytes

@@ -46,6 +46,17 @@ pub struct Console {
 
 impl Console {
     pub fn new(setup: Setup, state: State, resolver: Option<Resolver>) -> Self {
+        Self::with_intervals(setup, state, resolver, [])
+    }
+
+    /// A console that has seen `intervals` already, refreshed once after them (so a
+    /// selection in `state` stays on its line: `replay` rebuilds one per second shown).
+    pub fn with_intervals(
+        setup: Setup,
+        state: State,
+        resolver: Option<Resolver>,
+        intervals: impl IntoIterator<Item = EnrichedSnapshot>,
+    ) -> Self {
         let mut console = Self {
             state,
             aggregator: Aggregator::new(),
@@ -56,6 +67,9 @@ impl Console {
             resolver,
             view: View::default(),
         };
+        for interval in intervals {
+            console.absorb(interval);
+        }
         console.refresh();
         console
     }
@@ -71,6 +85,14 @@ impl Console {
     /// Adds one interval. While paused the numbers on screen stay; the aggregator still
     /// counts, so nothing is missing afterwards.
     pub fn ingest(&mut self, interval: EnrichedSnapshot) {
+        self.absorb(interval);
+        if !self.state.paused {
+            self.refresh();
+        }
+    }
+
+    /// Counts one interval, without drawing it.
+    fn absorb(&mut self, interval: EnrichedSnapshot) {
         self.aggregator.ingest(interval.snapshot());
         self.flood.observe(&interval, self.aggregator.elapsed());
         self.facts.update(
@@ -78,9 +100,6 @@ impl Console {
             self.aggregator.elapsed(),
             self.aggregator.flow_count(),
         );
-        if !self.state.paused {
-            self.refresh();
-        }
     }
 
     pub fn press(&mut self, key: Key) -> Action {

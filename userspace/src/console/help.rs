@@ -1,4 +1,5 @@
-//! The help screen: what the columns and marks mean, every key, and the GeoIP credit.
+//! The help screen: what the columns and marks mean, every key (a replay's too), and the
+//! GeoIP credit.
 
 use ratatui::{
     Frame,
@@ -40,6 +41,15 @@ const KEY_TABLE: [(&str, &str); 12] = [
     ("h ?  q", "this help; quit (also Ctrl-C)"),
 ];
 
+/// `flowmeter replay`'s own keys, shown instead of pause.
+const REPLAY_KEY_TABLE: [(&str, &str); 2] = [
+    (
+        "[ ]  { }",
+        "one second back, forward; one minute back, forward",
+    ),
+    ("a", "the second the alert started (header: time, offset)"),
+];
+
 pub fn render(view: &View, frame: &mut Frame, area: Rect) {
     if area.height < 2 {
         return;
@@ -58,8 +68,17 @@ pub fn render(view: &View, frame: &mut Frame, area: Rect) {
         lines.extend(wrap(paragraph, width, " ").into_iter().map(Line::from));
     }
     lines.push(Line::styled(" Keys", bold));
+    let replaying = view.setup.recording.is_some();
     for (keys, what) in KEY_TABLE {
-        lines.push(Line::from(format!("  {keys:<12}{what}")));
+        // A recording does not move on its own: nothing to pause.
+        if !(replaying && keys == "P") {
+            lines.push(Line::from(format!("  {keys:<12}{what}")));
+        }
+    }
+    if replaying {
+        for (keys, what) in REPLAY_KEY_TABLE {
+            lines.push(Line::from(format!("  {keys:<12}{what}")));
+        }
     }
     let mut countries = format!("Countries: {}.", view.setup.geo);
     if let Some(credit) = view.setup.attribution {

@@ -14,7 +14,10 @@
 //! - [`app`]: the [`Console`] that holds them and the event loop over channels;
 //!   [`terminal`]: raw mode, the restore guard and the key-reading thread.
 //!
-//! `commands/top.rs` runs the metering thread that feeds it.
+//! - [`replay`]: the same console on a recording of `log`'s flight recorder.
+//!
+//! `commands/top.rs` runs the metering thread that feeds it; `commands/replay.rs` the
+//! recording.
 
 pub mod app;
 pub mod details;
@@ -23,6 +26,7 @@ pub mod flood;
 pub mod help;
 pub mod keys;
 pub mod render;
+pub mod replay;
 pub mod resolver;
 pub mod screen;
 pub mod state;

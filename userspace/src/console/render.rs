@@ -14,8 +14,12 @@ use ratatui::{
     widgets::Paragraph,
 };
 
+use time::{OffsetDateTime, macros::format_description};
+
 use super::{
-    details, help, screen,
+    details, help,
+    replay::Recorded,
+    screen,
     state::{State, group_name, sort_name},
     view::View,
     widgets::{fit, row, split_styled},
@@ -57,11 +61,20 @@ fn header(state: &State, view: &View, width: u16) -> Line<'static> {
     if state.paused {
         left.push_str(" | PAUSED");
     }
-    let right = if view.started {
+    let mut right = if view.started {
         format!("up {}", clock(view.elapsed))
     } else {
         String::new()
     };
+    if let Some(recorded) = &view.setup.recording {
+        // Which second, first: it must survive the narrowest screen.
+        left = format!(
+            "{} | {}",
+            recorded_second(recorded),
+            &left["flowmeter ".len()..]
+        );
+        right = format!("{}/{}", recorded.second, recorded.seconds);
+    }
     let width = usize::from(width);
     let text = if left.len() + right.len() < width {
         format!("{left}{right:>0$}", width - left.len())
@@ -75,6 +88,22 @@ fn header(state: &State, view: &View, width: u16) -> Line<'static> {
         spans = split_styled(&spans[0].content, "PAUSED", style, style.fg(Color::Yellow));
     }
     Line::from(spans)
+}
+
+/// "REPLAY 2026-01-15 08:00:03 alert +42s": a recorded second's wall time (UTC), its
+/// distance from the alert's start, and "DAMAGED" if the file was cut after it.
+fn recorded_second(recorded: &Recorded) -> String {
+    let wall = OffsetDateTime::from(recorded.at)
+        .format(format_description!(
+            "[year]-[month]-[day] [hour]:[minute]:[second]"
+        ))
+        .unwrap_or_default();
+    let sign = if recorded.before_alert { '-' } else { '+' };
+    let damaged = if recorded.damaged { " DAMAGED" } else { "" };
+    format!(
+        "REPLAY {wall} alert {sign}{}{damaged}",
+        clock(recorded.from_alert)
+    )
 }
 
 #[cfg(test)]

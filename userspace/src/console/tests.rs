@@ -237,6 +237,7 @@ fn setup() -> Setup {
         geo: "DB-IP Lite country (embedded, 2026-11)".into(),
         attribution: Some(crate::enrich::geo::DBIP_CREDIT),
         home: home(),
+        recording: None,
     }
 }
 

@@ -44,6 +44,8 @@ pub struct Setup {
     /// The credit its licence asks for, shown on the help screen.
     pub attribution: Option<&'static str>,
     pub home: HomeCountries,
+    /// `replay`: the recorded second on screen (`None` when metering live).
+    pub recording: Option<super::replay::Recorded>,
 }
 
 /// Resolved host names (`--resolve`), by address.

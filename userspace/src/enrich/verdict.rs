@@ -170,6 +170,8 @@ pub enum Reason {
         home: HomeCountries,
         raises_risk: bool,
     },
+    /// A reason read back from a recording (`flowmeter replay`): its sentence as logged.
+    Recorded(String),
 }
 
 impl Reason {
@@ -186,7 +188,7 @@ impl Reason {
             | Reason::MiningPortListener { .. }
             | Reason::OutboundFlood { .. } => Some(Verdict::Suspicious),
             Reason::CloudAgent { .. } => Some(Verdict::CloudAgent),
-            Reason::NoLocalProcess | Reason::Foreign { .. } => None,
+            Reason::NoLocalProcess | Reason::Foreign { .. } | Reason::Recorded(_) => None,
         }
     }
 }
@@ -241,6 +243,7 @@ impl fmt::Display for Reason {
                 }
                 Ok(())
             }
+            Reason::Recorded(text) => f.write_str(text),
         }
     }
 }

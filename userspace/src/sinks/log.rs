@@ -21,7 +21,7 @@ use super::{
     records::{FlowRecord, FlowRecords, RecordTap, Timeouts},
     schema::{self, Line, SCHEMA_V2, SCHEMA_VERSION},
     summary::SummaryRecord,
-    top::TopTalkers,
+    top::{Top, TopTalkers},
 };
 use crate::{
     datapath::{Attachment, FlowId, Snapshot, presence::InterfaceEvent},
@@ -210,6 +210,26 @@ impl LogSink {
         let top = recorder.talkers.of(interval);
         let ts = schema::timestamp(interval.snapshot().at);
         self.push("top", &ts, top.record())
+    }
+
+    /// v2: the `top` record of the first `--top` remotes and processes of `top`, which
+    /// the caller selected already (at least as many: `log`'s flight recorder selects
+    /// once for both), the same record as [`push_top`](Self::push_top) writes.
+    pub fn push_top_of(&mut self, at: SystemTime, top: &Top) -> io::Result<()> {
+        let Some(n) = self
+            .recorder
+            .as_ref()
+            .map(|r| r.talkers.n())
+            .filter(|&n| n > 0)
+        else {
+            return Ok(());
+        };
+        let first = Top {
+            remotes: top.remotes.iter().take(n).cloned().collect(),
+            processes: top.processes.iter().take(n).cloned().collect(),
+            ..*top
+        };
+        self.push("top", &schema::timestamp(at), first.record())
     }
 
     /// Flows with an open record (v2), for the bench and the curious.
@@ -528,6 +548,21 @@ mod tests {
         ];
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines, expected);
+    }
+
+    #[test]
+    fn a_top_selected_once_for_more_writes_the_same_record() {
+        let lines = FlowLines::Records {
+            timeouts: Timeouts::default(),
+            top: 1,
+        };
+        let own = written_sample_as(lines, |sink, interval| sink.push_top(interval));
+        let shared = written_sample_as(lines, |sink, interval| {
+            let top = TopTalkers::new(30).of(interval);
+            assert!(top.remotes.len() > 1, "more than --top to cut");
+            sink.push_top_of(interval.snapshot().at, &top)
+        });
+        assert_eq!(own, shared);
     }
 
     #[test]

@@ -144,7 +144,9 @@ impl Meter {
                 cmd = ns.command(&tools.flowmeter.to_string_lossy());
                 cmd.args(["log", "--iface", iface, "--hook", hook.arg()])
                     .args(["--interval", "1", "--output"])
-                    .arg(log);
+                    .arg(log)
+                    .arg("--record-dir")
+                    .arg(log.with_file_name("recordings"));
             }
             Meter::Iftop => {
                 cmd = ns.command("iftop");

@@ -50,6 +50,8 @@ pub enum Part {
     LogCycle,
     /// The console: a key's answer and an interval's cost, 10k to 1M flows.
     Console,
+    /// `log`'s flight recorder: its work per interval and its ring's memory.
+    Recorder,
     Kernel,
     Throughput,
     Flood,
@@ -76,6 +78,7 @@ impl Selection<'_> {
             (Part::FlowTableRead, "flow_table_read"),
             (Part::LogCycle, "log_cycle"),
             (Part::Console, "console"),
+            (Part::Recorder, "recorder"),
         ];
         named
             .iter()

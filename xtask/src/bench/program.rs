@@ -210,7 +210,11 @@ pub fn measure(
     let mut cmd = lab.receiver.command(&flowmeter.to_string_lossy());
     cmd.args(["log", "--iface", &lab.receiver_if, "--interval", "1"])
         .args(["--summary", &plan.cpu_secs.to_string(), "--output"])
-        .arg(&log);
+        .arg(&log)
+        // The flight recorder runs as in the service, but records beside the log, never
+        // in the host's /var/lib/flowmeter.
+        .arg("--record-dir")
+        .arg(dir.join("recordings"));
     if let Some(n) = load.table {
         cmd.args(["--flows", &n.to_string()]);
     }

@@ -21,6 +21,7 @@
 use std::{
     fmt,
     net::SocketAddr,
+    path::Path,
     sync::Arc,
     time::{Duration, SystemTime},
 };
@@ -146,6 +147,8 @@ pub struct Alert {
     pub folded: usize,
     /// Flood: the new-flow rate, the threshold and what carries it.
     pub flood: Option<Box<FloodFigures>>,
+    /// Start: the flight recording that holds it (`log` sets it from its recorder).
+    pub recording: Option<Arc<Path>>,
 }
 
 impl Alert {
@@ -175,6 +178,7 @@ impl Alert {
             reasons: Vec::new(),
             folded: 0,
             flood: None,
+            recording: None,
         }
     }
 
@@ -231,6 +235,10 @@ impl Alert {
                     .collect()
             }),
             folded: (self.folded > 0).then_some(self.folded),
+            recording: self
+                .recording
+                .as_ref()
+                .map(|path| path.display().to_string()),
             message: self.to_string(),
         }
     }

@@ -31,6 +31,7 @@
 //! | `source_prefixes` | number | flood: distinct source prefixes (/24, /64) it came from |
 //! | `ports` | array of objects | flood: the top local ports by packets, `{"proto", "port", "packets_per_s", "bps"}` |
 //! | `folded` | number | conditions folded into this alert instead of raised one by one; absent when none |
+//! | `recording` | string | start: the flight recording (`--record-dir`) that holds the seconds before and after it; absent when the recorder is off or could not write |
 //! | `message` | string | the one-line text written on stderr |
 
 use serde::Serialize;
@@ -92,6 +93,9 @@ pub struct AlertRecord<'a> {
     pub ports: Option<Vec<FloodPortRecord>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub folded: Option<usize>,
+    /// Start: the recording that holds it (set by `log` when the recorder writes one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recording: Option<String>,
     pub message: String,
 }
 

@@ -22,6 +22,7 @@ mod alert;
 mod flow;
 mod gap;
 mod interface;
+mod recorder;
 mod start;
 pub mod summary;
 mod top;
@@ -37,6 +38,7 @@ pub use self::{
     flow::{Flow, FlowCounts, FlowFacts, FlowRecordLine, tcp_flags},
     gap::GapRecord,
     interface::InterfaceRecord,
+    recorder::{RECORDER_TYPE, RecorderRecord},
     start::{Start, StartInterface, StartRecords},
     summary::Summary,
     top::{TopProcess, TopRecord, TopRemote},

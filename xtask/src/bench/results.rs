@@ -107,6 +107,19 @@ pub struct Header {
 }
 
 impl Header {
+    /// A fixed header for the tables' tests.
+    #[cfg(test)]
+    pub fn example() -> Self {
+        Self {
+            command: "cargo xtask bench".into(),
+            kernel: "6.18".into(),
+            cpu: "EPYC".into(),
+            nproc: 2,
+            date: "2026-12-03".into(),
+            notes: vec![],
+        }
+    }
+
     pub fn collect(command: &str) -> Result<Self> {
         let kernel = cmd::output(Command::new("uname").arg("-r"))?
             .trim()

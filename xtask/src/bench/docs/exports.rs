@@ -96,14 +96,7 @@ mod tests {
 
     #[test]
     fn shows_each_setup_with_its_ratios() {
-        let header = Header {
-            command: "cargo xtask bench".into(),
-            kernel: "6.18".into(),
-            cpu: "EPYC".into(),
-            nproc: 2,
-            date: "2026-12-03".into(),
-            notes: vec![],
-        };
+        let header = Header::example();
         let records = [
             Record::new("exports-cycle-p50/plain", "flowmeter", "ms").samples(&[100.0, 120.0]),
             Record::new("exports-cycle-p50/scraped", "flowmeter", "ms").samples(&[110.0]),

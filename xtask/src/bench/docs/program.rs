@@ -170,14 +170,7 @@ mod tests {
 
     #[test]
     fn states_each_target() {
-        let header = Header {
-            command: "cargo xtask bench".into(),
-            kernel: "6.18".into(),
-            cpu: "EPYC".into(),
-            nproc: 2,
-            date: "2026-12-03".into(),
-            notes: vec![],
-        };
+        let header = Header::example();
         let records = [
             Record::new("cycle-p99/100k-flows", "flowmeter", "ms").samples(&[25.0, 19.0, 30.0]),
             Record::new("own-rss/1m-flows", "flowmeter", "MiB").samples(&[300.0, 390.0]),

@@ -505,6 +505,64 @@ mod tests {
     }
 
     #[test]
+    fn live_it_follows_the_newest_second_steps_back_and_l_returns() {
+        // The service's ring: 60 seconds of a 75 s window, no alert.
+        let mut ring = recording(60);
+        ring.alerts.clear();
+        ring.header.window_s = 75.0;
+        let mut player = Player::live(ring, 4242, State::default());
+        assert_eq!(player.position(), 59);
+        assert!(
+            header(&player).starts_with("from flowmeter log (pid 4242), live 2027-01-15 08:00:59"),
+            "{}",
+            header(&player)
+        );
+        // A new second: the screen moves with it, and the burst's host is on top.
+        for index in 60..72 {
+            player.push(second(index));
+        }
+        assert_eq!(player.position(), 71);
+        assert!(header(&player).contains("live 2027-01-15 08:01:11"), "{}", header(&player));
+        assert_eq!(player.console().view().rows[0].label, "198.51.100.77");
+        // Back a minute: before the burst, and it stays there as seconds arrive.
+        player.press(Key::Char('{'));
+        assert_eq!(player.position(), 11);
+        assert!(header(&player).contains("1m00s ago 2027-01-15 08:00:11"), "{}", header(&player));
+        player.push(second(72));
+        assert_eq!(player.position(), 11);
+        assert!(header(&player).contains("1m01s ago 2027-01-15 08:00:11"), "{}", header(&player));
+        assert_eq!(player.console().view().rows.len(), 1, "only the quiet host then");
+        // No alert to go to: a stays.
+        player.press(Key::Char('a'));
+        assert_eq!(player.position(), 11);
+        // L: the newest again, following.
+        assert_eq!(player.press(Key::Char('L')), Action::Refresh);
+        assert_eq!(player.position(), 72);
+        assert!(header(&player).contains("live"), "{}", header(&player));
+        player.push(second(73));
+        assert_eq!(player.position(), 73);
+        // Past the window the oldest go: 75 seconds kept, the one shown kept in place.
+        player.press(Key::Char('['));
+        for index in 74..100 {
+            player.push(second(index));
+        }
+        assert_eq!(player.recording.seconds.len(), 75);
+        assert_eq!(player.recording.seconds[0].at_ms, T0_MS + 25 * 1000);
+        assert!(header(&player).contains("08:01:12"), "{}", header(&player));
+        // The service stopped: said in the header once on the newest.
+        player.press(Key::Char('L'));
+        player.ended();
+        assert!(header(&player).contains("(pid 4242), stopped"), "{}", header(&player));
+        // The help screen names L instead of the alert's key.
+        player.press(Key::Char('h'));
+        let mut terminal = Terminal::new(TestBackend::new(80, 24)).unwrap();
+        terminal.draw(|frame| player.draw(frame)).unwrap();
+        let screen = terminal.backend().to_string();
+        assert!(screen.contains("  L           back to the newest second"), "{screen}");
+        assert!(!screen.contains("the second the alert started"), "{screen}");
+    }
+
+    #[test]
     fn a_damaged_recording_says_so_in_the_header() {
         let mut recording = recording(3);
         recording.damage = Some("damaged at line 5".into());

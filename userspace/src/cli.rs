@@ -2,7 +2,11 @@
 //! (`commands/man.rs`). Values are parsed here, in the grammar of `crate::units`; the
 //! components they ask for are built in `commands/build.rs`.
 
-use std::{net::SocketAddr, path::PathBuf, time::Duration};
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
 use clap::{
     Args, CommandFactory, FromArgMatches, Parser, Subcommand, error::ErrorKind, parser::ValueSource,
@@ -179,6 +183,28 @@ pub struct TopArgs {
 
     #[command(flatten)]
     pub metrics: MetricsArgs,
+
+    /// Where a running `flowmeter log` serves its view (its --control-socket; `none`:
+    /// never ask). If it answers, top attaches no programs of its own and shows the
+    /// service's live view and the last --record-window (15 min) before it: step back
+    /// with [ ] { }, and L returns to the newest second. With no service, top meters on
+    /// its own.
+    #[arg(long, value_name = "PATH", default_value = CONTROL_SOCKET,
+          env = "FLOWMETER_CONTROL_SOCKET")]
+    pub control_socket: PathBuf,
+
+    /// Meter on its own, as if no `flowmeter log` ran (attaches a second set of programs
+    /// beside the service's).
+    #[arg(long)]
+    pub standalone: bool,
+}
+
+/// Where `log` serves its view and `top` asks for it (`--control-socket`).
+pub const CONTROL_SOCKET: &str = "/run/flowmeter/log.sock";
+
+/// `--control-socket`'s path, or `None` for `none`.
+pub fn control_socket(path: &Path) -> Option<&Path> {
+    (path != Path::new("none")).then_some(path)
 }
 
 #[derive(Debug, Args)]
@@ -374,6 +400,15 @@ pub struct LogArgs {
     pub metrics: MetricsArgs,
     #[command(flatten)]
     pub record: RecordArgs,
+
+    /// With the flight recorder on: serve the live view (each second as recorded, and
+    /// the last --record-window) on this Unix socket for `flowmeter top` on the same
+    /// host (`none`: serve nothing). Its directory is made 0700 if missing, the socket
+    /// is 0600: only root reads it. A socket left by a killed log is replaced; if
+    /// another log answers on it, this one warns and serves none.
+    #[arg(long, value_name = "PATH", default_value = CONTROL_SOCKET,
+          env = "FLOWMETER_CONTROL_SOCKET")]
+    pub control_socket: PathBuf,
 }
 
 /// The flight recorder of `log` (`crate::recorder`).

@@ -374,6 +374,23 @@ mod tests {
     }
 
     #[test]
+    fn the_control_socket_has_a_key_in_the_log_and_top_tables() {
+        let text = "[log]\ncontrol-socket = \"/srv/log.sock\"\n\
+                    [top]\ncontrol-socket = \"/srv/top.sock\"\nstandalone = true\n";
+        let applied = apply_text(text, &["flowmeter", "log"]).unwrap();
+        let Some(crate::cli::Command::Log(args)) = Cli::parse_checked(applied.args).command
+        else {
+            panic!("log")
+        };
+        assert_eq!(args.control_socket, Path::new("/srv/log.sock"));
+        let applied = apply_text(text, &["flowmeter"]).unwrap();
+        let top = Cli::parse_checked(applied.args).top;
+        assert_eq!(top.control_socket, Path::new("/srv/top.sock"));
+        assert!(top.standalone);
+        assert_eq!(crate::cli::control_socket(Path::new("none")), None);
+    }
+
+    #[test]
     fn the_command_line_wins() {
         let text = "[log]\niface = [\"eth0\"]\ninterval = 2\n";
         let applied = apply_text(text, &["flowmeter", "log", "-i", "wg0", "--interval=5"]).unwrap();

@@ -5,7 +5,8 @@
 //! counted is written, then a last summary. With `--metrics`, each interval once written
 //! goes to the Prometheus endpoint too (`sinks::metrics`). The flight recorder
 //! (`crate::recorder`) keeps each interval's second and writes a recording when an alert
-//! starts; the alert's record names its file.
+//! starts; the alert's record names its file. Each second also goes to the service's
+//! view on `--control-socket` (`recorder::serve`), which `top` on the host shows.
 
 use std::{
     path::Path,
@@ -24,10 +25,10 @@ use super::{
     session::{Beat, Clock, Plan, Session, stop_signals},
 };
 use crate::{
-    cli::{FlowRecordMode, LogArgs},
+    cli::{self, FlowRecordMode, LogArgs},
     datapath::{IDLE_FLOW_TIMEOUT, interfaces},
     enrich::{EnrichedSnapshot, Enricher},
-    recorder::{self, Recorder, Told, writer::Notice},
+    recorder::{self, Recorder, Told, serve::Server, writer::Notice},
     sinks::{
         alerts::{ALERT_TYPE, Alert, AlertEngine, AlertExec, Phase},
         ipfix::IpfixExporter,
@@ -95,6 +96,9 @@ pub fn run(args: &LogArgs, verbose: bool) -> Result<()> {
         top: args.top,
     })
     .context("starting the flight recorder's writer")?;
+    let view = recorder
+        .as_ref()
+        .and_then(|recorder| serve_view(args, recorder));
 
     let mut cycle = Cycle {
         enricher,
@@ -107,6 +111,7 @@ pub fn run(args: &LogArgs, verbose: bool) -> Result<()> {
         sink,
         metrics,
         recorder,
+        view,
     };
     let clock = Clock::new(args.interval, args.duration, &stop).with_timer(args.summary);
     for beat in clock {
@@ -126,10 +131,21 @@ pub fn run(args: &LogArgs, verbose: bool) -> Result<()> {
     cycle.close_recording()?;
     cycle.summarise()?;
     cycle.finish();
+    // Clients see the end of the view, and the socket goes.
+    drop(cycle.view.take());
     // Everything is written and the process exits next: freeing every flow's facts and
     // caches one by one would only delay the exit (by seconds at a million flows).
     std::mem::forget(cycle);
     Ok(())
+}
+
+/// The service's view for `top` on `--control-socket`, unless `none`; a socket that
+/// cannot be served is one warning, and the log goes on without it.
+fn serve_view(args: &LogArgs, recorder: &Recorder) -> Option<Server> {
+    let path = cli::control_socket(&args.control_socket)?;
+    Server::open(path, recorder.view_header(), recorder.capacity())
+        .inspect_err(|error| eprintln!("flowmeter: {error}"))
+        .ok()
 }
 
 /// `--flow-records` and its timeouts, as the log sink takes them.
@@ -166,6 +182,8 @@ struct Cycle {
     metrics: Option<Metrics>,
     /// The flight recorder, unless `--record-window 0`.
     recorder: Option<Recorder>,
+    /// The recorder's seconds served to `top` (`--control-socket`).
+    view: Option<Server>,
 }
 
 impl Cycle {
@@ -187,6 +205,9 @@ impl Cycle {
             .recorder
             .as_mut()
             .map(|recorder| recorder.record(&interval, &alerts));
+        if let (Some(view), Some(kept)) = (&self.view, &kept) {
+            view.publish(kept.second.clone());
+        }
         // A start names its recording, in the log and for --alert-exec alike.
         for alert in alerts
             .iter_mut()

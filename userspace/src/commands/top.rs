@@ -1,5 +1,9 @@
 //! `flowmeter top` (and `flowmeter` with no command): the console.
 //!
+//! With `flowmeter log` running on the host (its `--control-socket` answers), top
+//! attaches nothing and shows the service's view instead (`replay::follow`), unless
+//! `--standalone`. Otherwise it meters on its own:
+//!
 //! Data flows one way, through two threads. The metering thread reads the kernel's maps,
 //! enriches the flows (process, country, verdict) and sends each interval over a bounded
 //! channel; the screen thread (this one) aggregates, draws and answers keys. The first
@@ -26,11 +30,11 @@ use crossbeam_channel::{Receiver, Sender, after, bounded, select};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
 use super::{
-    build,
+    build, replay,
     session::{Plan, signals_that_stop},
 };
 use crate::{
-    cli::TopArgs,
+    cli::{self, TopArgs},
     console::{
         Console, Inputs, Setup, State, Units, Update, app,
         resolver::{self, Resolver},
@@ -39,6 +43,7 @@ use crate::{
     datapath::{Attachment, Datapath, Interface, Options, Reader, presence::Presence},
     enrich::Enricher,
     flow::FORGET_AFTER,
+    recorder::live::{self, Live},
     sinks::metrics::Metrics,
 };
 
@@ -49,6 +54,9 @@ const FIRST_READ: Duration = Duration::from_millis(500);
 pub fn run(args: &TopArgs, verbose: bool) -> Result<()> {
     // The terminal hanging up (its window closed, the SSH or VNC session gone) stops the
     // console as SIGINT and SIGTERM do, even where SIGHUP was ignored by whoever started it.
+    if let Some(live) = service_view(args)? {
+        return replay::follow(live, args.bytes);
+    }
     let stop = signals_that_stop(&[SIGINT, SIGTERM, SIGHUP])?;
     let plan = Plan::new(&args.datapath, verbose)?;
     let enricher = build::enricher(&args.enrich)?;
@@ -111,6 +119,15 @@ pub fn run(args: &TopArgs, verbose: bool) -> Result<()> {
         }
     });
     result.and(stopped)
+}
+
+/// The running service's view, unless `--standalone`; `None` (silently) when no
+/// service answers.
+fn service_view(args: &TopArgs) -> Result<Option<Live>> {
+    match cli::control_socket(&args.control_socket) {
+        Some(path) if !args.standalone => live::connect(path).map_err(|e| anyhow!(e)),
+        _ => Ok(None),
+    }
 }
 
 /// The metering thread: datapath, reader, enricher.

@@ -50,6 +50,9 @@ const REPLAY_KEY_TABLE: [(&str, &str); 2] = [
     ("a", "the second the alert started (header: time, offset)"),
 ];
 
+/// `top` on the service's view: back to its newest second.
+const LIVE_KEY: (&str, &str) = ("L", "back to the newest second, following the new ones");
+
 pub fn render(view: &View, frame: &mut Frame, area: Rect) {
     if area.height < 2 {
         return;
@@ -76,7 +79,13 @@ pub fn render(view: &View, frame: &mut Frame, area: Rect) {
         }
     }
     if replaying {
+        let live = view.setup.recording.as_ref().is_some_and(|r| r.service.is_some());
         for (keys, what) in REPLAY_KEY_TABLE {
+            // The service's view has no alert to go to, but a newest second.
+            let (keys, what) = match (live, keys) {
+                (true, "a") => LIVE_KEY,
+                _ => (keys, what),
+            };
             lines.push(Line::from(format!("  {keys:<12}{what}")));
         }
     }

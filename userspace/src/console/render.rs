@@ -98,6 +98,14 @@ fn recorded_second(recorded: &Recorded) -> String {
             "[year]-[month]-[day] [hour]:[minute]:[second]"
         ))
         .unwrap_or_default();
+    if let Some(service) = &recorded.service {
+        let when = match (service.behind.is_zero(), service.ended) {
+            (true, false) => "live".to_owned(),
+            (true, true) => "stopped".to_owned(),
+            (false, _) => format!("{} ago", clock(service.behind)),
+        };
+        return format!("from flowmeter log (pid {}), {when} {wall}", service.pid);
+    }
     let sign = if recorded.before_alert { '-' } else { '+' };
     let damaged = if recorded.damaged { " DAMAGED" } else { "" };
     format!(

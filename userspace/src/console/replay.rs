@@ -4,11 +4,16 @@
 //! rates, details, grouping, filter and every key are `top`'s. Keys of its own step one
 //! second (`[` `]`), one minute (`{` `}`) and jump to the alert's start (`a`); the
 //! header says which second is shown ([`Recorded`]).
+//!
+//! Live (`top` beside a running `flowmeter log`, [`Player::live`]): the seconds come
+//! from the service's ring and keep arriving ([`Player::push`]); the player follows the
+//! newest unless stepped back, and `L` returns to it. At most the service's window is
+//! kept.
 
 use std::time::{Duration, SystemTime};
 
 use anyhow::{Result, anyhow};
-use crossbeam_channel::{Receiver, select};
+use crossbeam_channel::{Receiver, never, select};
 use ratatui::{Frame, Terminal, backend::Backend};
 
 use super::{
@@ -31,6 +36,18 @@ pub struct Recorded {
     pub seconds: usize,
     /// The file is damaged past its last second.
     pub damaged: bool,
+    /// Live: the service this second comes from.
+    pub service: Option<Service>,
+}
+
+/// The running service a live second comes from, for the header.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Service {
+    pub pid: u32,
+    /// How far the second shown is behind the newest one (zero: live).
+    pub behind: Duration,
+    /// The service stopped serving: no newer second will come.
+    pub ended: bool,
 }
 
 /// A move through the recording.
@@ -42,6 +59,8 @@ pub enum Seek {
     Minutes(isize),
     /// To the second the first alert started in.
     AlertStart,
+    /// Live: to the newest second, and follow the new ones.
+    Live,
 }
 
 /// The replay's own keys, outside of typing a filter and the help screen.
@@ -55,6 +74,7 @@ pub fn seek_key(state: &State, key: Key) -> Option<Seek> {
         Key::Char('{') => Some(Seek::Minutes(-1)),
         Key::Char('}') => Some(Seek::Minutes(1)),
         Key::Char('a') => Some(Seek::AlertStart),
+        Key::Char('L') => Some(Seek::Live),
         _ => None,
     }
 }
@@ -66,18 +86,71 @@ pub struct Player {
     /// The second the first alert started in.
     alert: usize,
     console: Console,
+    /// Live: the service's view.
+    live: Option<Following>,
+}
+
+/// A live player's state.
+#[derive(Clone, Copy, Debug)]
+struct Following {
+    pid: u32,
+    /// On the newest second, moving with it.
+    newest: bool,
+    ended: bool,
+    /// Seconds kept: the service's window.
+    capacity: usize,
 }
 
 impl Player {
     /// Opens on the alert's start.
     pub fn new(recording: Recording, state: State) -> Self {
         let alert = alert_index(&recording);
-        let console = console_at(&recording, alert, state);
+        let console = console_at(&recording, alert, None, state);
         Self {
             recording,
             at: alert,
             alert,
             console,
+            live: None,
+        }
+    }
+
+    /// The service's view: opens on its newest second, and follows the new ones.
+    pub fn live(recording: Recording, pid: u32, state: State) -> Self {
+        let interval = recording.header.interval_s.max(0.001);
+        let capacity = ((recording.header.window_s / interval).ceil() as usize)
+            .max(recording.seconds.len())
+            .max(1);
+        let last = recording.seconds.len() - 1;
+        let mut player = Self::new(recording, state);
+        player.live = Some(Following {
+            pid,
+            newest: true,
+            ended: false,
+            capacity,
+        });
+        player.show(last);
+        player
+    }
+
+    /// Live: a new second. The screen moves to it if it was on the newest.
+    pub fn push(&mut self, second: Second) {
+        let Some(live) = self.live else { return };
+        let seconds = &mut self.recording.seconds;
+        seconds.push(second);
+        if seconds.len() > live.capacity {
+            seconds.remove(0);
+            self.at = self.at.saturating_sub(1);
+        }
+        let last = seconds.len() - 1;
+        self.show(if live.newest { last } else { self.at });
+    }
+
+    /// Live: the service stopped serving.
+    pub fn ended(&mut self) {
+        if let Some(live) = &mut self.live {
+            live.ended = true;
+            self.show(self.at);
         }
     }
 
@@ -92,6 +165,7 @@ impl Player {
 
     pub fn seek(&mut self, seek: Seek) {
         let last = self.recording.seconds.len() - 1;
+        let before = self.at;
         let interval = self.recording.header.interval_s.max(0.001);
         let target = match seek {
             Seek::By(n) => self.at.saturating_add_signed(n),
@@ -99,14 +173,34 @@ impl Player {
                 let per_minute = (60.0 / interval).round().max(1.0) as isize;
                 self.at.saturating_add_signed(n * per_minute)
             }
+            // Live there is no alert to go to.
+            Seek::AlertStart if self.live.is_some() => self.at,
             Seek::AlertStart => self.alert,
+            Seek::Live => last,
         }
         .min(last);
-        if target != self.at {
-            self.at = target;
-            let state = self.console.state().clone();
-            self.console = console_at(&self.recording, target, state);
+        if let Some(live) = &mut self.live {
+            live.newest = target == last;
+            // The header's distance from the newest second changes too.
+            self.show(target);
+        } else if target != before {
+            self.show(target);
         }
+    }
+
+    /// Shows the second at `index`, keeping the console's state (selection, filter).
+    fn show(&mut self, index: usize) {
+        self.at = index;
+        let service = self.live.map(|live| Service {
+            pid: live.pid,
+            behind: Duration::from_secs_f64(
+                (self.recording.seconds.len() - 1 - index) as f64
+                    * self.recording.header.interval_s.max(0.001),
+            ),
+            ended: live.ended,
+        });
+        let state = self.console.state().clone();
+        self.console = console_at(&self.recording, index, service, state);
     }
 
     /// A key: the replay's own, or the console's.
@@ -141,7 +235,12 @@ fn alert_index(recording: &Recording) -> usize {
 }
 
 /// A console that has seen the recording's seconds up to `index`.
-fn console_at(recording: &Recording, index: usize, mut state: State) -> Console {
+fn console_at(
+    recording: &Recording,
+    index: usize,
+    service: Option<Service>,
+    mut state: State,
+) -> Console {
     state.paused = false;
     let alert = alert_index(recording);
     let interval = recording.header.interval_s.max(0.001);
@@ -158,19 +257,23 @@ fn console_at(recording: &Recording, index: usize, mut state: State) -> Console 
             second: index + 1,
             seconds: recording.seconds.len(),
             damaged: recording.damage.is_some(),
+            service,
         }),
     };
     let seconds = recording.seconds[..=index].iter().map(Second::interval);
     Console::with_intervals(setup, state, None, seconds)
 }
 
-/// Draws, then waits for a key or a stop signal, until a quit key.
+/// Draws, then waits for a key, a new second (live: `seconds`; `never()` for a file)
+/// or a stop signal, until a quit key.
 pub fn run<B: Backend>(
     terminal: &mut Terminal<B>,
     player: &mut Player,
     keys: &Receiver<Input>,
+    seconds: &Receiver<Second>,
     stop: &Receiver<()>,
 ) -> Result<()> {
+    let mut seconds = seconds.clone();
     loop {
         terminal
             .draw(|frame| player.draw(frame))
@@ -184,6 +287,13 @@ pub fn run<B: Backend>(
                 }
                 Ok(Input::Resize) => {}
                 Err(_) => return Ok(()),
+            },
+            recv(seconds) -> second => match second {
+                Ok(second) => player.push(second),
+                Err(_) => {
+                    player.ended();
+                    seconds = never();
+                }
             },
             recv(stop) -> _ => return Ok(()),
         }
@@ -392,6 +502,64 @@ mod tests {
         // In help, the step keys do not step.
         player.press(Key::Char(']'));
         assert_eq!(player.position(), ALERT);
+    }
+
+    #[test]
+    fn live_it_follows_the_newest_second_steps_back_and_l_returns() {
+        // The service's ring: 60 seconds of a 75 s window, no alert.
+        let mut ring = recording(60);
+        ring.alerts.clear();
+        ring.header.window_s = 75.0;
+        let mut player = Player::live(ring, 4242, State::default());
+        assert_eq!(player.position(), 59);
+        assert!(
+            header(&player).starts_with("from flowmeter log (pid 4242), live 2027-01-15 08:00:59"),
+            "{}",
+            header(&player)
+        );
+        // A new second: the screen moves with it, and the burst's host is on top.
+        for index in 60..72 {
+            player.push(second(index));
+        }
+        assert_eq!(player.position(), 71);
+        assert!(header(&player).contains("live 2027-01-15 08:01:11"), "{}", header(&player));
+        assert_eq!(player.console().view().rows[0].label, "198.51.100.77");
+        // Back a minute: before the burst, and it stays there as seconds arrive.
+        player.press(Key::Char('{'));
+        assert_eq!(player.position(), 11);
+        assert!(header(&player).contains("1m00s ago 2027-01-15 08:00:11"), "{}", header(&player));
+        player.push(second(72));
+        assert_eq!(player.position(), 11);
+        assert!(header(&player).contains("1m01s ago 2027-01-15 08:00:11"), "{}", header(&player));
+        assert_eq!(player.console().view().rows.len(), 1, "only the quiet host then");
+        // No alert to go to: a stays.
+        player.press(Key::Char('a'));
+        assert_eq!(player.position(), 11);
+        // L: the newest again, following.
+        assert_eq!(player.press(Key::Char('L')), Action::Refresh);
+        assert_eq!(player.position(), 72);
+        assert!(header(&player).contains("live"), "{}", header(&player));
+        player.push(second(73));
+        assert_eq!(player.position(), 73);
+        // Past the window the oldest go: 75 seconds kept, the one shown kept in place.
+        player.press(Key::Char('['));
+        for index in 74..100 {
+            player.push(second(index));
+        }
+        assert_eq!(player.recording.seconds.len(), 75);
+        assert_eq!(player.recording.seconds[0].at_ms, T0_MS + 25 * 1000);
+        assert!(header(&player).contains("08:01:12"), "{}", header(&player));
+        // The service stopped: said in the header once on the newest.
+        player.press(Key::Char('L'));
+        player.ended();
+        assert!(header(&player).contains("(pid 4242), stopped"), "{}", header(&player));
+        // The help screen names L instead of the alert's key.
+        player.press(Key::Char('h'));
+        let mut terminal = Terminal::new(TestBackend::new(80, 24)).unwrap();
+        terminal.draw(|frame| player.draw(frame)).unwrap();
+        let screen = terminal.backend().to_string();
+        assert!(screen.contains("  L           back to the newest second"), "{screen}");
+        assert!(!screen.contains("the second the alert started"), "{screen}");
     }
 
     #[test]

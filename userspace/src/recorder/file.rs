@@ -46,6 +46,13 @@ pub struct Header {
     pub parts_per_remote: usize,
     /// The alert(s) that opened it; later ones follow as `alert` lines.
     pub alerts: Vec<AlertMark>,
+    /// The service's view (`log --control-socket`): the log's pid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    /// The service's view: how many seconds (the ring's) follow the header at once;
+    /// new ones follow as they are recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backlog: Option<usize>,
 }
 
 impl Header {
@@ -67,6 +74,8 @@ impl Header {
             top_processes: TOP_PROCESSES,
             parts_per_remote: PARTS_PER_REMOTE,
             alerts: Vec::new(),
+            pid: None,
+            backlog: None,
         }
     }
 }
@@ -114,10 +123,8 @@ pub fn read(path: &Path) -> Result<Recording, String> {
     parse(&bytes).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-/// [`read`] of the file's bytes.
-pub fn parse(bytes: &[u8]) -> Result<Recording, String> {
-    let mut lines = bytes.split(|&b| b == b'\n');
-    let first = lines.next().unwrap_or_default();
+/// The first line's header, if it is one of a version this flowmeter reads.
+pub fn header_of(first: &[u8]) -> Result<Header, String> {
     let header = match serde_json::from_slice::<Entry>(first) {
         Ok(Entry::Header(header)) if header.format == FORMAT => header,
         _ => {
@@ -132,6 +139,13 @@ pub fn parse(bytes: &[u8]) -> Result<Recording, String> {
             header.version
         ));
     }
+    Ok(header)
+}
+
+/// [`read`] of the file's bytes.
+pub fn parse(bytes: &[u8]) -> Result<Recording, String> {
+    let mut lines = bytes.split(|&b| b == b'\n');
+    let header = header_of(lines.next().unwrap_or_default())?;
     let mut recording = Recording {
         alerts: header.alerts.clone(),
         header,

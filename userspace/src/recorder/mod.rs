@@ -9,8 +9,10 @@
 //! files are written on the writer's thread.
 
 pub mod file;
+pub mod live;
 pub mod ring;
 pub mod second;
+pub mod serve;
 pub mod source;
 pub mod store;
 pub mod writer;
@@ -71,6 +73,8 @@ pub struct Kept {
     pub recording: Option<Arc<Path>>,
     /// The interval's top talkers, the most bytes first.
     pub top: Top,
+    /// The interval's second, as the ring keeps it (for the service's view).
+    pub second: Line,
 }
 
 pub struct Recorder {
@@ -116,6 +120,7 @@ impl Recorder {
         let top = self.talkers.of(interval);
         let line = line_of(Second::of(interval, &top));
         self.ring.push(line.clone());
+        let second = line.clone();
         let starts: Vec<&Alert> = alerts.iter().filter(|a| a.phase == Phase::Start).collect();
         let after = seconds_in(self.options.after, self.options.interval);
         match (&mut self.open, starts.first()) {
@@ -144,6 +149,7 @@ impl Recorder {
         Kept {
             recording: recording.filter(|_| !starts.is_empty()),
             top,
+            second,
         }
     }
 
@@ -194,6 +200,24 @@ impl Recorder {
     /// What happened since the last call, each said once.
     pub fn take_told(&mut self) -> Vec<Told> {
         std::mem::take(&mut self.told)
+    }
+
+    /// The header of the service's view ([`serve`]): what a recording's says, and the
+    /// log's pid.
+    pub fn view_header(&self) -> Header {
+        let mut header = Header::new(
+            self.options.interval.as_secs_f64(),
+            self.options.window.as_secs_f64(),
+            self.options.after.as_secs_f64(),
+            self.options.interfaces.clone(),
+        );
+        header.pid = Some(std::process::id());
+        header
+    }
+
+    /// Seconds the ring holds when full.
+    pub fn capacity(&self) -> usize {
+        self.ring.capacity()
     }
 
     /// The ring's memory now, and its bound.

@@ -17,7 +17,12 @@ pub struct Ring {
 impl Ring {
     /// Room for `window` of intervals of `interval` (at least one).
     pub fn new(window: Duration, interval: Duration) -> Self {
-        let capacity = seconds_in(window, interval);
+        Self::with_capacity(seconds_in(window, interval))
+    }
+
+    /// Room for `capacity` seconds (at least one).
+    pub fn with_capacity(capacity: usize) -> Self {
+        let capacity = capacity.max(1);
         Self {
             capacity,
             lines: VecDeque::with_capacity(capacity),

@@ -329,7 +329,7 @@ fn a_full_disk_for_recordings_is_told_once_and_metering_goes_on() {
          (dd if=/dev/zero of='{dir}/filler' bs=4k 2>/dev/null; true) && \
          exec ip netns exec '{ns}' '{FLOWMETER}' log --iface {iface} --interval 0.5 \
          --geoip '{db}' --alert-rate 2M --alert-clear 1 --record-window 5 \
-         --record-after 30 --record-dir '{dir}/rec' --output '{log}'",
+         --record-after 30 --record-dir '{dir}/rec' --control-socket none --output '{log}'",
         dir = dir.display(),
         ns = pair.a.name(),
         iface = pair.a_if,

@@ -489,11 +489,16 @@ pub const RECORDINGS: &str = concat!(env!("CARGO_TARGET_TMPDIR"), "/recordings")
 
 /// `ip netns exec NS flowmeter ARGS`, stdout and stderr piped (`ip` execs flowmeter, so
 /// the child's pid is flowmeter's). A `log` records under [`RECORDINGS`] unless ARGS
-/// name a `--record-dir`.
+/// name a `--record-dir`, and serves no control socket unless they name one.
 fn spawn_piped<'a>(netns: &Netns, args: impl IntoIterator<Item = &'a str>) -> Child {
     let mut args: Vec<&str> = args.into_iter().collect();
     if args.contains(&"log") && !args.iter().any(|arg| arg.starts_with("--record-dir")) {
         args.extend(["--record-dir", RECORDINGS]);
+    }
+    // Tests run side by side: a test's log must not become the service every other
+    // test's `top` finds on the default socket.
+    if args.contains(&"log") && !args.iter().any(|arg| arg.starts_with("--control-socket")) {
+        args.extend(["--control-socket", "none"]);
     }
     Command::new("ip")
         .args(["netns", "exec", netns.name(), FLOWMETER])

@@ -145,6 +145,7 @@ fn top_shows_the_services_view_and_its_look_back_without_attaching() {
     thread::sleep(Duration::from_secs(3));
     let top_started = wall(SystemTime::now());
 
+    let launched = Instant::now();
     let tmux = top(
         &pair,
         &scratch,
@@ -154,7 +155,11 @@ fn top_shows_the_services_view_and_its_look_back_without_attaching() {
     let screen = wait_for_screen(&tmux, "the service's live view", |screen| {
         header(screen).contains(&live)
     });
-    println!("{screen}");
+    // Reported, not asserted (the issue asks for 2 s; machines here are shared).
+    println!(
+        "the service's view on screen {:?} after top was launched:\n{screen}",
+        launched.elapsed()
+    );
     assert_eq!(attached(&pair), only_the_logs, "top attached nothing");
 
     // Back to the oldest second, then forward one at a time to the newest: each

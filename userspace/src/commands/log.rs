@@ -84,7 +84,6 @@ pub fn run(args: &LogArgs, verbose: bool) -> Result<()> {
         flow_capacity,
         &enricher.geo().description(),
     )?;
-    commit(&mut sink)?;
     let recorder = Recorder::new(recorder::Options {
         window: args.record.record_window,
         after: args.record.record_after,
@@ -99,6 +98,8 @@ pub fn run(args: &LogArgs, verbose: bool) -> Result<()> {
     let view = recorder
         .as_ref()
         .and_then(|recorder| serve_view(args, recorder));
+    // The start record says the log is ready: its socket is served by now.
+    commit(&mut sink)?;
 
     let mut cycle = Cycle {
         enricher,

@@ -59,7 +59,10 @@ fn quit(tmux: Tmux, scratch: &Path) -> (String, String) {
         fs::read_to_string(&status).is_ok_and(|s| !s.is_empty())
     });
     let stderr = fs::read_to_string(scratch.join("stderr")).unwrap_or_default();
-    (fs::read_to_string(&status).unwrap().trim().to_owned(), stderr)
+    (
+        fs::read_to_string(&status).unwrap().trim().to_owned(),
+        stderr,
+    )
 }
 
 fn header(screen: &str) -> &str {
@@ -142,7 +145,11 @@ fn top_shows_the_services_view_and_its_look_back_without_attaching() {
     thread::sleep(Duration::from_secs(3));
     let top_started = wall(SystemTime::now());
 
-    let tmux = top(&pair, &scratch, &format!("--control-socket {}", socket.display()));
+    let tmux = top(
+        &pair,
+        &scratch,
+        &format!("--control-socket {}", socket.display()),
+    );
     let live = format!("from flowmeter log (pid {}), live", log.pid());
     let screen = wait_for_screen(&tmux, "the service's live view", |screen| {
         header(screen).contains(&live)
@@ -167,7 +174,9 @@ fn top_shows_the_services_view_and_its_look_back_without_attaching() {
         });
     }
     tmux.send_keys("[");
-    wait_for_screen(&tmux, "a second back", |screen| header(screen).contains(" ago "));
+    wait_for_screen(&tmux, "a second back", |screen| {
+        header(screen).contains(" ago ")
+    });
     // L: live again.
     tmux.send_keys("L");
     wait_for_screen(&tmux, "live again", |screen| header(screen).contains(&live));
@@ -208,7 +217,12 @@ fn top_shows_the_services_view_and_its_look_back_without_attaching() {
         .of_type("totals")
         .into_iter()
         .filter(|t| t["iface"] == pair.a_if.as_str())
-        .map(|t| (second_of(t["ts"].as_str().unwrap()), t["tx_bytes"].as_u64().unwrap()))
+        .map(|t| {
+            (
+                second_of(t["ts"].as_str().unwrap()),
+                t["tx_bytes"].as_u64().unwrap(),
+            )
+        })
         .collect();
     let burst: Vec<&String> = totals
         .iter()
@@ -223,13 +237,20 @@ fn top_shows_the_services_view_and_its_look_back_without_attaching() {
             .filter(|(at, _)| at <= second)
             .map(|(_, sent)| sent)
             .sum();
-        assert_eq!(tx_cum(screen), amount(sent), "TX cum at {second}:\n{screen}");
+        assert_eq!(
+            tx_cum(screen),
+            amount(sent),
+            "TX cum at {second}:\n{screen}"
+        );
         let host_on_top = screen
             .lines()
             .nth(2)
             .is_some_and(|line| line.contains(&BURST.to_string()));
         if burst.contains(&second) {
-            assert!(second < &top_started, "{second}: before top ({top_started})");
+            assert!(
+                second < &top_started,
+                "{second}: before top ({top_started})"
+            );
             assert!(host_on_top, "the burst's host at {second}:\n{screen}");
             checked += 1;
         }
@@ -237,5 +258,9 @@ fn top_shows_the_services_view_and_its_look_back_without_attaching() {
             assert!(!screen.contains(&BURST.to_string()), "{second}:\n{screen}");
         }
     }
-    assert_eq!(checked, burst.len(), "every burst second was stepped through");
+    assert_eq!(
+        checked,
+        burst.len(),
+        "every burst second was stepped through"
+    );
 }

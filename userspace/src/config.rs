@@ -378,8 +378,7 @@ mod tests {
         let text = "[log]\ncontrol-socket = \"/srv/log.sock\"\n\
                     [top]\ncontrol-socket = \"/srv/top.sock\"\nstandalone = true\n";
         let applied = apply_text(text, &["flowmeter", "log"]).unwrap();
-        let Some(crate::cli::Command::Log(args)) = Cli::parse_checked(applied.args).command
-        else {
+        let Some(crate::cli::Command::Log(args)) = Cli::parse_checked(applied.args).command else {
             panic!("log")
         };
         assert_eq!(args.control_socket, Path::new("/srv/log.sock"));

@@ -79,7 +79,11 @@ pub fn render(view: &View, frame: &mut Frame, area: Rect) {
         }
     }
     if replaying {
-        let live = view.setup.recording.as_ref().is_some_and(|r| r.service.is_some());
+        let live = view
+            .setup
+            .recording
+            .as_ref()
+            .is_some_and(|r| r.service.is_some());
         for (keys, what) in REPLAY_KEY_TABLE {
             // The service's view has no alert to go to, but a newest second.
             let (keys, what) = match (live, keys) {

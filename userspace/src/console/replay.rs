@@ -522,16 +522,32 @@ mod tests {
             player.push(second(index));
         }
         assert_eq!(player.position(), 71);
-        assert!(header(&player).contains("live 2027-01-15 08:01:11"), "{}", header(&player));
+        assert!(
+            header(&player).contains("live 2027-01-15 08:01:11"),
+            "{}",
+            header(&player)
+        );
         assert_eq!(player.console().view().rows[0].label, "198.51.100.77");
         // Back a minute: before the burst, and it stays there as seconds arrive.
         player.press(Key::Char('{'));
         assert_eq!(player.position(), 11);
-        assert!(header(&player).contains("1m00s ago 2027-01-15 08:00:11"), "{}", header(&player));
+        assert!(
+            header(&player).contains("1m00s ago 2027-01-15 08:00:11"),
+            "{}",
+            header(&player)
+        );
         player.push(second(72));
         assert_eq!(player.position(), 11);
-        assert!(header(&player).contains("1m01s ago 2027-01-15 08:00:11"), "{}", header(&player));
-        assert_eq!(player.console().view().rows.len(), 1, "only the quiet host then");
+        assert!(
+            header(&player).contains("1m01s ago 2027-01-15 08:00:11"),
+            "{}",
+            header(&player)
+        );
+        assert_eq!(
+            player.console().view().rows.len(),
+            1,
+            "only the quiet host then"
+        );
         // No alert to go to: a stays.
         player.press(Key::Char('a'));
         assert_eq!(player.position(), 11);
@@ -552,13 +568,20 @@ mod tests {
         // The service stopped: said in the header once on the newest.
         player.press(Key::Char('L'));
         player.ended();
-        assert!(header(&player).contains("(pid 4242), stopped"), "{}", header(&player));
+        assert!(
+            header(&player).contains("(pid 4242), stopped"),
+            "{}",
+            header(&player)
+        );
         // The help screen names L instead of the alert's key.
         player.press(Key::Char('h'));
         let mut terminal = Terminal::new(TestBackend::new(80, 24)).unwrap();
         terminal.draw(|frame| player.draw(frame)).unwrap();
         let screen = terminal.backend().to_string();
-        assert!(screen.contains("  L           back to the newest second"), "{screen}");
+        assert!(
+            screen.contains("  L           back to the newest second"),
+            "{screen}"
+        );
         assert!(!screen.contains("the second the alert started"), "{screen}");
     }
 

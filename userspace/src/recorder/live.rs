@@ -52,9 +52,11 @@ pub fn connect(path: &Path) -> Result<Option<Live>, String> {
         .get_ref()
         .set_read_timeout(Some(FIRST_LINES))
         .map_err(|e| failed(e.to_string()))?;
-    let header = file::header_of(read_line(&mut reader).map_err(&failed)?.as_bytes())
-        .map_err(&failed)?;
-    let pid = header.pid.ok_or_else(|| failed("its header names no pid".into()))?;
+    let header =
+        file::header_of(read_line(&mut reader).map_err(&failed)?.as_bytes()).map_err(&failed)?;
+    let pid = header
+        .pid
+        .ok_or_else(|| failed("its header names no pid".into()))?;
     let mut seconds = Vec::new();
     // A service that has recorded no second yet sends its first within an interval.
     for _ in 0..header.backlog.unwrap_or(0).max(1) {

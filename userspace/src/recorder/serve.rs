@@ -278,7 +278,13 @@ mod tests {
         }
         let mut seen: Vec<u64> = first.recording.seconds.iter().map(|s| s.at_ms).collect();
         while seen.len() < 5 {
-            seen.push(first.seconds.recv_timeout(Duration::from_secs(10)).unwrap().at_ms);
+            seen.push(
+                first
+                    .seconds
+                    .recv_timeout(Duration::from_secs(10))
+                    .unwrap()
+                    .at_ms,
+            );
         }
         assert_eq!(seen, (0..5).map(|n| T0_MS + n * 1000).collect::<Vec<_>>());
         // The hub has taken all five: a new client gets the ring's last three at once,
@@ -290,11 +296,19 @@ mod tests {
         let ring: Vec<u64> = second.recording.seconds.iter().map(|s| s.at_ms).collect();
         assert_eq!(ring, [2, 3, 4].map(|n| T0_MS + n * 1000));
         server.publish(line(5, 0));
-        let next = second.seconds.recv_timeout(Duration::from_secs(10)).unwrap();
+        let next = second
+            .seconds
+            .recv_timeout(Duration::from_secs(10))
+            .unwrap();
         assert_eq!(next.at_ms, T0_MS + 5000);
         // When the log stops, the clients' streams end and the socket goes.
         drop(server);
-        assert!(second.seconds.recv_timeout(Duration::from_secs(10)).is_err());
+        assert!(
+            second
+                .seconds
+                .recv_timeout(Duration::from_secs(10))
+                .is_err()
+        );
         assert!(!path.exists());
         assert!(live::connect(&path).unwrap().is_none(), "no service: none");
     }
@@ -320,7 +334,10 @@ mod tests {
         let reader = live::connect(&path).unwrap().unwrap();
         assert_eq!(reader.recording.header.backlog, Some(4));
         server.publish(line(n, 0));
-        let next = reader.seconds.recv_timeout(Duration::from_secs(10)).unwrap();
+        let next = reader
+            .seconds
+            .recv_timeout(Duration::from_secs(10))
+            .unwrap();
         assert_eq!(next.at_ms, T0_MS + n * 1000);
         // What the stuck client is given ends, whole lines only up to its end.
         let mut got = Vec::new();

@@ -11,19 +11,20 @@ use std::{
 
 #[path = "common/steady.rs"]
 mod steady;
+#[path = "common/window.rs"]
+mod window;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use flowmeter::{
     console::{State, replay::Player},
     datapath::Snapshot,
     recorder::{
-        Options, Recorder,
+        Recorder,
         file::{Entry, Header, Recording},
         second::Second,
     },
 };
-
-const WINDOW: Duration = Duration::from_secs(900);
+use window::{WINDOW, recorder};
 
 /// The recorder's second at `at` (seconds past a fixed epoch), as the socket sends it.
 fn second(recorder: &mut Recorder, at: u64) -> Second {
@@ -40,18 +41,7 @@ fn second(recorder: &mut Recorder, at: u64) -> Second {
 
 fn push(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("a scratch directory");
-    let mut recorder = Recorder::new(Options {
-        window: WINDOW,
-        after: Duration::from_secs(180),
-        dir: dir.path().to_path_buf(),
-        keep: 10,
-        max_size: 200 << 20,
-        interval: Duration::from_secs(1),
-        interfaces: vec!["eth0".into()],
-        top: 10,
-    })
-    .expect("the writer thread")
-    .expect("a window");
+    let mut recorder = recorder(dir.path());
     let seconds: Vec<Second> = (0..WINDOW.as_secs())
         .map(|at| second(&mut recorder, at))
         .collect();

@@ -12,37 +12,18 @@ use std::{
 
 #[path = "common/steady.rs"]
 mod steady;
+#[path = "common/window.rs"]
+mod window;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use flowmeter::{
-    datapath::Snapshot,
-    enrich::EnrichedSnapshot,
-    recorder::{Options, Recorder},
-    sinks::top::TopTalkers,
-};
-
-const WINDOW: Duration = Duration::from_secs(900);
+use flowmeter::{datapath::Snapshot, enrich::EnrichedSnapshot, sinks::top::TopTalkers};
+use window::{WINDOW, recorder};
 
 fn interval(flows: u32, second: u64) -> EnrichedSnapshot {
     steady::of_workers(Snapshot {
         at: SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000 + second),
         ..steady::snapshot(flows)
     })
-}
-
-fn recorder(dir: &std::path::Path) -> Recorder {
-    Recorder::new(Options {
-        window: WINDOW,
-        after: Duration::from_secs(180),
-        dir: dir.to_path_buf(),
-        keep: 10,
-        max_size: 200 << 20,
-        interval: Duration::from_secs(1),
-        interfaces: vec!["eth0".into()],
-        top: 10,
-    })
-    .expect("the writer thread")
-    .expect("a window")
 }
 
 fn record(c: &mut Criterion) {

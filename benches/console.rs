@@ -33,6 +33,7 @@ fn interval(flows: u32) -> EnrichedSnapshot {
                 comm: format!("worker{n}"),
                 exe: Some(PathBuf::from("/usr/bin/worker")),
                 exe_deleted: false,
+                cgroup: Default::default(),
                 uid: 33,
                 user: "www-data".into(),
                 cmdline: format!("/usr/bin/worker{n} --serve"),

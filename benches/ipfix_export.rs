@@ -34,6 +34,7 @@ fn records() -> Vec<FlowRecord> {
         comm: "worker".into(),
         exe: Some("/usr/bin/worker".into()),
         exe_deleted: false,
+        cgroup: Default::default(),
         uid: 33,
         user: "www-data".into(),
         cmdline: "/usr/bin/worker --serve".into(),

@@ -406,6 +406,7 @@ fn the_compromised_trees_persistence_points_feed_the_verdicts() {
         comm: "dbus-helper".into(),
         exe: Some("/dev/shm/.dbus/dbus-helper".into()),
         exe_deleted: false,
+        cgroup: Default::default(),
         uid: 0,
         user: "root".into(),
         cmdline: "/dev/shm/.dbus/dbus-helper --daemon".into(),

@@ -73,6 +73,7 @@ pub fn of_workers(snapshot: Snapshot) -> EnrichedSnapshot {
                 comm: format!("worker{n}"),
                 exe: Some(format!("/usr/bin/worker{n}").into()),
                 exe_deleted: false,
+                cgroup: Default::default(),
                 uid: 33,
                 user: "www-data".into(),
                 cmdline: format!("/usr/bin/worker{n} --serve"),

@@ -16,6 +16,7 @@ use std::{
     io::Read,
     os::unix::ffi::OsStrExt,
     path::{Path, PathBuf},
+    sync::Arc,
 };
 
 use procfs::process::Process;
@@ -36,6 +37,20 @@ pub struct ProcessInfo {
     pub user: String,
     /// Arguments joined by spaces; empty for kernel threads and zombies.
     pub cmdline: String,
+    /// The cgroup it runs in, and the container or unit that cgroup names.
+    pub cgroup: Cgroup,
+}
+
+/// A process's cgroup (v2) and what its path names: a container (docker, containerd,
+/// podman, kubepods) or a systemd unit. Empty where unknown.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Cgroup {
+    /// The path under the cgroup v2 root, e.g. `/system.slice/nginx.service`.
+    pub path: Option<Arc<str>>,
+    /// The container the path names, e.g. `docker:4f0c1e2a9b3d` (runtime, short id).
+    pub container: Option<Arc<str>>,
+    /// The systemd unit the path names, e.g. `nginx.service`.
+    pub unit: Option<Arc<str>>,
 }
 
 /// The processes under `proc_root`, lowest pid first, each opened as it is reached (so a
@@ -98,6 +113,7 @@ pub fn describe(process: &Process, users: &mut UserNames) -> Option<ProcessInfo>
         uid,
         user: users.name(uid),
         cmdline,
+        cgroup: Cgroup::default(),
     })
 }
 

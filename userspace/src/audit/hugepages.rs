@@ -171,6 +171,7 @@ mod tests {
                 comm: comm.into(),
                 exe: None,
                 exe_deleted: false,
+                cgroup: Default::default(),
                 uid: 0,
                 user: "root".into(),
                 cmdline: String::new(),

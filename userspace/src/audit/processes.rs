@@ -251,6 +251,7 @@ mod tests {
                 comm: comm.into(),
                 exe: Some(exe.into()),
                 exe_deleted: false,
+                cgroup: Default::default(),
                 uid: 0,
                 user: "root".into(),
                 cmdline: format!("{exe} -o pool:3333"),

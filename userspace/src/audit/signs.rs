@@ -58,6 +58,7 @@ fn probe(exe: PathBuf, cmdline: String) -> ProcessInfo {
         comm: String::new(),
         exe: Some(exe),
         exe_deleted: false,
+        cgroup: Default::default(),
         uid: 0,
         user: String::new(),
         cmdline,

@@ -126,6 +126,7 @@ mod tests {
                     comm: "redis-server".into(),
                     exe: Some("/usr/bin/redis-server".into()),
                     exe_deleted: false,
+                    cgroup: Default::default(),
                     uid: 999,
                     user: "redis".into(),
                     cmdline: String::new(),

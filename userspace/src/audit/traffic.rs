@@ -240,6 +240,7 @@ mod tests {
                     comm: format!("p{pid}"),
                     exe: Some("/usr/bin/x".into()),
                     exe_deleted: false,
+                    cgroup: Default::default(),
                     uid: 0,
                     user: "root".into(),
                     cmdline: String::new(),

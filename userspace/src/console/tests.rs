@@ -58,6 +58,7 @@ fn process(pid: u32, comm: &str, user: &str, exe: &str, cmdline: &str) -> Owner 
         comm: comm.into(),
         exe: Some(PathBuf::from(exe)),
         exe_deleted: false,
+        cgroup: Default::default(),
         uid: if user == "root" { 0 } else { 33 },
         user: user.into(),
         cmdline: cmdline.into(),

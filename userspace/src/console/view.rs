@@ -323,6 +323,8 @@ const NO_PROCESS_LINE: &str = "no process (forwarded, closed)";
 const NO_LOCAL_SOCKET: &str = "no local process";
 const UNRESOLVED: &str = "process unknown";
 const RESOLVING: &str = "resolving";
+const FORWARDED: &str = "forwarded";
+const HIDDEN: &str = "process hidden";
 
 /// What one owner's flows in a line add up to.
 #[derive(Debug)]
@@ -367,6 +369,10 @@ enum NoProcess {
     Unresolved,
     /// Still being looked up.
     Resolving,
+    /// Neither end is this host's: routed or NATed through it.
+    Forwarded,
+    /// In a network namespace this process may not read.
+    Hidden,
 }
 
 impl NoProcess {
@@ -376,6 +382,8 @@ impl NoProcess {
             Self::NoLocalSocket => NO_LOCAL_SOCKET,
             Self::Unresolved => UNRESOLVED,
             Self::Resolving => RESOLVING,
+            Self::Forwarded => FORWARDED,
+            Self::Hidden => HIDDEN,
         }
     }
 
@@ -383,8 +391,16 @@ impl NoProcess {
     fn note(self) -> &'static str {
         match self {
             Self::NoLocalSocket => {
-                "no local process: no socket on this host carries it (forwarded or routed, \
-                 raw socket, or ICMP)"
+                "no local process: addressed to this host, but no socket carries it (the \
+                 kernel answered: ICMP, or a reset to a closed port; or a raw socket)"
+            }
+            Self::Forwarded => {
+                "forwarded: neither end is this host's address (routed, bridged or NATed \
+                 through it), and no socket behind a NAT mapping was found"
+            }
+            Self::Hidden => {
+                "process hidden: its socket is in a network namespace this process may not \
+                 read (run as root, or with CAP_SYS_PTRACE)"
             }
             Self::Unresolved => {
                 "process unknown: a local socket carries it, but no process holds it now \
@@ -428,6 +444,8 @@ impl<'a> Holder<'a> {
             Owner::NoLocalSocket => Holder::Without(NoProcess::NoLocalSocket),
             Owner::Unresolved => Holder::Without(NoProcess::Unresolved),
             Owner::Resolving => Holder::Without(NoProcess::Resolving),
+            Owner::Forwarded => Holder::Without(NoProcess::Forwarded),
+            Owner::Hidden => Holder::Without(NoProcess::Hidden),
         }
     }
 
@@ -732,6 +750,8 @@ fn details(
                 Some(Owner::Process(process)) => format!("{} {}", process.pid, process.comm),
                 Some(Owner::NoLocalSocket) => NO_LOCAL_SOCKET.to_owned(),
                 Some(Owner::Resolving) => RESOLVING.to_owned(),
+                Some(Owner::Forwarded) => FORWARDED.to_owned(),
+                Some(Owner::Hidden) => HIDDEN.to_owned(),
                 Some(Owner::Unresolved) | None => UNRESOLVED.to_owned(),
             };
             FlowLine {
@@ -816,6 +836,7 @@ mod tests {
             comm: comm.into(),
             exe: None,
             exe_deleted: false,
+            cgroup: Default::default(),
             uid: 0,
             user: format!("{comm}-user"),
             cmdline: comm.into(),

@@ -13,6 +13,7 @@ pub mod memory;
 mod metered;
 mod netlink;
 mod overflow;
+pub mod owners;
 pub mod preflight;
 pub mod presence;
 mod reader;
@@ -25,6 +26,7 @@ pub use interfaces::{Interface, LinkLayer};
 pub use loader::{Attachment, Datapath, Options, default_new_flow_budget};
 pub use maps::{FlowSource, FlowTable, KernelMaps, sum_flow_counters, sum_totals};
 pub use overflow::PrefixTable;
+pub use owners::{MemoryRecords, SocketRecord, SocketRecords};
 pub use reader::{IDLE_FLOW_TIMEOUT, Reader};
 pub use snapshot::{
     DirectionTotals, FlowDelta, FlowId, InterfaceTotals, PrefixDelta, Protocol, Snapshot,

@@ -436,7 +436,11 @@ fn made_from(
             let facts = processes.facts(process, now);
             (facts.generation, facts.hugetlb_kb)
         }
-        Owner::Unresolved | Owner::NoLocalSocket | Owner::Resolving => (0, None),
+        Owner::Unresolved
+        | Owner::NoLocalSocket
+        | Owner::Forwarded
+        | Owner::Hidden
+        | Owner::Resolving => (0, None),
     };
     let made_from = MadeFrom {
         process,

@@ -149,6 +149,7 @@ mod tests {
             comm: "x".into(),
             exe: Some("/usr/bin/x".into()),
             exe_deleted: false,
+            cgroup: Default::default(),
             uid: 0,
             user: "root".into(),
             cmdline: "x".into(),

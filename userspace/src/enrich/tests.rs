@@ -227,6 +227,7 @@ fn described(pid: u32, exe: &str) -> Arc<ProcessInfo> {
         comm: exe.rsplit('/').next().unwrap().into(),
         exe: Some(exe.into()),
         exe_deleted: false,
+        cgroup: Default::default(),
         uid: 0,
         user: "root".into(),
         cmdline: exe.into(),

@@ -911,6 +911,7 @@ mod tests {
             comm: comm.to_owned(),
             exe: Some(PathBuf::from(exe)),
             exe_deleted: false,
+            cgroup: Default::default(),
             uid: 33,
             user: "www-data".to_owned(),
             cmdline: cmdline.to_owned(),

@@ -169,6 +169,8 @@ enum OwnerKey {
 const NO_LOCAL_SOCKET: &str = "no_local_socket";
 const UNRESOLVED: &str = "unresolved";
 const RESOLVING: &str = "resolving";
+const FORWARDED: &str = "forwarded";
+const HIDDEN: &str = "hidden";
 
 impl Second {
     /// The second of `interval`, whose top talkers `top` holds (at least the
@@ -194,6 +196,8 @@ impl Second {
                 Owner::NoLocalSocket => OwnerKey::Kind(NO_LOCAL_SOCKET),
                 Owner::Unresolved => OwnerKey::Kind(UNRESOLVED),
                 Owner::Resolving => OwnerKey::Kind(RESOLVING),
+                Owner::Forwarded => OwnerKey::Kind(FORWARDED),
+                Owner::Hidden => OwnerKey::Kind(HIDDEN),
             };
             parts[at]
                 .entry(key)
@@ -315,6 +319,8 @@ impl Second {
                         .map_or(Owner::Unresolved, |info| Owner::Process(info.clone())),
                     (None, Some(NO_LOCAL_SOCKET)) => Owner::NoLocalSocket,
                     (None, Some(RESOLVING)) => Owner::Resolving,
+                    (None, Some(FORWARDED)) => Owner::Forwarded,
+                    (None, Some(HIDDEN)) => Owner::Hidden,
                     _ => Owner::Unresolved,
                 };
                 let delta = FlowDelta {
@@ -404,6 +410,8 @@ impl Building {
             Owner::NoLocalSocket => Some(NO_LOCAL_SOCKET),
             Owner::Unresolved => Some(UNRESOLVED),
             Owner::Resolving => Some(RESOLVING),
+            Owner::Forwarded => Some(FORWARDED),
+            Owner::Hidden => Some(HIDDEN),
         };
         let process = match &facts.owner {
             Owner::Process(info) => Some(info.clone()),
@@ -526,6 +534,7 @@ impl ProcessSecond {
             comm: self.comm.clone(),
             exe: self.exe.as_ref().map(PathBuf::from),
             exe_deleted: self.exe_deleted,
+            cgroup: Default::default(),
             uid: self.uid,
             user: self.user.clone(),
             cmdline: self.cmdline.clone(),

@@ -43,6 +43,7 @@ fn process(pid: u32, comm: &str, text: usize) -> Arc<ProcessInfo> {
             "x".repeat(text)
         ))),
         exe_deleted: false,
+        cgroup: Default::default(),
         uid: 1000,
         user: format!("user{pid}"),
         cmdline: format!("{comm} --serve {}", "a".repeat(text)),

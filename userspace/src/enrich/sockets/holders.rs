@@ -129,6 +129,7 @@ mod tests {
                 comm: "curl".into(),
                 exe: Some(PathBuf::from("/usr/bin/curl")),
                 exe_deleted: false,
+                cgroup: Default::default(),
                 uid: NAMELESS_UID,
                 user: NAMELESS_UID.to_string(),
                 cmdline: "curl -sS https://example.com/".into(),

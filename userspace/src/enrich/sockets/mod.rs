@@ -53,9 +53,16 @@ pub enum Owner {
     /// A socket on this host carries the flow, but no process holding it could be found:
     /// the connection has closed (TIME_WAIT), its process exited, or `/proc` hides it.
     Unresolved,
-    /// No socket on this host matches the flow: routed or forwarded traffic, raw
-    /// sockets, ICMP. Not a guess at some process.
+    /// No socket on this host matches the flow, which is addressed to this host: the
+    /// kernel answered it (ICMP, a reset or port unreachable to a closed port) or a raw
+    /// socket took it. Not a guess at some process.
     NoLocalSocket,
+    /// Neither end is an address of this host (of the metered namespace): routed,
+    /// bridged or NATed through it, and no socket here or behind the NAT was found.
+    Forwarded,
+    /// Its socket may be in a network namespace whose tables this process may not read
+    /// (`/proc/PID/ns/net` or `/proc/PID/net` refused): the owner is hidden, not absent.
+    Hidden,
     /// Not known yet: the flow is new and its lookup in `/proc` has not answered within
     /// the interval's budget (see `enrich::resolver`). Judged by the flow alone until
     /// its owner arrives; an owner found never goes back to this.
@@ -67,7 +74,11 @@ impl Owner {
     pub fn process(&self) -> Option<&ProcessInfo> {
         match self {
             Owner::Process(process) => Some(process),
-            Owner::Unresolved | Owner::NoLocalSocket | Owner::Resolving => None,
+            Owner::Unresolved
+            | Owner::NoLocalSocket
+            | Owner::Forwarded
+            | Owner::Hidden
+            | Owner::Resolving => None,
         }
     }
 }
@@ -272,7 +283,11 @@ impl SocketTable {
         cached.seen = now;
         match cached.owner {
             Owner::Process(_) => false,
-            Owner::Unresolved | Owner::NoLocalSocket | Owner::Resolving => {
+            Owner::Unresolved
+            | Owner::NoLocalSocket
+            | Owner::Forwarded
+            | Owner::Hidden
+            | Owner::Resolving => {
                 now.saturating_duration_since(cached.checked) >= self.timing.retry_unowned
             }
         }

@@ -727,7 +727,11 @@ fn flow_alert(kind: AlertKind, interval: &EnrichedSnapshot, group: &Group, named
         country: facts.location.country(),
         process: match &facts.owner {
             Owner::Process(process) => Some(Arc::clone(process)),
-            Owner::Unresolved | Owner::NoLocalSocket | Owner::Resolving => None,
+            Owner::Unresolved
+            | Owner::NoLocalSocket
+            | Owner::Forwarded
+            | Owner::Hidden
+            | Owner::Resolving => None,
         },
         verdict: Some(facts.judgement.verdict),
         bytes: group.bytes,

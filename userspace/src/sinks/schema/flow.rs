@@ -130,6 +130,8 @@ impl<'a> FlowFacts<'a> {
                 Owner::Process(_) => "process",
                 Owner::Unresolved => "unresolved",
                 Owner::NoLocalSocket => "none",
+                Owner::Forwarded => "forwarded",
+                Owner::Hidden => "hidden",
                 Owner::Resolving => "resolving",
             },
             process: ProcessFields::new(facts.owner.process()),

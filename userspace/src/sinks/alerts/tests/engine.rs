@@ -550,6 +550,7 @@ fn a_foreign_alert_names_the_worst_verdict_process_first() {
         comm: "barad_agent".into(),
         exe: None,
         exe_deleted: false,
+        cgroup: Default::default(),
         uid: 0,
         user: "root".into(),
         cmdline: "barad_agent".into(),

@@ -5,12 +5,14 @@
 
 pub mod attach;
 pub mod bpf;
+pub mod cgroup;
 pub mod console;
 pub mod geo;
 pub mod netns;
 pub mod offloads;
 pub mod packets;
 pub mod scene;
+pub mod talkers;
 pub mod tmux;
 pub mod traffic;
 
@@ -57,7 +59,12 @@ impl Flowmeter {
     /// pid is flowmeter's) without waiting for anything. `args`: words separated by
     /// spaces, no quoting.
     pub fn spawn(netns: &Netns, args: &str) -> Self {
-        let mut child = spawn_piped(netns, args.split_whitespace());
+        Self::spawn_under(netns, &[], args)
+    }
+
+    /// [`Self::spawn`], flowmeter run by `wrapper` (see [`spawn_piped_under`]).
+    fn spawn_under(netns: &Netns, wrapper: &[&str], args: &str) -> Self {
+        let mut child = spawn_piped_under(netns, wrapper, args.split_whitespace());
         let stdout = child.stdout.take().expect("piped stdout");
         let mut stderr = child.stderr.take().expect("piped stderr");
         let (sender, lines) = mpsc::channel();
@@ -86,8 +93,20 @@ impl Flowmeter {
     /// Spawns `flowmeter log ARGS` in the namespace and waits for its `start` record,
     /// written once everything is attached.
     pub fn start_log(netns: &Netns, args: &str) -> Self {
+        Self::start_log_under(netns, &[], args)
+    }
+
+    /// [`Self::start_log`] without CAP_SYS_PTRACE. Run by `ip netns exec`, which
+    /// mounts a /sys of its own without the cgroup mounts, flowmeter then cannot reach
+    /// the cgroup v2 root through init's (`/proc/1/root`): its socket hooks are
+    /// unavailable, and owners come from /proc alone.
+    pub fn start_log_without_socket_hooks(netns: &Netns, args: &str) -> Self {
+        Self::start_log_under(netns, &["setpriv", "--bounding-set=-sys_ptrace"], args)
+    }
+
+    fn start_log_under(netns: &Netns, wrapper: &[&str], args: &str) -> Self {
         let full = format!("log {args}");
-        let mut flowmeter = Self::spawn(netns, &full);
+        let mut flowmeter = Self::spawn_under(netns, wrapper, &full);
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -491,6 +510,16 @@ pub const RECORDINGS: &str = concat!(env!("CARGO_TARGET_TMPDIR"), "/recordings")
 /// the child's pid is flowmeter's). A `log` records under [`RECORDINGS`] unless ARGS
 /// name a `--record-dir`, and serves no control socket unless they name one.
 fn spawn_piped<'a>(netns: &Netns, args: impl IntoIterator<Item = &'a str>) -> Child {
+    spawn_piped_under(netns, &[], args)
+}
+
+/// [`spawn_piped`], with flowmeter run by `wrapper` (a command that execs its
+/// arguments, e.g. `setpriv` with its options).
+fn spawn_piped_under<'a>(
+    netns: &Netns,
+    wrapper: &[&str],
+    args: impl IntoIterator<Item = &'a str>,
+) -> Child {
     let mut args: Vec<&str> = args.into_iter().collect();
     if args.contains(&"log") && !args.iter().any(|arg| arg.starts_with("--record-dir")) {
         args.extend(["--record-dir", RECORDINGS]);
@@ -501,7 +530,9 @@ fn spawn_piped<'a>(netns: &Netns, args: impl IntoIterator<Item = &'a str>) -> Ch
         args.extend(["--control-socket", "none"]);
     }
     Command::new("ip")
-        .args(["netns", "exec", netns.name(), FLOWMETER])
+        .args(["netns", "exec", netns.name()])
+        .args(wrapper)
+        .arg(FLOWMETER)
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

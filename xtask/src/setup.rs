@@ -29,6 +29,8 @@ const DEBIAN_PACKAGES: &[&str] = &[
     "lintian",
     // The real Prometheus server that tests/metrics_prometheus.rs scrapes `--metrics` with.
     "prometheus",
+    // The MASQUERADE rule of tests/owners.rs's container host.
+    "nftables",
 ];
 
 const BPF_LINKER_VERSION: &str = "0.13.0";

@@ -52,7 +52,7 @@ fn sink(lines: FlowLines) -> LogSink {
 fn cycle(sink: &mut LogSink, interval: &EnrichedSnapshot) {
     sink.push_flows(interval).expect("flow lines");
     sink.push_top(interval).expect("top");
-    sink.push_totals(interval.snapshot()).expect("totals");
+    sink.push_totals(interval).expect("totals");
     black_box(sink.commit().expect("writing"));
 }
 

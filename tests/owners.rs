@@ -134,7 +134,8 @@ fn a_containers_natted_flows_name_its_process_and_container_with_exact_bytes() {
     let heard = listeners.heard();
     assert_eq!(heard.len(), 2, "one TCP and one UDP peer: {heard:?}");
     for ((_, peer), said) in &heard {
-        assert_eq!((peer.ip(), *said), (IpAddr::V4(HOST_IP), pid), "{heard:?}");
+        assert_eq!(peer.ip(), IpAddr::V4(HOST_IP), "{heard:?}");
+        assert!(said.iter().all(|&said| said == pid), "{heard:?}");
     }
 
     log.assert_exact(&pair.a_if, counted);
@@ -258,10 +259,19 @@ fn short_lived_run(hooks: Hooks) -> ShortLived {
     let finished = flowmeter.stop();
     assert!(finished.status.success(), "flowmeter failed: {finished:?}");
     let heard = listeners.heard();
-    assert_eq!(heard.len(), SHORT_TCP + SHORT_UDP, "every talker was heard");
+    let talkers: usize = heard.values().map(Vec::len).sum();
+    assert_eq!(talkers, SHORT_TCP + SHORT_UDP, "every talker was heard");
+    // A UDP port a later talker drew again makes one flow of two processes: whose
+    // bytes are whose cannot be told, so such flows are left out of the count.
+    let reused_ports = heard.values().filter(|said| said.len() > 1).count();
+    assert!(
+        reused_ports <= 10,
+        "{reused_ports} ports drawn twice: {heard:?}"
+    );
     let log = finished.log();
     let (right_bytes, talker_bytes) = attributed(&log, &pair.a_if, &heard, &talker.comm);
     ShortLived {
+        reused_ports,
         right_bytes,
         talker_bytes,
         coverage: Coverage::of(&log, &pair.a_if),
@@ -275,6 +285,8 @@ fn short_lived_run(hooks: Hooks) -> ShortLived {
 }
 
 struct ShortLived {
+    /// Local ports two talkers drew, whose flows are left out.
+    reused_ports: usize,
     /// Bytes of the talkers' flows whose record names the pid its talker said, and its comm.
     right_bytes: u64,
     talker_bytes: u64,
@@ -286,21 +298,23 @@ impl std::fmt::Display for ShortLived {
     fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         write!(
             f,
-            "{} of {} bytes ({:.1}%) to the right pid and comm; totals: {}",
+            "{} of {} bytes ({:.1}%) to the right pid and comm ({} ports drawn twice left \
+             out); totals: {}",
             self.right_bytes,
             self.talker_bytes,
             100.0 * self.right_bytes as f64 / self.talker_bytes.max(1) as f64,
+            self.reused_ports,
             self.coverage
         )
     }
 }
 
 /// (bytes whose record names the pid its peer said and `comm`, all bytes) of the flow
-/// records on `iface` whose local end a listener heard.
+/// records on `iface` whose local end a listener heard from one talker.
 fn attributed(
     log: &Log,
     iface: &str,
-    heard: &HashMap<(Proto, SocketAddr), u32>,
+    heard: &HashMap<(Proto, SocketAddr), Vec<u32>>,
     comm: &str,
 ) -> (u64, u64) {
     let (mut right, mut all) = (0, 0);
@@ -317,7 +331,7 @@ fn attributed(
             flow["local_ip"].as_str().unwrap().parse().unwrap(),
             flow["local_port"].as_u64().unwrap() as u16,
         );
-        let Some(&said) = heard.get(&(proto, local)) else {
+        let Some(&[said]) = heard.get(&(proto, local)).map(Vec::as_slice) else {
             continue;
         };
         all += bytes(flow);
@@ -436,7 +450,11 @@ fn a_reused_pid_is_not_taken_for_the_process_that_had_it() {
     assert!(finished.status.success(), "flowmeter failed: {finished:?}");
 
     let heard = listeners.heard();
-    assert_eq!(heard.values().collect::<Vec<_>>(), [&pid], "{heard:?}");
+    assert_eq!(
+        heard.values().collect::<Vec<_>>(),
+        [&vec![pid]],
+        "{heard:?}"
+    );
     let log = finished.log();
     let flows: Vec<&serde_json::Value> = log
         .of_type("flow")

@@ -142,11 +142,14 @@ impl Proto {
     }
 }
 
+/// The pids each peer (protocol, address) said, in the order heard.
+type Heard = Arc<Mutex<HashMap<(Proto, SocketAddr), Vec<u32>>>>;
+
 /// A TCP and a UDP listener in a namespace, each noting which peer said which pid.
 pub struct Listeners {
     pub tcp: SocketAddr,
     pub udp: SocketAddr,
-    heard: Arc<Mutex<HashMap<(Proto, SocketAddr), u32>>>,
+    heard: Heard,
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
 }
@@ -174,8 +177,9 @@ impl Listeners {
         }
     }
 
-    /// Which pid each peer said it was, so far.
-    pub fn heard(&self) -> HashMap<(Proto, SocketAddr), u32> {
+    /// Which pids said they were each peer, so far: one, unless a port was used again
+    /// by a later talker.
+    pub fn heard(&self) -> HashMap<(Proto, SocketAddr), Vec<u32>> {
         self.heard.lock().unwrap().clone()
     }
 }
@@ -201,11 +205,7 @@ fn said_pid(words: &[u8]) -> Option<u32> {
         .ok()
 }
 
-fn spawn_tcp(
-    listener: TcpListener,
-    heard: Arc<Mutex<HashMap<(Proto, SocketAddr), u32>>>,
-    stop: Arc<AtomicBool>,
-) -> JoinHandle<()> {
+fn spawn_tcp(listener: TcpListener, heard: Heard, stop: Arc<AtomicBool>) -> JoinHandle<()> {
     listener.set_nonblocking(true).unwrap();
     thread::spawn(move || {
         let mut readers = Vec::new();
@@ -223,11 +223,17 @@ fn spawn_tcp(
                         let mut words = Vec::new();
                         let _ = stream.read_to_end(&mut words);
                         if let Some(pid) = said_pid(&words) {
-                            heard.lock().unwrap().insert((Proto::Tcp, peer), pid);
+                            heard
+                                .lock()
+                                .unwrap()
+                                .entry((Proto::Tcp, peer))
+                                .or_default()
+                                .push(pid);
                         }
                     }));
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => thread::sleep(POLL),
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => panic!("accept: {e}"),
             }
         }
@@ -237,11 +243,7 @@ fn spawn_tcp(
     })
 }
 
-fn spawn_udp(
-    socket: UdpSocket,
-    heard: Arc<Mutex<HashMap<(Proto, SocketAddr), u32>>>,
-    stop: Arc<AtomicBool>,
-) -> JoinHandle<()> {
+fn spawn_udp(socket: UdpSocket, heard: Heard, stop: Arc<AtomicBool>) -> JoinHandle<()> {
     socket.set_read_timeout(Some(POLL)).unwrap();
     thread::spawn(move || {
         let mut buffer = [0; 2048];
@@ -249,10 +251,19 @@ fn spawn_udp(
             match socket.recv_from(&mut buffer) {
                 Ok((len, peer)) => {
                     if let Some(pid) = said_pid(&buffer[..len]) {
-                        heard.lock().unwrap().insert((Proto::Udp, peer), pid);
+                        heard
+                            .lock()
+                            .unwrap()
+                            .entry((Proto::Udp, peer))
+                            .or_default()
+                            .push(pid);
                     }
                 }
-                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
+                    ) => {}
                 Err(e) => panic!("recv_from: {e}"),
             }
         }

@@ -16,6 +16,7 @@
 //! `shrink` gives the room of tables a flood grew back to the system.
 
 pub mod audit;
+pub mod cgroups;
 pub mod cli;
 pub mod commands;
 pub mod config;

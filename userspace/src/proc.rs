@@ -16,10 +16,11 @@ use std::{
     io::Read,
     os::unix::ffi::OsStrExt,
     path::{Path, PathBuf},
-    sync::Arc,
 };
 
 use procfs::process::Process;
+
+pub use crate::cgroups::Cgroup;
 
 /// A process, as read from `/proc/PID`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -39,18 +40,6 @@ pub struct ProcessInfo {
     pub cmdline: String,
     /// The cgroup it runs in, and the container or unit that cgroup names.
     pub cgroup: Cgroup,
-}
-
-/// A process's cgroup (v2) and what its path names: a container (docker, containerd,
-/// podman, kubepods) or a systemd unit. Empty where unknown.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
-pub struct Cgroup {
-    /// The path under the cgroup v2 root, e.g. `/system.slice/nginx.service`.
-    pub path: Option<Arc<str>>,
-    /// The container the path names, e.g. `docker:4f0c1e2a9b3d` (runtime, short id).
-    pub container: Option<Arc<str>>,
-    /// The systemd unit the path names, e.g. `nginx.service`.
-    pub unit: Option<Arc<str>>,
 }
 
 /// The processes under `proc_root`, lowest pid first, each opened as it is reached (so a
@@ -113,8 +102,24 @@ pub fn describe(process: &Process, users: &mut UserNames) -> Option<ProcessInfo>
         uid,
         user: users.name(uid),
         cmdline,
-        cgroup: Cgroup::default(),
+        cgroup: cgroup(process),
     })
+}
+
+/// The process's cgroup v2 (the `0::` line of `/proc/PID/cgroup`); empty if unreadable.
+fn cgroup(process: &Process) -> Cgroup {
+    let groups = process.cgroups().map(|groups| groups.0).unwrap_or_default();
+    groups
+        .iter()
+        .find(|group| group.hierarchy == 0)
+        .map(|group| Cgroup::of_path(&group.pathname))
+        .unwrap_or_default()
+}
+
+/// The comm of process `pid` under `proc_root`; `None` if it is gone.
+pub fn comm(proc_root: &Path, pid: u32) -> Option<String> {
+    let comm = fs::read_to_string(proc_root.join(pid.to_string()).join("comm")).ok()?;
+    Some(comm.trim_end_matches('\n').to_owned())
 }
 
 /// When process `pid` started, in clock ticks after boot (field 22 of

@@ -18,12 +18,12 @@
 #![no_main]
 
 mod budget;
+mod owners;
 mod parse;
 
 use core::mem::{MaybeUninit, offset_of};
 
 use aya_ebpf::{
-    EbpfContext,
     bindings::{BPF_NOEXIST, TC_ACT_UNSPEC, xdp_action},
     helpers::generated::bpf_ktime_get_coarse_ns,
     macros::{classifier, map, xdp},
@@ -32,6 +32,7 @@ use aya_ebpf::{
 };
 use aya_log_ebpf::debug;
 use budget::Prefixed;
+use owners::{SocketCookie, Tuple};
 use flowmeter_common::{
     DEFAULT_FLOW_CAPACITY, DEFAULT_IFACES, DEFAULT_TOTALS_SLOTS, DIR_RX, DIR_TX, FlowCounters,
     FlowKey, FlowKeyV4, IfaceConfig, LINK_UNMETERED, Totals, totals_index,
@@ -171,7 +172,7 @@ impl Wire {
 /// Counts one frame as the packets it stands for: always in the interface's totals, and
 /// in its flow when it parsed.
 #[inline(always)]
-fn account<C: EbpfContext>(
+fn account<C: SocketCookie>(
     ctx: &C,
     ifindex: u32,
     iface: IfaceConfig,
@@ -235,7 +236,7 @@ enum Counted {
 
 /// Adds the packet to its flow in `flows`, creating the flow if needed and allowed.
 #[inline(always)]
-fn count_flow<C: EbpfContext, K: Prefixed>(
+fn count_flow<C: SocketCookie, K: Prefixed + Tuple>(
     ctx: &C,
     flows: &LruPerCpuHashMap<K, FlowCounters>,
     key: &K,
@@ -247,7 +248,12 @@ fn count_flow<C: EbpfContext, K: Prefixed>(
     let tcp_flags = summary.tcp_flags;
     if let Some(counters) = flows.get_ptr_mut(key) {
         // SAFETY: a per-CPU hash value belongs to this CPU for the program's run.
-        bump(unsafe { &mut *counters }, tcp_flags, direction, wire);
+        let counters = unsafe { &mut *counters };
+        // The flow's first packet sent on this CPU: one compare for every later one.
+        if direction == DIR_TX && counters.tx_packets == 0 {
+            owners::join(ctx, key);
+        }
+        bump(counters, tcp_flags, direction, wire);
         return Counted::InFlow;
     }
     // SAFETY: a helper without arguments.
@@ -261,6 +267,9 @@ fn count_flow<C: EbpfContext, K: Prefixed>(
     let mut fresh = MaybeUninit::uninit();
     let fresh = first_packet(&mut fresh, tcp_flags, direction, wire, now);
     if flows.insert(key, fresh, BPF_NOEXIST as u64).is_ok() {
+        if direction == DIR_TX {
+            owners::join(ctx, key);
+        }
         // Off unless userspace runs with -v (AYA_LOG_LEVEL); once per flow, never per packet.
         debug!(
             ctx,
@@ -277,7 +286,11 @@ fn count_flow<C: EbpfContext, K: Prefixed>(
     match flows.get_ptr_mut(key) {
         Some(counters) => {
             // SAFETY: as above.
-            bump(unsafe { &mut *counters }, tcp_flags, direction, wire);
+            let counters = unsafe { &mut *counters };
+            if direction == DIR_TX && counters.tx_packets == 0 {
+                owners::join(ctx, key);
+            }
+            bump(counters, tcp_flags, direction, wire);
             Counted::InFlow
         }
         None => Counted::NoRoom,

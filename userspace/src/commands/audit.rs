@@ -49,6 +49,7 @@ fn watch(args: &AuditArgs, verbose: bool, duration: Duration) -> Result<Watched>
     let mut enricher =
         build::enricher(&args.enrich)?.with_persistence(audit::persistence(&args.root));
     let mut session = plan.start("")?;
+    enricher = enricher.with_socket_records(session.socket_records());
     eprintln!(
         "flowmeter: watching traffic for {} s",
         duration.as_secs_f64()

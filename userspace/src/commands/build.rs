@@ -32,6 +32,7 @@ pub fn datapath_options(args: &DatapathArgs, verbose: bool) -> Options {
             .new_flow_budget
             .unwrap_or(default_new_flow_budget(args.flows)),
         kernel_log: verbose,
+        ..Options::default()
     }
 }
 

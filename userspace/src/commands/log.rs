@@ -72,6 +72,7 @@ pub fn run(args: &LogArgs, verbose: bool) -> Result<()> {
     let names: Vec<String> = plan.interfaces.iter().map(|i| i.name.clone()).collect();
     let metrics = build::metrics(&args.metrics, &plan.interfaces, flow_capacity, true)?;
     let mut session = plan.start("")?;
+    let enricher = enricher.with_socket_records(session.socket_records());
     if let FlowLines::Records { timeouts, .. } = flow_lines(args) {
         // A flow whose record ended idle leaves the kernel table too (by 120 s at most):
         // its room and the memory it held are given back as soon as it has ended.
@@ -241,7 +242,7 @@ impl Cycle {
             Some(kept) => self.sink.push_top_of(interval.snapshot().at, &kept.top)?,
             None => self.sink.push_top(&interval)?,
         }
-        self.sink.push_totals(interval.snapshot())?;
+        self.sink.push_totals(&interval)?;
         self.summaries.record_interval(interval.snapshot());
         commit(&mut self.sink)?;
         let took = self.export(session, &interval, &alerts, began);

@@ -10,6 +10,7 @@
 //! metering thread of its own.
 
 use std::{
+    sync::Arc,
     thread,
     time::{Duration, Instant, SystemTime},
 };
@@ -25,7 +26,8 @@ use super::build;
 use crate::{
     cli::DatapathArgs,
     datapath::{
-        Attachment, Datapath, FlowId, Interface, KernelMaps, Options, Reader, Snapshot, interfaces,
+        Attachment, Datapath, FlowId, Interface, KernelMaps, Options, Reader, Snapshot,
+        SocketRecords, interfaces,
         presence::{InterfaceEvent, Presence},
     },
 };
@@ -89,7 +91,9 @@ impl Plan {
                 attachment.interface.name, attachment.ingress, attachment.reason
             );
         }
+        let socket_records = socket_records(&datapath);
         Ok(Session {
+            socket_records,
             reader: Reader::new(maps, &self.interfaces, Instant::now()),
             presence: Some(Presence::new(&self.interfaces)),
             events: Vec::new(),
@@ -98,9 +102,22 @@ impl Plan {
     }
 }
 
+/// The kernel's records of socket owners, for the enricher; `None`, after one line on
+/// stderr that says why, if the kernel records none (owners then come from /proc).
+pub fn socket_records(datapath: &Datapath) -> Option<Arc<dyn SocketRecords>> {
+    match datapath.socket_records() {
+        Ok(records) => Some(records),
+        Err(reason) => {
+            eprintln!("flowmeter: process attribution falls back to /proc: {reason}");
+            None
+        }
+    }
+}
+
 /// The attached programs and the reader of their maps. Dropping it detaches.
 pub struct Session {
     datapath: Datapath,
+    socket_records: Option<Arc<dyn SocketRecords>>,
     reader: Reader<KernelMaps>,
     /// Which interfaces are attached where; `None` once detached (nothing to follow).
     presence: Option<Presence>,
@@ -109,6 +126,11 @@ pub struct Session {
 }
 
 impl Session {
+    /// Where the kernel's records of socket owners are read (`None`: it records none).
+    pub fn socket_records(&self) -> Option<Arc<dyn SocketRecords>> {
+        self.socket_records.clone()
+    }
+
     /// What is attached where, and why.
     pub fn attachments(&self) -> &[Attachment] {
         self.datapath.attachments()

@@ -31,7 +31,7 @@ use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
 use super::{
     build, replay,
-    session::{Plan, signals_that_stop},
+    session::{self, Plan, signals_that_stop},
 };
 use crate::{
     cli::{self, TopArgs},
@@ -164,6 +164,7 @@ impl Metering {
                         return Vec::new();
                     }
                 };
+                let enricher = enricher.with_socket_records(session::socket_records(&datapath));
                 let _ = started.send(Ok(datapath.attachments().to_vec()));
                 // A flow the console has forgotten leaves the kernel table too, so a
                 // flood's flows give their room and memory back a minute after it ends.

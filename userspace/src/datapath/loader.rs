@@ -3,23 +3,27 @@
 //! the interfaces. An interface deleted while metered is let go, and attached again if
 //! it comes back ([`Datapath::forget`], [`Datapath::attach_again`], as `presence` asks).
 
-use std::{borrow::Cow, fs, io};
+use std::{borrow::Cow, fs, io, sync::Arc};
 
 use aya::{
     Ebpf, EbpfLoader,
-    maps::{Array, PerCpuArray, PerCpuHashMap},
+    maps::{Array, HashMap, PerCpuArray, PerCpuHashMap},
     programs::{ProgramError, SchedClassifier, TcAttachType, Xdp, XdpMode, links::FdLink},
 };
 use aya_log::EbpfLogger;
 use flowmeter_common::{
-    DEFAULT_FLOW_CAPACITY, FLOWS_MAP, FLOWS_V4_MAP, IFACES_MAP, IfaceConfig, LINK_ETHERNET,
-    LINK_RAW_IP, LINK_UNMETERED, NEW_FLOW_BUDGET_GLOBAL, OVERFLOW_MAP, TC_EGRESS_PROG,
-    TC_INGRESS_PROG, TOTALS_MAP, XDP_INGRESS_PROG,
+    DEFAULT_FLOW_CAPACITY, DEFAULT_OWNER_CAPACITY, FLOWS_MAP, FLOWS_V4_MAP, IFACES_MAP,
+    IfaceConfig, LINK_ETHERNET, LINK_RAW_IP, LINK_UNMETERED, NEW_FLOW_BUDGET_GLOBAL, OVERFLOW_MAP,
+    SOCK_OWNERS_MAP, TC_EGRESS_PROG, TC_INGRESS_PROG, TOTALS_MAP, TUPLE_OWNERS_MAP,
+    XDP_INGRESS_PROG,
 };
 
 use super::{
     Error, HookChoice, IngressHook, Interface, KernelMaps, LinkLayer, hook, interfaces,
-    maps::FlowBatches, netlink, preflight,
+    maps::FlowBatches,
+    netlink,
+    owners::{KernelRecords, SocketRecords},
+    preflight, socket_hooks,
 };
 
 /// The object built from `xdp/` by build.rs.
@@ -41,6 +45,9 @@ pub struct Options {
     pub new_flow_budget: u32,
     /// Let the programs log (one debug line per new flow) through aya-log (`-v`).
     pub kernel_log: bool,
+    /// Entries of each socket-owner map (`SOCK_OWNERS`, `TUPLE_OWNERS`): sockets, and
+    /// tuples, whose owner the kernel remembers (least recently used go first).
+    pub owner_capacity: u32,
 }
 
 impl Default for Options {
@@ -50,6 +57,7 @@ impl Default for Options {
             flow_capacity: DEFAULT_FLOW_CAPACITY,
             new_flow_budget: default_new_flow_budget(DEFAULT_FLOW_CAPACITY),
             kernel_log: false,
+            owner_capacity: DEFAULT_OWNER_CAPACITY,
         }
     }
 }
@@ -79,6 +87,10 @@ pub struct Datapath {
     // Declared first so the links are dropped (detached) before the programs.
     /// Each link with the ifindex it is attached to.
     links: Vec<(u32, FdLink)>,
+    /// The socket-owner programs' links on the cgroup v2 root (empty if they failed).
+    owner_links: Vec<FdLink>,
+    /// Where the owners they record are looked up, or why there are none.
+    socket_records: Result<Arc<KernelRecords>, String>,
     ebpf: Ebpf,
     /// One per interface, in the order given (its totals slot), as last attached.
     attachments: Vec<Attachment>,
@@ -127,6 +139,8 @@ impl Datapath {
             .map_max_entries(FLOWS_MAP, options.flow_capacity)
             .map_max_entries(IFACES_MAP, ifaces_entries)
             .map_max_entries(TOTALS_MAP, 2 * interfaces.len().max(1) as u32)
+            .map_max_entries(SOCK_OWNERS_MAP, options.owner_capacity)
+            .map_max_entries(TUPLE_OWNERS_MAP, options.owner_capacity)
             .load(&object)
             .map_err(|e| Error::Kernel("loading the eBPF object".into(), format!("{e:#}")))?;
         configure_interfaces(&mut ebpf, interfaces)?;
@@ -153,6 +167,13 @@ impl Datapath {
             let attached = attach_both(&mut ebpf, &attachment.interface.name, attachment.ingress)?;
             links.extend(attached.map(|link| (ifindex, link)));
         }
+        // Metering is attached; attribution by the kernel is a bonus that may fail.
+        let tuple_owners = HashMap::try_from(take_map(&mut ebpf, TUPLE_OWNERS_MAP)?)
+            .map_err(|e| Error::Kernel("opening the socket owners".into(), e.to_string()))?;
+        let (owner_links, socket_records) = match socket_hooks::attach(&mut ebpf) {
+            Ok(owner_links) => (owner_links, Ok(Arc::new(KernelRecords::new(tuple_owners)))),
+            Err(reason) => (Vec::new(), Err(reason)),
+        };
 
         let maps = KernelMaps {
             flows_v4: PerCpuHashMap::try_from(take_map(&mut ebpf, FLOWS_V4_MAP)?)
@@ -175,6 +196,8 @@ impl Datapath {
         Ok((
             Self {
                 links,
+                owner_links,
+                socket_records,
                 ebpf,
                 attachments,
                 kernel_log,
@@ -197,9 +220,21 @@ impl Datapath {
         }
     }
 
+    /// Where the owners of sockets, as the kernel recorded them, are looked up; the
+    /// error is why the kernel records none (one sentence: the caller warns once,
+    /// "flowmeter: process attribution falls back to /proc: <reason>", and meters on).
+    /// The records stay readable after [`Self::detach`] and after the datapath is dropped.
+    pub fn socket_records(&self) -> Result<Arc<dyn SocketRecords>, String> {
+        match &self.socket_records {
+            Ok(records) => Ok(records.clone()),
+            Err(reason) => Err(reason.clone()),
+        }
+    }
+
     /// Detaches every program now; the maps stay readable.
     pub fn detach(&mut self) {
         self.links.clear();
+        self.owner_links.clear();
     }
 
     /// Lets go of the interface that had `ifindex`, deleted: its links (which the kernel
@@ -378,7 +413,7 @@ fn tc_program<'a>(
     Ok(tc)
 }
 
-fn load_error(program: &'static str, error: ProgramError) -> Error {
+pub(super) fn load_error(program: &'static str, error: ProgramError) -> Error {
     match error {
         ProgramError::LoadError {
             io_error,
@@ -473,7 +508,7 @@ fn os_error(error: &ProgramError) -> Option<i32> {
     None
 }
 
-fn error_chain(error: &dyn std::error::Error) -> String {
+pub(super) fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

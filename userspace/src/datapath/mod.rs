@@ -18,6 +18,8 @@ pub mod preflight;
 pub mod presence;
 mod reader;
 mod snapshot;
+mod socket_hooks;
+pub use socket_hooks::find_cgroup2_root;
 
 use std::io;
 
@@ -26,7 +28,7 @@ pub use interfaces::{Interface, LinkLayer};
 pub use loader::{Attachment, Datapath, Options, default_new_flow_budget};
 pub use maps::{FlowSource, FlowTable, KernelMaps, sum_flow_counters, sum_totals};
 pub use overflow::PrefixTable;
-pub use owners::{MemoryRecords, SocketRecord, SocketRecords};
+pub use owners::{KernelRecords, MemoryRecords, SocketRecord, SocketRecords};
 pub use reader::{IDLE_FLOW_TIMEOUT, Reader};
 pub use snapshot::{
     DirectionTotals, FlowDelta, FlowId, InterfaceTotals, PrefixDelta, Protocol, Snapshot,

@@ -8,9 +8,12 @@
 //! they depend on can have changed; each interval adds only what depends on it, the
 //! fan-out of each process (its outbound flood).
 
+pub mod coverage;
 mod enriched;
 pub mod geo;
 mod known;
+mod nat;
+mod owners;
 mod processes;
 pub mod resolver;
 pub mod sockets;
@@ -28,12 +31,13 @@ use std::{
 pub use enriched::EnrichedSnapshot;
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use crate::datapath::{FlowDelta, FlowId, Snapshot};
+use crate::datapath::{FlowDelta, FlowId, Snapshot, SocketRecords};
 use geo::{GeoDb, HomeCountries, Location};
 use known::{Known, KnownFlows, MadeFrom};
+use owners::Owners;
 use processes::Processes;
 use resolver::{MakeWork, Resolver};
-use sockets::{Owner, ProcPaths, SocketTable, Timing};
+use sockets::{Owner, ProcPaths, Timing};
 use verdict::{FlowContext, Judgement, Persistence, Reason, Rules};
 
 /// What the enrichers know about one flow.
@@ -67,12 +71,9 @@ impl Enricher {
     pub fn new(geo: GeoDb, home: HomeCountries, rules: Rules) -> Self {
         let paths = ProcPaths::default();
         let timing = Timing::default();
-        let proc_root = paths.proc_root.clone();
-        let sockets: MakeWork =
-            Arc::new(move || Box::new(SocketTable::new(paths.clone()).with_timing(timing)));
         Self {
-            processes: Processes::new(proc_root),
-            resolver: Resolver::threaded(sockets),
+            processes: Processes::new(paths.proc_root.clone()),
+            resolver: Resolver::threaded(owners_work(paths, timing, None)),
             timing,
             geo,
             home,
@@ -88,6 +89,18 @@ impl Enricher {
     pub fn with_persistence(mut self, persistence: Persistence) -> Self {
         self.persistence = persistence;
         self.generation += 1;
+        self
+    }
+
+    /// Owners first from the kernel's records of sockets (see `owners`), then from
+    /// `/proc`: starts the resolving thread again, from the calling thread (call it from
+    /// the thread that meters).
+    /// `None` (the kernel records nothing): as it was, `/proc` alone.
+    pub fn with_socket_records(mut self, records: Option<Arc<dyn SocketRecords>>) -> Self {
+        if let Some(records) = records {
+            let work = owners_work(ProcPaths::default(), self.timing, Some(records));
+            self.resolver = Resolver::threaded(work);
+        }
         self
     }
 
@@ -308,6 +321,15 @@ impl Enricher {
             facts.judgement = judgement;
         }
     }
+}
+
+/// The resolving thread's work: owners in the order `owners` says.
+fn owners_work(
+    paths: ProcPaths,
+    timing: Timing,
+    records: Option<Arc<dyn SocketRecords>>,
+) -> MakeWork {
+    Arc::new(move || Box::new(Owners::new(paths.clone(), timing, records.clone())))
 }
 
 /// One interval's flows sorted by what memory knows of them.

@@ -24,8 +24,8 @@ use super::{
     top::{Top, TopTalkers},
 };
 use crate::{
-    datapath::{Attachment, FlowId, Snapshot, presence::InterfaceEvent},
-    enrich::EnrichedSnapshot,
+    datapath::{Attachment, FlowId, presence::InterfaceEvent},
+    enrich::{EnrichedSnapshot, coverage::ByInterface},
 };
 
 /// `--flow-records`: what a `flow` line is, and so the schema version of every line.
@@ -263,15 +263,16 @@ impl LogSink {
         Ok(())
     }
 
-    /// One `totals` line per interface: it closes the interval's lines.
-    pub fn push_totals(&mut self, snapshot: &Snapshot) -> io::Result<()> {
+    /// One `totals` line per interface, with the share of its flows' bytes that have a
+    /// process: it closes the interval's lines.
+    pub fn push_totals(&mut self, interval: &EnrichedSnapshot) -> io::Result<()> {
+        let snapshot = interval.snapshot();
         let ts = schema::timestamp(snapshot.at);
+        let coverage = ByInterface::of(interval);
         for totals in &snapshot.interfaces {
-            self.push(
-                "totals",
-                &ts,
-                schema::Totals::new(totals, snapshot.interval, self.version),
-            )?;
+            let record = schema::Totals::new(totals, snapshot.interval, self.version)
+                .with_coverage(coverage.get(&totals.iface), self.version);
+            self.push("totals", &ts, record)?;
         }
         Ok(())
     }
@@ -388,7 +389,7 @@ impl LogSink {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::datapath::{DirectionTotals, FlowDelta, InterfaceTotals, Protocol};
+    use crate::datapath::{DirectionTotals, FlowDelta, InterfaceTotals, Protocol, Snapshot};
     use crate::enrich::{
         Facts,
         geo::{CountryCode, Location},
@@ -484,7 +485,7 @@ mod tests {
         let interval = EnrichedSnapshot::from_parts(snapshot, facts.to_vec());
         sink.push_flows(&interval).unwrap();
         more(&mut sink, &interval).unwrap();
-        sink.push_totals(interval.snapshot()).unwrap();
+        sink.push_totals(&interval).unwrap();
         assert!(sink.commit().unwrap().is_empty());
         std::fs::read_to_string(&path).unwrap()
     }

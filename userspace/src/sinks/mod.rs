@@ -16,4 +16,4 @@ pub mod summary;
 pub mod top;
 
 #[cfg(test)]
-mod fixtures;
+pub(crate) mod fixtures;

@@ -35,6 +35,22 @@ pub const OVERFLOW_CAPACITY: u32 = 4_096;
 pub const XDP_INGRESS_PROG: &str = "flowmeter_xdp_ingress";
 pub const TC_INGRESS_PROG: &str = "flowmeter_tc_ingress";
 pub const TC_EGRESS_PROG: &str = "flowmeter_tc_egress";
+/// The socket-owner programs (`xdp/src/owners.rs`), attached to the cgroup v2 root.
+pub const SOCK_CREATE_PROG: &str = "flowmeter_sock_create";
+pub const SOCK_OPS_PROG: &str = "flowmeter_sock_ops";
+pub const SENDMSG4_PROG: &str = "flowmeter_sendmsg4";
+pub const SENDMSG6_PROG: &str = "flowmeter_sendmsg6";
+
+/// Name of the map of socket owners by socket cookie (`LRU_HASH`, key `u64` cookie,
+/// value [`SockOwner`]): written when a socket is made, in its process's context.
+pub const SOCK_OWNERS_MAP: &str = "SOCK_OWNERS";
+/// Name of the map of socket owners by tuple (`LRU_HASH`, key [`FlowKey`] with ifindex 0,
+/// oriented as the socket sees it: local = the socket's end; value [`SockOwner`]):
+/// written when a socket connects, sends unconnected, or sends its flow's first packet.
+/// An unconnected UDP socket bound to no address is keyed with its local address zero.
+pub const TUPLE_OWNERS_MAP: &str = "TUPLE_OWNERS";
+/// Default entries of each owner map; userspace may change them at load time.
+pub const DEFAULT_OWNER_CAPACITY: u32 = 65_536;
 
 /// Default number of flows the kernel tracks per address family; userspace may change it
 /// at load time.
@@ -237,6 +253,21 @@ pub struct PrefixCounters {
     pub bytes: u64,
 }
 
+/// The process that made a socket, as the kernel saw it then.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SockOwner {
+    /// Thread group id (the pid, in the root pid namespace).
+    pub tgid: u32,
+    pub uid: u32,
+    /// The cgroup v2 id of the process (`bpf_get_current_cgroup_id`).
+    pub cgroup_id: u64,
+    /// `bpf_ktime_get_boot_ns()` (CLOCK_BOOTTIME) when the socket was made.
+    pub made_boot_ns: u64,
+    /// The process's comm, NUL-padded.
+    pub comm: [u8; 16],
+}
+
 #[cfg(feature = "user")]
 mod user {
     // SAFETY: plain #[repr(C)] integers and byte arrays with explicit padding fields:
@@ -249,6 +280,7 @@ mod user {
     unsafe impl aya::Pod for super::NewFlowWindow {}
     unsafe impl aya::Pod for super::PrefixKey {}
     unsafe impl aya::Pod for super::PrefixCounters {}
+    unsafe impl aya::Pod for super::SockOwner {}
 }
 
 #[cfg(test)]
@@ -267,6 +299,7 @@ mod tests {
         assert_eq!(size_of::<NewFlowWindow>(), 2 * 8);
         assert_eq!(size_of::<PrefixKey>(), 4 + 1 + 1 + 2 + 8);
         assert_eq!(size_of::<PrefixCounters>(), 2 * 8);
+        assert_eq!(size_of::<SockOwner>(), 4 + 4 + 8 + 8 + 16);
     }
 
     #[test]

@@ -19,6 +19,7 @@
 //! ```
 
 mod holders;
+pub mod namespaces;
 mod tables;
 
 #[cfg(test)]

@@ -155,7 +155,7 @@ fn log_across(step: Step) -> Vec<Value> {
             sink.push_record(ALERT_TYPE, alert.at, alert.record())
                 .unwrap();
         }
-        sink.push_totals(interval.snapshot()).unwrap();
+        sink.push_totals(&interval).unwrap();
         summaries.record_interval(interval.snapshot());
         summaries.record_cycle(Duration::from_micros(100));
         if SUMMARIES_AFTER.contains(&n) {

@@ -117,6 +117,11 @@ pub struct ProcessFields<'a> {
     pub exe: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user: Option<&'a str>,
+    /// The container its cgroup names (`docker:0123456789ab`), and the systemd unit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unit: Option<&'a str>,
 }
 
 impl<'a> ProcessFields<'a> {
@@ -128,6 +133,8 @@ impl<'a> ProcessFields<'a> {
                 .and_then(|p| p.exe.as_ref())
                 .map(|exe| exe.display().to_string()),
             user: process.map(|p| p.user.as_str()),
+            container: process.and_then(|p| p.cgroup.container.as_deref()),
+            unit: process.and_then(|p| p.cgroup.unit.as_deref()),
         }
     }
 }

@@ -5,7 +5,10 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::datapath::InterfaceTotals;
+use crate::{
+    datapath::InterfaceTotals,
+    enrich::coverage::{Coverage, Gap},
+};
 
 use super::SCHEMA_V2;
 
@@ -42,6 +45,25 @@ pub struct Totals<'a> {
     pub rx_evicted_packets: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tx_evicted_packets: Option<u64>,
+    /// Schema v2 only: bytes (rx + tx) of the interval's flows whose owner is a process,
+    /// and their share of the bytes in flows (absent when no flow moved a byte).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub process_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub process_share: Option<f64>,
+    /// Schema v2 only: the rest of the flows' bytes, by why they have no process.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub no_process_bytes: Option<NoProcessBytes>,
+}
+
+/// `no_process_bytes`: every reason, zeros included (see `enrich::coverage::Gap`).
+#[derive(Serialize)]
+pub struct NoProcessBytes {
+    pub forwarded: u64,
+    pub kernel_answered: u64,
+    pub socket_gone: u64,
+    pub namespace_hidden: u64,
+    pub resolving: u64,
 }
 
 impl<'a> Totals<'a> {
@@ -69,6 +91,28 @@ impl<'a> Totals<'a> {
             rx_over_budget_bytes: v2(totals.rx.over_budget_bytes),
             rx_evicted_packets: v2(totals.rx.evicted_packets),
             tx_evicted_packets: v2(totals.tx.evicted_packets),
+            process_bytes: None,
+            process_share: None,
+            no_process_bytes: None,
         }
+    }
+
+    /// With the interval's `coverage` of the interface (schema v2; v1 lines stay as
+    /// they were).
+    pub fn with_coverage(mut self, coverage: Coverage, version: u32) -> Self {
+        if version < SCHEMA_V2 {
+            return self;
+        }
+        let bytes = |gap| coverage.no_process_bytes(gap);
+        self.process_bytes = Some(coverage.process_bytes);
+        self.process_share = coverage.process_share();
+        self.no_process_bytes = Some(NoProcessBytes {
+            forwarded: bytes(Gap::Forwarded),
+            kernel_answered: bytes(Gap::KernelAnswered),
+            socket_gone: bytes(Gap::SocketGone),
+            namespace_hidden: bytes(Gap::NamespaceHidden),
+            resolving: bytes(Gap::Resolving),
+        });
+        self
     }
 }

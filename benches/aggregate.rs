@@ -79,7 +79,7 @@ fn no_process(_: &FlowId) -> Option<u32> {
 
 fn cycle(aggregator: &mut Aggregator, snapshot: &Snapshot) {
     aggregator.ingest(snapshot);
-    let top = aggregator.top(GroupBy::RemoteHost, SortBy::default(), 50, no_process);
+    let top = aggregator.top(GroupBy::RemoteHost, SortBy::default(), 50, &no_process);
     black_box(top);
 }
 

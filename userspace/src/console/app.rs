@@ -20,7 +20,10 @@ use super::{
     view::{self, Names, Setup, View},
 };
 use crate::{
-    enrich::EnrichedSnapshot,
+    enrich::{
+        EnrichedSnapshot,
+        coverage::{Coverage, Recent},
+    },
     flow::{Aggregator, GroupKey},
 };
 
@@ -38,6 +41,8 @@ pub struct Console {
     aggregator: Aggregator,
     facts: FactsCache,
     flood: FloodWatch,
+    /// How much of the recent traffic has a process: the status line's figure.
+    coverage: Recent,
     setup: Arc<Setup>,
     names: Names,
     resolver: Option<Resolver>,
@@ -62,6 +67,7 @@ impl Console {
             aggregator: Aggregator::new(),
             facts: FactsCache::default(),
             flood: FloodWatch::default(),
+            coverage: Recent::default(),
             setup: Arc::new(setup),
             names: Names::new(),
             resolver,
@@ -95,6 +101,7 @@ impl Console {
     fn absorb(&mut self, interval: EnrichedSnapshot) {
         self.aggregator.ingest(interval.snapshot());
         self.flood.observe(&interval, self.aggregator.elapsed());
+        self.coverage.push(Coverage::of(&interval));
         self.facts.update(
             interval.into_flows(),
             self.aggregator.elapsed(),
@@ -143,6 +150,7 @@ impl Console {
             &self.setup,
         );
         self.view.flood = self.flood.banner();
+        self.view.coverage = self.coverage.sum();
         // While details are open they stay on their line, even when it has gone.
         if !self.state.details {
             self.state.follow(&self.view.keys());

@@ -21,7 +21,10 @@ use super::{
     view::{Details, FlowLine, View, exe_text},
     widgets::{fit, foreign_style, keys_line, row, verdict_style, wrap},
 };
-use crate::enrich::verdict::{Reason, Verdict};
+use crate::{
+    cgroups::Cgroup,
+    enrich::verdict::{Reason, Verdict},
+};
 
 const KEYS: [&str; 2] = [
     "Esc back  j/k scroll  P pause  B bits/bytes  h help  q quit",
@@ -124,6 +127,9 @@ fn lines(state: &State, view: &View, details: &Details, width: usize) -> Vec<Lin
             &format!("  exe     {}", exe_text(process)),
             width,
         )));
+        if let Some(place) = cgroup_text(&process.cgroup) {
+            lines.push(Line::from(fit(&format!("  runs in {place}"), width)));
+        }
         let command = if process.cmdline.is_empty() {
             "(none)"
         } else {
@@ -271,4 +277,19 @@ fn endpoint(ip: IpAddr, port: u16) -> String {
         IpAddr::V4(ip) => format!("{ip}:{port}"),
         IpAddr::V6(ip) => format!("[{ip}]:{port}"),
     }
+}
+
+/// Where a process runs, from its cgroup: "container docker:4f0c1e2a9b3d, unit …, cgroup
+/// /system.slice/docker-4f0c….scope"; `None` if it is unknown.
+fn cgroup_text(cgroup: &Cgroup) -> Option<String> {
+    let path = cgroup.path.as_deref()?;
+    let mut text = String::new();
+    if let Some(container) = &cgroup.container {
+        text.push_str(&format!("container {container}, "));
+    }
+    if let Some(unit) = &cgroup.unit {
+        text.push_str(&format!("unit {unit}, "));
+    }
+    text.push_str(&format!("cgroup {path}"));
+    Some(text)
 }

@@ -13,7 +13,7 @@ use super::state::ProcessKey;
 use crate::{
     datapath::{FlowDelta, FlowId},
     enrich::Facts,
-    flow::FORGET_AFTER,
+    flow::{FORGET_AFTER, OwnerOf},
     shrink,
 };
 
@@ -23,6 +23,9 @@ pub struct Known {
     pub facts: Facts,
     /// The line key of its process, made once here rather than at every refresh.
     pub process: Option<ProcessKey>,
+    /// Its process's container, else its systemd unit: the line key when grouping by
+    /// container.
+    pub container: Option<Arc<str>>,
     /// Bytes both ways since it was first seen: which process or country weighs most in
     /// a line of many flows.
     pub bytes: u64,
@@ -58,11 +61,16 @@ impl FactsCache {
                 }
                 key.clone()
             });
+            let container = facts.owner.process().and_then(|process| {
+                let cgroup = &process.cgroup;
+                cgroup.container.clone().or_else(|| cgroup.unit.clone())
+            });
             let moved = delta.rx_bytes + delta.tx_bytes;
             match self.flows.get_mut(&delta.id) {
                 Some(known) => {
                     known.facts = facts;
                     known.process = process;
+                    known.container = container;
                     known.bytes += moved;
                     known.last_seen = now;
                 }
@@ -72,6 +80,7 @@ impl FactsCache {
                         Known {
                             facts,
                             process,
+                            container,
                             bytes: moved,
                             last_seen: now,
                         },
@@ -84,10 +93,6 @@ impl FactsCache {
 
     pub fn get(&self, flow: &FlowId) -> Option<&Known> {
         self.flows.get(flow)
-    }
-
-    pub fn process_of(&self, flow: &FlowId) -> Option<ProcessKey> {
-        self.flows.get(flow)?.process.clone()
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&FlowId, &Known)> {
@@ -118,5 +123,27 @@ impl FactsCache {
             }
         }
         shrink::to_live(&mut self.flows);
+    }
+}
+
+/// The owner groupings ask the facts of each flow.
+impl OwnerOf<ProcessKey> for FactsCache {
+    fn process(&self, flow: &FlowId) -> Option<ProcessKey> {
+        self.flows.get(flow)?.process.clone()
+    }
+
+    fn container(&self, flow: &FlowId) -> Option<Arc<str>> {
+        self.flows.get(flow)?.container.clone()
+    }
+}
+
+/// One flow's own facts, whatever flow is asked.
+impl OwnerOf<ProcessKey> for Known {
+    fn process(&self, _: &FlowId) -> Option<ProcessKey> {
+        self.process.clone()
+    }
+
+    fn container(&self, _: &FlowId) -> Option<Arc<str>> {
+        self.container.clone()
     }
 }

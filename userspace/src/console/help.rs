@@ -23,7 +23,7 @@ const KEY_TABLE: [(&str, &str); 12] = [
     ("t", "sort by total, sent (tx) or received (rx)"),
     (
         "g",
-        "group by remote host, host pair, remote port, local port, process",
+        "group by host, host pair, remote/local port, process, container",
     ),
     ("p", "show ports beside hosts (\":*\" when several)"),
     ("P", "pause the screen (metering goes on)"),
@@ -63,7 +63,8 @@ pub fn render(view: &View, frame: &mut Frame, area: Rect) {
     let meaning = [
         "Each line is two rows: => sent (TX) and <= received (RX) by this host, \
          averaged over the last 2 s, 10 s and 40 s; cum is bytes since the start, peak \
-         the highest 2 s rate. The second row is the local process (pid name, user).",
+         the highest 2 s rate. The second row is the local process (pid name, \"in\" its \
+         container, user).",
         "CC country of the remote (-- local network, ?? unknown). V verdict: ! suspicious, \
          C cloud agent, blank business. F foreign: outside --home.",
     ];

@@ -279,6 +279,7 @@ mod tests {
                 GroupBy::RemotePort,
                 GroupBy::LocalPort,
                 GroupBy::Process,
+                GroupBy::Container,
                 GroupBy::RemoteHost
             ]
         );

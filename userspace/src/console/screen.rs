@@ -162,6 +162,7 @@ fn column_header(state: &State, columns: &Columns) -> Line<'static> {
         GroupBy::RemotePort => "remote port / process",
         GroupBy::LocalPort => "local port / process",
         GroupBy::Process => "process / remote host",
+        GroupBy::Container => "container or unit / process",
     };
     let mut text = format!(" {}   ", fit(title, columns.label));
     for column in Column::ALL {
@@ -274,10 +275,12 @@ fn status(state: &State, view: &View, first: usize, shown: usize, width: u16) ->
         GroupBy::RemotePort => "remote port",
         GroupBy::LocalPort => "local port",
         GroupBy::Process => "process",
+        GroupBy::Container => "container or unit",
     };
     let what = match (view.lines, state.group_by) {
         (1, _) => what.to_owned(),
         (_, GroupBy::Process) => "processes".to_owned(),
+        (_, GroupBy::Container) => "containers or units".to_owned(),
         _ => format!("{what}s"),
     };
     let listed = view.matching.unwrap_or(view.lines);
@@ -294,17 +297,27 @@ fn status(state: &State, view: &View, first: usize, shown: usize, width: u16) ->
         None => format!("{range} {what}"),
     };
     let legend = "V: ! suspicious C cloud agent  F: foreign";
-    // Traffic in no line is told first, with what to do; the legend follows where it
-    // fits (it is on the help screen too).
-    let text = match view.unattributed.unattributed_packets {
-        0 => format!("-- {range} -- {legend} "),
-        _ => {
-            let told = format!("-- {range} -- {} ", view.unattributed);
-            match told.chars().count() + 3 + legend.len() < width {
-                true => format!("{told}-- {legend} "),
-                false => told,
-            }
-        }
+    // Traffic in no line is told first, with what to do; then how much of it has a
+    // process, and why the rest has none; the legend follows where it fits (it is on
+    // the help screen too).
+    let mut parts = vec![range];
+    if view.unattributed.unattributed_packets > 0 {
+        parts.push(view.unattributed.to_string());
+    }
+    let fits = |parts: &[String], more: &str| {
+        let used: usize = parts.iter().map(|part| part.chars().count() + 4).sum();
+        used + 3 + more.chars().count() < width
     };
+    // As many of the main reasons as fit.
+    let coverage = (0..=2)
+        .rev()
+        .filter_map(|reasons| view.coverage.told(reasons))
+        .map(|told| told.to_string())
+        .find(|told| fits(&parts, told));
+    parts.extend(coverage);
+    if fits(&parts, legend) {
+        parts.push(legend.to_owned());
+    }
+    let text = format!("-- {} ", parts.join(" -- "));
     Line::from(fit(&format!("{text:-<width$}"), width))
 }

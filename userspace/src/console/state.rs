@@ -83,6 +83,7 @@ pub fn group_name(group_by: GroupBy) -> &'static str {
         GroupBy::RemotePort => "remote port",
         GroupBy::LocalPort => "local port",
         GroupBy::Process => "process",
+        GroupBy::Container => "container or unit",
     }
 }
 

@@ -16,6 +16,7 @@ use ratatui::{Terminal, backend::TestBackend};
 
 use super::{Console, Key, Setup, State, Units};
 use crate::{
+    cgroups::Cgroup,
     datapath::{DirectionTotals, FlowDelta, FlowId, InterfaceTotals, Protocol, Snapshot},
     enrich::{
         EnrichedSnapshot, Facts,
@@ -53,12 +54,17 @@ fn home() -> HomeCountries {
 }
 
 fn process(pid: u32, comm: &str, user: &str, exe: &str, cmdline: &str) -> Owner {
+    in_cgroup(pid, comm, user, exe, cmdline, Cgroup::default())
+}
+
+/// A process in `cgroup`.
+fn in_cgroup(pid: u32, comm: &str, user: &str, exe: &str, cmdline: &str, cgroup: Cgroup) -> Owner {
     Owner::Process(Arc::new(ProcessInfo {
         pid,
         comm: comm.into(),
         exe: Some(PathBuf::from(exe)),
         exe_deleted: false,
-        cgroup: Default::default(),
+        cgroup,
         uid: if user == "root" { 0 } else { 33 },
         user: user.into(),
         cmdline: cmdline.into(),
@@ -88,12 +94,16 @@ fn flow(proto: u8, local_port: u16, remote: IpAddr, remote_port: u16) -> FlowId 
 }
 
 fn scene() -> Vec<Actor> {
-    let miner = process(
+    // The miner runs in a container, nginx as a systemd service.
+    let miner = in_cgroup(
         4242,
         "kworker/0:2",
         "nobody",
         "/tmp/.x/xmrig",
         "/tmp/.x/xmrig -o 198.51.100.7:3333 -u 4BrL51JCc9NGQ71kWhnYoDRffsDZy7m1HUU7MRU4nUMXAHNFBEJhkTZV9HdaL4gfuNBxLPc3BeMkLGaPbF5vWtANQni58KYZqH43YSDeqY",
+        Cgroup::of_path(
+            "/system.slice/docker-4f0c1e2a9b3d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a.scope",
+        ),
     );
     let agent = process(
         812,
@@ -102,12 +112,13 @@ fn scene() -> Vec<Actor> {
         "/usr/local/qcloud/monitor/barad/bin/barad_agent",
         "barad_agent",
     );
-    let nginx = process(
+    let nginx = in_cgroup(
         1234,
         "nginx",
         "www-data",
         "/usr/sbin/nginx",
         "nginx: worker process",
+        Cgroup::of_path("/system.slice/nginx.service"),
     );
     let sshd = process(901, "sshd", "root", "/usr/sbin/sshd", "sshd: admin [priv]");
     let business = |reasons: Vec<Reason>| Judgement {
@@ -392,7 +403,7 @@ fn details_of_traffic_with_no_local_process() {
     press(&mut console, &[Key::Enter]);
     let screen = text(&screen(&console, 80, 24));
     assert!(
-        screen.contains("no local process: no socket on this host"),
+        screen.contains("no local process: addressed to this host, but no socket carries"),
         "{screen}"
     );
     assert!(screen.contains("local network (--)"), "{screen}");
@@ -529,7 +540,7 @@ fn units_and_sort_keys_change_the_screen() {
 fn every_grouping_draws() {
     let mut console = console_after(12, State::default());
     let mut titles = Vec::new();
-    for _ in 0..5 {
+    for _ in 0..6 {
         press(&mut console, &[Key::Char('g')]);
         let screen = text(&screen(&console, 80, 24));
         titles.push(
@@ -554,9 +565,40 @@ fn every_grouping_draws() {
             "remote port / process",
             "local port / process",
             "process / remote host",
+            "container or unit / process",
             "remote host / process",
         ]
     );
+}
+
+#[test]
+fn grouped_by_container_the_lines_name_the_container_and_its_process() {
+    let mut console = console_after(12, State::default());
+    for _ in 0..5 {
+        press(&mut console, &[Key::Char('g')]);
+    }
+    assert_eq!(console.state().group_by, GroupBy::Container);
+    let lines: Vec<(&str, &str)> = console
+        .view()
+        .rows
+        .iter()
+        .map(|row| (row.label.as_str(), row.second.as_str()))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            (
+                "docker:4f0c1e2a9b3d",
+                "4242 kworker/0:2 in docker:4f0c1e2a9b3d"
+            ),
+            ("no container or unit", "812 barad_agent +2"),
+            ("nginx.service", "1234 nginx"),
+        ],
+        "the miner's container first (its 2 s rate is the highest)"
+    );
+    let screen = text(&screen(&console, 80, 24));
+    assert!(screen.contains("docker:4f0c1e2a9b3d"), "{screen}");
+    assert!(screen.contains("3 containers or units"), "{screen}");
 }
 
 #[test]
@@ -665,7 +707,7 @@ fn traffic_evicted_before_it_was_read_is_told_with_what_to_do() {
         .find(|line| line.starts_with("\"--"))
         .expect("a status line");
     assert!(
-        status.contains("-- unattributed 84% (evicted before read: raise --flows) ---"),
+        status.contains("-- unattributed 84% (evicted before read: raise --flows) --"),
         "{screen}"
     );
 }

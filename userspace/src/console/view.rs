@@ -22,6 +22,7 @@ use super::{
 use crate::{
     datapath::FlowId,
     enrich::{
+        coverage::Coverage,
         geo::{HomeCountries, Location},
         sockets::{Owner, ProcessInfo},
         verdict::{Reason, Verdict},
@@ -74,6 +75,9 @@ pub struct View {
     pub details: Option<Details>,
     /// What carries a flood, while one holds: two lines (see [`super::flood`]).
     pub flood: Option<[String; 2]>,
+    /// The share of the last seconds' bytes that have a process, and why the rest has
+    /// none (the console fills it in).
+    pub coverage: Coverage,
 }
 
 impl View {
@@ -177,10 +181,9 @@ pub fn build(
     setup: &Arc<Setup>,
 ) -> View {
     let group_by = state.group_by;
-    let process_of = |flow: &FlowId| cache.process_of(flow);
     let needle = state.filter.to_lowercase();
     let (rows, lines, matching) = if needle.is_empty() {
-        let top = aggregator.top(group_by, state.sort, MAX_ROWS, process_of);
+        let top = aggregator.top(group_by, state.sort, MAX_ROWS, cache);
         (top.rows, top.total, None)
     } else {
         // Every line, then only those with a flow (or a name) that matches.
@@ -189,7 +192,7 @@ pub fn build(
             .filter(|(flow, known)| flow_matches(flow, known, &needle, names))
             .map(|(flow, known)| row_key(group_by, flow, known))
             .collect();
-        let top = aggregator.top(group_by, state.sort, usize::MAX, process_of);
+        let top = aggregator.top(group_by, state.sort, usize::MAX, cache);
         let mut rows: Vec<_> = top
             .rows
             .into_iter()
@@ -248,7 +251,7 @@ pub fn build(
         .map(|row| entry(row, &summaries[&row.key], state.show_ports, names))
         .collect();
     let details = details_key.map(|key| {
-        let flows = aggregator.flows_of(&key, state.sort, DETAIL_FLOWS, process_of);
+        let flows = aggregator.flows_of(&key, state.sort, DETAIL_FLOWS, cache);
         let mut details = details(
             &key,
             &summaries[&key],
@@ -274,15 +277,16 @@ pub fn build(
         totals: aggregator.totals(),
         unattributed: aggregator.unattributed(),
         details,
-        // The console's flood watch fills it in.
+        // The console's flood watch fills it in, and its coverage.
         flood: None,
+        coverage: Coverage::default(),
     }
 }
 
 /// The line `flow` belongs to under `group_by`: the aggregator's own key, with the
-/// process the facts give it (as `top` is asked through `FactsCache::process_of`).
+/// owner its facts give it (as `top` asks the `FactsCache`).
 fn row_key(group_by: GroupBy, flow: &FlowId, known: &Known) -> RowKey {
-    RowKey::of(group_by, flow, |_| known.process.clone())
+    RowKey::of(group_by, flow, known)
 }
 
 /// Whether the filter (lowercase) is in the flow's remote host, process or country.
@@ -316,10 +320,13 @@ fn key_text(key: &RowKey) -> String {
         GroupKey::RemotePort(port) | GroupKey::LocalPort(port) => port.to_string(),
         GroupKey::Process(Some(process)) => format!("{} {}", process.pid, process.comm),
         GroupKey::Process(None) => NO_PROCESS_LINE.to_owned(),
+        GroupKey::Container(Some(label)) => label.to_string(),
+        GroupKey::Container(None) => NO_CONTAINER_LINE.to_owned(),
     }
 }
 
 const NO_PROCESS_LINE: &str = "no process (forwarded, closed)";
+const NO_CONTAINER_LINE: &str = "no container or unit";
 const NO_LOCAL_SOCKET: &str = "no local process";
 const UNRESOLVED: &str = "process unknown";
 const RESOLVING: &str = "resolving";
@@ -451,9 +458,18 @@ impl<'a> Holder<'a> {
 
     fn text(self) -> String {
         match self {
-            Holder::Process(process) => format!("{} {}", process.pid, process.comm),
+            Holder::Process(process) => process_name(process),
             Holder::Without(kind) => kind.text().to_owned(),
         }
+    }
+}
+
+/// A process as lines name it: "4242 nginx", with its container where it runs in one
+/// ("4242 nginx in docker:4f0c1e2a9b3d").
+pub fn process_name(process: &ProcessInfo) -> String {
+    match &process.cgroup.container {
+        Some(container) => format!("{} {} in {container}", process.pid, process.comm),
+        None => format!("{} {}", process.pid, process.comm),
     }
 }
 
@@ -668,15 +684,17 @@ fn texts(
         GroupKey::RemotePort(port) | GroupKey::LocalPort(port) => {
             (port.to_string(), summary.process_text(), false)
         }
+        GroupKey::Container(_) => (key_text(key), summary.process_text(), false),
         GroupKey::Process(process) => {
-            let label = match process {
-                Some(process) => format!("{} {}", process.pid, process.comm),
+            let label = match (process, summary.named_process()) {
+                (Some(key), Some(named)) if named.pid == key.pid => process_name(named),
+                (Some(process), _) => format!("{} {}", process.pid, process.comm),
                 // Says which when it is one kind: no local socket, a socket whose process
                 // is gone, or an owner still being looked up.
-                None if summary.kinds_without_process() <= 1 => Some(summary.process_text())
+                (None, _) if summary.kinds_without_process() <= 1 => Some(summary.process_text())
                     .filter(|text| !text.is_empty())
                     .unwrap_or_else(|| NO_PROCESS_LINE.to_owned()),
-                None => NO_PROCESS_LINE.to_owned(),
+                (None, _) => NO_PROCESS_LINE.to_owned(),
             };
             let second = match (summary.heaviest_remote(), summary.remotes.len()) {
                 (None, _) => String::new(),
@@ -747,7 +765,7 @@ fn details(
         .map(|row| {
             let known = cache.get(&row.key);
             let owner = match known.map(|k| &k.facts.owner) {
-                Some(Owner::Process(process)) => format!("{} {}", process.pid, process.comm),
+                Some(Owner::Process(process)) => process_name(process),
                 Some(Owner::NoLocalSocket) => NO_LOCAL_SOCKET.to_owned(),
                 Some(Owner::Resolving) => RESOLVING.to_owned(),
                 Some(Owner::Forwarded) => FORWARDED.to_owned(),
@@ -802,6 +820,7 @@ mod tests {
                 },
             },
             process: None,
+            container: None,
             bytes,
             last_seen: Duration::ZERO,
         }

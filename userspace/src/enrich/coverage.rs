@@ -6,7 +6,7 @@
 //! Only bytes in flows are counted: traffic in no flow at all (not IP, table full) is
 //! `flow::unattributed`'s to tell.
 
-use std::{fmt, ops::AddAssign, sync::Arc};
+use std::{collections::VecDeque, fmt, ops::AddAssign, sync::Arc};
 
 use super::{EnrichedSnapshot, sockets::Owner};
 use crate::datapath::FlowDelta;
@@ -202,6 +202,32 @@ impl ByInterface {
     }
 }
 
+/// The coverage of the last [`Recent::INTERVALS`] intervals: what the console's status
+/// line tells, steady enough to read, recent enough to follow the traffic.
+#[derive(Clone, Debug, Default)]
+pub struct Recent {
+    intervals: VecDeque<Coverage>,
+}
+
+impl Recent {
+    pub const INTERVALS: usize = 10;
+
+    pub fn push(&mut self, interval: Coverage) {
+        if self.intervals.len() == Self::INTERVALS {
+            self.intervals.pop_front();
+        }
+        self.intervals.push_back(interval);
+    }
+
+    pub fn sum(&self) -> Coverage {
+        let mut sum = Coverage::default();
+        for &interval in &self.intervals {
+            sum += interval;
+        }
+        sum
+    }
+}
+
 /// [`Coverage::told`]'s sentence.
 pub struct Told<'a> {
     coverage: &'a Coverage,
@@ -390,7 +416,7 @@ mod tests {
         );
         assert_eq!(
             coverage.told(2).unwrap().to_string(),
-            "processes 90% of bytes (forwarded 3%, kernel-answered 2%)"
+            "processes 90% of bytes (forwarded 4%, kernel-answered 3%)"
         );
         assert_eq!(
             coverage.told(0).unwrap().to_string(),

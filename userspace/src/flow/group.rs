@@ -1,6 +1,6 @@
 //! What flows are grouped by, and the groups the aggregator keeps between refreshes.
 
-use std::{collections::HashMap, fmt, net::IpAddr};
+use std::{collections::HashMap, fmt, net::IpAddr, sync::Arc};
 
 use super::{rates::Peak, slab::Slab};
 use crate::datapath::{FlowId, Protocol};
@@ -20,15 +20,18 @@ pub enum GroupBy {
     LocalPort,
     /// One line per process, as told by the caller; flows of no known process share one line.
     Process,
+    /// One line per container or systemd unit the caller tells; flows of neither share one.
+    Container,
 }
 
 impl GroupBy {
-    pub const ALL: [GroupBy; 5] = [
+    pub const ALL: [GroupBy; 6] = [
         GroupBy::RemoteHost,
         GroupBy::HostPair,
         GroupBy::RemotePort,
         GroupBy::LocalPort,
         GroupBy::Process,
+        GroupBy::Container,
     ];
 
     /// The groupings decided by the flow's own addresses, which the aggregator keeps.
@@ -39,7 +42,7 @@ impl GroupBy {
         GroupBy::LocalPort,
     ];
 
-    /// The position in [`ADDRESS`](Self::ADDRESS), or `None` for [`GroupBy::Process`].
+    /// The position in [`ADDRESS`](Self::ADDRESS), or `None` for the owner groupings.
     pub(super) fn address_index(self) -> Option<usize> {
         Self::ADDRESS.iter().position(|&group_by| group_by == self)
     }
@@ -70,18 +73,35 @@ pub enum GroupKey<P> {
     LocalPort(Port),
     /// `None` is the line of flows whose process is not known.
     Process(Option<P>),
+    /// A container or systemd unit; `None` is the line of flows of neither.
+    Container(Option<Arc<str>>),
+}
+
+/// What the caller knows of a flow's owner, which the owner groupings ask (owners are
+/// known only downstream of the flow layer). A closure tells processes only.
+pub trait OwnerOf<P> {
+    fn process(&self, flow: &FlowId) -> Option<P>;
+
+    /// The container (else the systemd unit) its process runs in.
+    fn container(&self, flow: &FlowId) -> Option<Arc<str>> {
+        let _ = flow;
+        None
+    }
+}
+
+impl<P, F: Fn(&FlowId) -> Option<P>> OwnerOf<P> for F {
+    fn process(&self, flow: &FlowId) -> Option<P> {
+        self(flow)
+    }
 }
 
 impl<P> GroupKey<P> {
     /// The line `flow` belongs to under `group_by`, by the rule the aggregator groups
-    /// with; `process_of` is asked only when grouping by process.
-    pub fn of(
-        group_by: GroupBy,
-        flow: &FlowId,
-        process_of: impl FnOnce(&FlowId) -> Option<P>,
-    ) -> Self {
+    /// with; `owners` is asked only by the owner groupings.
+    pub fn of(group_by: GroupBy, flow: &FlowId, owners: &impl OwnerOf<P>) -> Self {
         match group_by {
-            GroupBy::Process => GroupKey::Process(process_of(flow)),
+            GroupBy::Process => GroupKey::Process(owners.process(flow)),
+            GroupBy::Container => GroupKey::Container(owners.container(flow)),
             address => AddressKey::of(address, flow).to_group_key(),
         }
     }
@@ -93,15 +113,16 @@ impl<P> GroupKey<P> {
             GroupKey::RemotePort(_) => GroupBy::RemotePort,
             GroupKey::LocalPort(_) => GroupBy::LocalPort,
             GroupKey::Process(_) => GroupBy::Process,
+            GroupKey::Container(_) => GroupBy::Container,
         }
     }
 
-    /// Whether `flow` is in this group; `process_of` is asked only for process groups.
-    pub fn contains(&self, flow: &FlowId, process_of: impl Fn(&FlowId) -> Option<P>) -> bool
+    /// Whether `flow` is in this group; `owners` is asked only for owner groups.
+    pub fn contains(&self, flow: &FlowId, owners: &impl OwnerOf<P>) -> bool
     where
         P: PartialEq,
     {
-        GroupKey::of(self.group_by(), flow, process_of) == *self
+        GroupKey::of(self.group_by(), flow, owners) == *self
     }
 }
 
@@ -115,7 +136,7 @@ pub(super) enum AddressKey {
 }
 
 impl AddressKey {
-    /// The group of `flow` under an address grouping (not [`GroupBy::Process`]).
+    /// The group of `flow` under an address grouping (not an owner grouping).
     pub fn of(group_by: GroupBy, flow: &FlowId) -> Self {
         match group_by {
             GroupBy::RemoteHost => Self::RemoteHost(flow.remote_ip),
@@ -128,7 +149,7 @@ impl AddressKey {
                 proto: flow.proto,
                 port: flow.local_port,
             }),
-            GroupBy::Process => unreachable!("processes are not addresses"),
+            GroupBy::Process | GroupBy::Container => unreachable!("owners are not addresses"),
         }
     }
 
@@ -139,7 +160,7 @@ impl AddressKey {
             GroupKey::HostPair { local, remote } => Self::HostPair(local, remote),
             GroupKey::RemotePort(port) => Self::RemotePort(port),
             GroupKey::LocalPort(port) => Self::LocalPort(port),
-            GroupKey::Process(_) => return None,
+            GroupKey::Process(_) | GroupKey::Container(_) => return None,
         })
     }
 

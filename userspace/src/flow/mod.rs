@@ -46,7 +46,7 @@ mod view;
 mod window;
 
 pub use aggregator::{Aggregator, DEFAULT_FLOW_LIMIT, FORGET_AFTER};
-pub use group::{GroupBy, GroupKey, Port};
+pub use group::{GroupBy, GroupKey, OwnerOf, Port};
 pub use rates::{Column, Direction, Rates, SortBy, Totals};
 pub use unattributed::Unattributed;
 pub use view::{Row, Top};

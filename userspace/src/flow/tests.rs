@@ -397,7 +397,7 @@ fn grouping_by_each_key() {
         ),
     ];
     for (group_by, expected) in cases {
-        let top = aggregator.top(group_by, SortBy::default(), 10, process_by_port);
+        let top = aggregator.top(group_by, SortBy::default(), 10, &process_by_port);
         let got: Vec<_> = top
             .rows
             .iter()
@@ -409,7 +409,7 @@ fn grouping_by_each_key() {
         // Each line's flows are the ones its sum names.
         for row in &top.rows {
             assert_eq!(row.key.group_by(), group_by);
-            let detail = aggregator.flows_of(&row.key, SortBy::default(), 10, process_by_port);
+            let detail = aggregator.flows_of(&row.key, SortBy::default(), 10, &process_by_port);
             assert_eq!(detail.total, row.flows);
             let mut members: Vec<_> = flows
                 .iter()
@@ -422,7 +422,7 @@ fn grouping_by_each_key() {
             assert_eq!(listed, members, "{:?}", row.key);
             // The key a caller computes for a flow (the console's filter) is its line's.
             for id in members {
-                assert_eq!(GroupKey::of(group_by, id, process_by_port), row.key);
+                assert_eq!(GroupKey::of(group_by, id, &process_by_port), row.key);
             }
         }
     }
@@ -466,7 +466,7 @@ fn sorting_by_each_column() {
             GroupBy::RemoteHost,
             SortBy { direction, column },
             1,
-            no_process,
+            &no_process,
         );
         match top.rows[0].key {
             GroupKey::RemoteHost(IpAddr::V4(ip)) => ip.octets()[3],
@@ -491,7 +491,7 @@ fn sorting_by_each_column() {
         for column in Column::ALL {
             let sort = SortBy { direction, column };
             let rows = aggregator
-                .top(GroupBy::RemoteHost, sort, 10, no_process)
+                .top(GroupBy::RemoteHost, sort, 10, &no_process)
                 .rows;
             assert_eq!(rows.len(), 5);
             assert!(
@@ -508,7 +508,7 @@ fn ties_keep_their_order_between_refreshes() {
     let hosts: Vec<FlowId> = (1..=20).rev().map(|n| to([1, 0, 0, n])).collect();
     let mut aggregator = Aggregator::new();
     let keys = |aggregator: &Aggregator, sort| -> Vec<GroupKey<u32>> {
-        let top = aggregator.top(GroupBy::RemoteHost, sort, 7, no_process);
+        let top = aggregator.top(GroupBy::RemoteHost, sort, 7, &no_process);
         top.rows.into_iter().map(|row| row.key).collect()
     };
     let expected: Vec<GroupKey<u32>> = (1..=7)
@@ -544,10 +544,10 @@ fn top_n_is_the_first_n_of_the_full_sort() {
     for direction in Direction::ALL {
         for column in Column::ALL {
             let sort = SortBy { direction, column };
-            let full = aggregator.top(GroupBy::RemoteHost, sort, usize::MAX, no_process);
+            let full = aggregator.top(GroupBy::RemoteHost, sort, usize::MAX, &no_process);
             assert_eq!(full.rows.len(), 60);
             for limit in [0, 1, 5, 17, 59, 60, 61] {
-                let top = aggregator.top(GroupBy::RemoteHost, sort, limit, no_process);
+                let top = aggregator.top(GroupBy::RemoteHost, sort, limit, &no_process);
                 assert_eq!(top.rows[..], full.rows[..limit.min(60)]);
                 assert_eq!(top.total, 60);
             }
@@ -578,7 +578,7 @@ fn idle_flows_leave_the_rates_then_are_forgotten() {
     }
     // Idle for 60 s.
     assert_eq!(aggregator.flow_count(), 1);
-    let hosts = aggregator.top(GroupBy::RemoteHost, SortBy::default(), 10, no_process);
+    let hosts = aggregator.top(GroupBy::RemoteHost, SortBy::default(), 10, &no_process);
     assert_eq!(hosts.total, 1);
     assert_eq!(hosts.rows[0].key, GroupKey::RemoteHost(steady.remote_ip));
     // The interfaces' totals never forget.
@@ -617,7 +617,7 @@ fn a_forgotten_flood_gives_its_room_back() {
     assert_eq!(aggregator.flow_count(), 60);
     let room = aggregator.room();
     assert!(room < 4_096, "{room}");
-    let hosts = aggregator.top(GroupBy::RemoteHost, SortBy::default(), 100, no_process);
+    let hosts = aggregator.top(GroupBy::RemoteHost, SortBy::default(), 100, &no_process);
     assert_eq!(hosts.total, 60);
 }
 
@@ -838,7 +838,7 @@ proptest! {
         }
         let flows = aggregator.flows(SortBy::default(), usize::MAX).rows;
         for group_by in GroupBy::ALL {
-            let groups = aggregator.top(group_by, SortBy::default(), usize::MAX, by_port_mod_3);
+            let groups = aggregator.top(group_by, SortBy::default(), usize::MAX, &by_port_mod_3);
             prop_assert_eq!(groups.rows.iter().map(|row| row.flows).sum::<usize>(), flows.len());
             for direction in Direction::ALL {
                 for column in [Column::Last2, Column::Last10, Column::Last40, Column::Cum] {
@@ -848,7 +848,7 @@ proptest! {
                 }
             }
             for row in &groups.rows {
-                let members = aggregator.flows_of(&row.key, SortBy::default(), usize::MAX, by_port_mod_3);
+                let members = aggregator.flows_of(&row.key, SortBy::default(), usize::MAX, &by_port_mod_3);
                 prop_assert_eq!(members.total, row.flows);
                 prop_assert!(close(sum_of(&members.rows, Direction::Total, Column::Last10), row.total.last10));
                 // A line's peak is at least its busiest flow's.
@@ -869,7 +869,7 @@ proptest! {
                 assert_invariants(&row.totals(), elapsed);
             }
             for group_by in GroupBy::ALL {
-                for row in aggregator.top(group_by, SortBy::default(), usize::MAX, by_port_mod_3).rows {
+                for row in aggregator.top(group_by, SortBy::default(), usize::MAX, &by_port_mod_3).rows {
                     assert_invariants(&row.totals(), elapsed);
                 }
             }
@@ -888,7 +888,7 @@ proptest! {
             aggregator.ingest(&Snapshot { interval: Duration::from_millis(ms), ..snapshot.clone() });
             let mut lines: Vec<Totals> = vec![aggregator.totals()];
             lines.extend(aggregator.flows(SortBy::default(), usize::MAX).rows.iter().map(Row::totals));
-            let hosts = aggregator.top(GroupBy::RemoteHost, SortBy::default(), usize::MAX, no_process);
+            let hosts = aggregator.top(GroupBy::RemoteHost, SortBy::default(), usize::MAX, &no_process);
             lines.extend(hosts.rows.iter().map(Row::totals));
             for totals in lines {
                 for rates in [totals.tx, totals.rx, totals.total] {
@@ -912,13 +912,13 @@ proptest! {
             aggregator.ingest(snapshot);
         }
         let sort = SortBy { direction, column };
-        let full = aggregator.top(group_by, sort, usize::MAX, by_port_mod_3);
+        let full = aggregator.top(group_by, sort, usize::MAX, &by_port_mod_3);
         // Highest first, ties in strictly increasing key order.
         for pair in full.rows.windows(2) {
             let (a, b) = (pair[0].value(sort), pair[1].value(sort));
             prop_assert!(a > b || (a == b && pair[0].key < pair[1].key));
         }
-        let top = aggregator.top(group_by, sort, limit, by_port_mod_3);
+        let top = aggregator.top(group_by, sort, limit, &by_port_mod_3);
         prop_assert_eq!(&top.rows[..], &full.rows[..limit.min(full.rows.len())]);
     }
 }
@@ -932,7 +932,7 @@ fn views_of_one_interval_share_their_sums_and_the_next_ingest_renews_them() {
     let mut aggregator = Aggregator::new();
     aggregator.ingest(&snapshot(1000, vec![delta(&a, 1000, 0), delta(&b, 500, 0)]));
     let cum = |aggregator: &Aggregator, group_by: GroupBy| -> Vec<u64> {
-        let top = aggregator.top(group_by, SortBy::default(), 10, no_process);
+        let top = aggregator.top(group_by, SortBy::default(), 10, &no_process);
         top.rows.iter().map(|row| row.total.cum).collect()
     };
     assert_eq!(cum(&aggregator, GroupBy::RemoteHost), [1000, 500]);
@@ -941,7 +941,7 @@ fn views_of_one_interval_share_their_sums_and_the_next_ingest_renews_them() {
         column: Column::Cum,
         ..SortBy::default()
     };
-    let top = aggregator.top(GroupBy::RemoteHost, by_cum, 10, no_process);
+    let top = aggregator.top(GroupBy::RemoteHost, by_cum, 10, &no_process);
     assert_eq!(top.rows[0].total.cum, 1000);
     assert_eq!(cum(&aggregator, GroupBy::LocalPort), [1500]);
     assert_eq!(cum(&aggregator, GroupBy::RemoteHost), [1000, 500]);

@@ -8,7 +8,7 @@ use rustc_hash::FxHashMap;
 
 use super::{
     aggregator::{Aggregator, Flow},
-    group::{AddressKey, GroupBy, GroupKey},
+    group::{AddressKey, GroupBy, GroupKey, OwnerOf},
     rates::{Peak, Rates, SortBy, Totals},
     window::{RxTx, RxTxF, Scales, WINDOWS},
 };
@@ -61,21 +61,37 @@ pub struct Top<T> {
 impl Aggregator {
     /// The `limit` highest lines by `sort`, ties in key order, so lines keep their places
     /// between refreshes when their numbers do. One pass sums the flows into groups; only
-    /// the lines kept are sorted. `process_of` is asked only when grouping by process.
+    /// the lines kept are sorted. `owners` is asked only by the owner groupings.
     pub fn top<P>(
         &self,
         group_by: GroupBy,
         sort: SortBy,
         limit: usize,
-        process_of: impl Fn(&FlowId) -> Option<P>,
+        owners: &impl OwnerOf<P>,
     ) -> Top<Row<GroupKey<P>>>
     where
         P: Clone + Eq + Hash + Ord,
     {
         let scales = self.scales();
-        match group_by.address_index() {
-            Some(table) => self.top_by_address(table, sort, limit, &scales),
-            None => self.top_by_process(process_of, sort, limit, &scales),
+        match group_by {
+            GroupBy::Process => self.top_by_owner(
+                |flow| owners.process(flow),
+                GroupKey::Process,
+                sort,
+                limit,
+                &scales,
+            ),
+            GroupBy::Container => self.top_by_owner(
+                |flow| owners.container(flow),
+                GroupKey::Container,
+                sort,
+                limit,
+                &scales,
+            ),
+            address => {
+                let table = address.address_index().expect("an address grouping");
+                self.top_by_address(table, sort, limit, &scales)
+            }
         }
     }
 
@@ -85,15 +101,15 @@ impl Aggregator {
     }
 
     /// The flows of one line of [`top`](Self::top), each with its own numbers (for a
-    /// detail screen). Pass the same `process_of` as to `top`.
+    /// detail screen). Pass the same `owners` as to `top`.
     pub fn flows_of<P: PartialEq>(
         &self,
         group: &GroupKey<P>,
         sort: SortBy,
         limit: usize,
-        process_of: impl Fn(&FlowId) -> Option<P>,
+        owners: &impl OwnerOf<P>,
     ) -> Top<Row<FlowId>> {
-        self.top_flows(sort, limit, |flow| group.contains(flow, &process_of))
+        self.top_flows(sort, limit, |flow| group.contains(flow, owners))
     }
 
     /// The flows of the lines `keys` of an address grouping, each with the position of
@@ -161,28 +177,31 @@ impl Aggregator {
         }
     }
 
-    fn top_by_process<P>(
+    /// The lines of an owner grouping: `owner_of` tells each flow's owner, `key` makes
+    /// the line's key of it.
+    fn top_by_owner<O, P>(
         &self,
-        process_of: impl Fn(&FlowId) -> Option<P>,
+        owner_of: impl Fn(&FlowId) -> Option<O>,
+        key: impl Fn(Option<O>) -> GroupKey<P>,
         sort: SortBy,
         limit: usize,
         scales: &Scales,
     ) -> Top<Row<GroupKey<P>>>
     where
-        P: Clone + Eq + Hash + Ord,
+        O: Clone + Eq + Hash + Ord,
     {
-        let mut index: HashMap<Option<P>, u32> = HashMap::new();
-        let mut groups: Vec<(Option<P>, GroupSum)> = Vec::new();
+        let mut index: HashMap<Option<O>, u32> = HashMap::new();
+        let mut groups: Vec<(Option<O>, GroupSum)> = Vec::new();
         for (flow_index, flow) in self.flows.iter() {
-            let process = process_of(&flow.id);
-            let group = *index.entry(process).or_insert_with_key(|process| {
-                groups.push((process.clone(), GroupSum::default()));
+            let owner = owner_of(&flow.id);
+            let group = *index.entry(owner).or_insert_with_key(|owner| {
+                groups.push((owner.clone(), GroupSum::default()));
                 (groups.len() - 1) as u32
             });
             let window_bytes = self.flow_window_bytes(flow_index, scales);
             groups[group as usize].1.add(flow, window_bytes);
         }
-        // Processes are known only downstream, so no process line is tracked between
+        // Owners are known only downstream, so no owner line is tracked between
         // ingests: its peak is the highest of its flows' peaks and its own current 2 s
         // rate, a lower bound of the true peak.
         let totals = |index: u32| {
@@ -202,8 +221,8 @@ impl Aggregator {
         let rows = best
             .into_iter()
             .map(|index| {
-                let (process, sum) = &groups[index as usize];
-                Row::new(GroupKey::Process(process.clone()), sum.flows, totals(index))
+                let (owner, sum) = &groups[index as usize];
+                Row::new(key(owner.clone()), sum.flows, totals(index))
             })
             .collect();
         Top {

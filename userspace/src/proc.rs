@@ -122,6 +122,21 @@ pub fn comm(proc_root: &Path, pid: u32) -> Option<String> {
     Some(comm.trim_end_matches('\n').to_owned())
 }
 
+/// Whether process `pid` or one of its threads has the comm `comm` (threads name
+/// themselves: the kernel records the comm of the thread that made a socket).
+pub fn has_comm(proc_root: &Path, pid: u32, comm: &str) -> bool {
+    if self::comm(proc_root, pid).as_deref() == Some(comm) {
+        return true;
+    }
+    let Ok(threads) = fs::read_dir(proc_root.join(pid.to_string()).join("task")) else {
+        return false;
+    };
+    threads.flatten().any(|thread| {
+        fs::read_to_string(thread.path().join("comm"))
+            .is_ok_and(|text| text.trim_end_matches('\n') == comm)
+    })
+}
+
 /// When process `pid` started, in clock ticks after boot (field 22 of
 /// `PROC_ROOT/PID/stat`); `None` if it is gone. With the pid, it names one process: a
 /// reused pid has a later start time.
@@ -173,6 +188,28 @@ impl UserNames {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_comm_of_one_of_its_threads_is_the_process_s() {
+        let me = std::process::id();
+        let (named, done) = (std::sync::Barrier::new(2), std::sync::Barrier::new(2));
+        std::thread::scope(|scope| {
+            std::thread::Builder::new()
+                .name("fm-own-thread".into())
+                .spawn_scoped(scope, || {
+                    named.wait();
+                    done.wait();
+                })
+                .expect("a thread");
+            named.wait();
+            let proc_root = Path::new("/proc");
+            let found = has_comm(proc_root, me, "fm-own-thread");
+            let other = has_comm(proc_root, me, "fm-no-such");
+            done.wait();
+            assert!(found, "a thread's name is one of the process's comms");
+            assert!(!other);
+        });
+    }
 
     #[test]
     fn this_process_is_listed_and_described() {

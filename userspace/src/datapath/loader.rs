@@ -48,6 +48,10 @@ pub struct Options {
     /// Entries of each socket-owner map (`SOCK_OWNERS`, `TUPLE_OWNERS`): sockets, and
     /// tuples, whose owner the kernel remembers (least recently used go first).
     pub owner_capacity: u32,
+    /// Record sockets' owners in the kernel (the cgroup socket hooks, see
+    /// `socket_hooks`). Off, attribution reads `/proc` only: the per-connection bench
+    /// compares both.
+    pub socket_owners: bool,
 }
 
 impl Default for Options {
@@ -58,6 +62,7 @@ impl Default for Options {
             new_flow_budget: default_new_flow_budget(DEFAULT_FLOW_CAPACITY),
             kernel_log: false,
             owner_capacity: DEFAULT_OWNER_CAPACITY,
+            socket_owners: true,
         }
     }
 }
@@ -170,7 +175,11 @@ impl Datapath {
         // Metering is attached; attribution by the kernel is a bonus that may fail.
         let tuple_owners = HashMap::try_from(take_map(&mut ebpf, TUPLE_OWNERS_MAP)?)
             .map_err(|e| Error::Kernel("opening the socket owners".into(), e.to_string()))?;
-        let (owner_links, socket_records) = match socket_hooks::attach(&mut ebpf) {
+        let attached = match options.socket_owners {
+            true => socket_hooks::attach(&mut ebpf),
+            false => Err("the socket hooks are turned off".to_owned()),
+        };
+        let (owner_links, socket_records) = match attached {
             Ok(owner_links) => (owner_links, Ok(Arc::new(KernelRecords::new(tuple_owners)))),
             Err(reason) => (Vec::new(), Err(reason)),
         };

@@ -76,11 +76,11 @@ impl Owners {
     }
 
     /// The recorded owner, with what `/proc` adds if the process at its pid is still
-    /// the one that made the socket (started no later, same comm).
+    /// the one that made the socket (started no later; it or a thread has the comm).
     fn complete(&mut self, record: &SocketRecord, now: Instant) -> ProcessInfo {
         let same = proc::start_time(&self.proc_root, record.pid)
             .is_some_and(|ticks| started_by(ticks, record.made_boot_ns))
-            && proc::comm(&self.proc_root, record.pid).as_deref() == Some(record.comm.as_str());
+            && proc::has_comm(&self.proc_root, record.pid, &record.comm);
         let described = same
             .then(|| {
                 let process = procfs::process::Process::new_with_root(

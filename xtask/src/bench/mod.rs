@@ -52,6 +52,9 @@ pub enum Part {
     Console,
     /// `log`'s flight recorder: its work per interval and its ring's memory.
     Recorder,
+    /// What the socket-owner hooks add to a TCP connection and a UDP datagram.
+    #[value(name = "socket_hooks")]
+    SocketHooks,
     Kernel,
     Throughput,
     Flood,
@@ -79,6 +82,7 @@ impl Selection<'_> {
             (Part::LogCycle, "log_cycle"),
             (Part::Console, "console"),
             (Part::Recorder, "recorder"),
+            (Part::SocketHooks, "socket_hooks"),
         ];
         named
             .iter()

@@ -595,6 +595,19 @@ mod tests {
             assert_eq!(flow["rx_bytes"], 300);
             assert!(flow.get("interval_s").is_none());
         }
+        // The GRE flow has no socket: told in the flow, and counted in the totals.
+        let (gre, tcp) = match lines[1]["proto"] == 47 {
+            true => (&lines[1], &lines[2]),
+            false => (&lines[2], &lines[1]),
+        };
+        assert_eq!(gre["owner"], "none");
+        assert_eq!(gre["no_process"], "kernel_answered");
+        assert!(tcp.get("no_process").is_none(), "{tcp}");
+        let totals = &lines[3];
+        assert_eq!(totals["process_bytes"], 3200);
+        assert_eq!(totals["process_share"], 0.5);
+        assert_eq!(totals["no_process_bytes"]["kernel_answered"], 3200);
+        assert_eq!(totals["no_process_bytes"]["socket_gone"], 0);
     }
 
     /// Keeps what it is handed, as the `flow` line's fields, and counts its flushes.

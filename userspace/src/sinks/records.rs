@@ -31,7 +31,7 @@ use super::{
 };
 use crate::{
     datapath::{FlowDelta, FlowId},
-    enrich::{EnrichedSnapshot, Facts},
+    enrich::{EnrichedSnapshot, Facts, coverage::Gap},
     shrink,
 };
 
@@ -124,6 +124,7 @@ impl FlowRecord {
                 tcp_flags: schema::tcp_flags(self.id.proto, self.tcp_flags),
             },
             facts: schema::FlowFacts::new(&self.facts),
+            no_process: Gap::of(&self.facts.owner).map(Gap::name),
         }
     }
 }

@@ -333,6 +333,6 @@ fn the_wire_form_is_a_v2_flow_record() {
     let line = serde_json::to_string(&records[0].wire()).unwrap();
     assert_eq!(
         line,
-        r#"{"iface":"eth0","proto":"tcp","local_ip":"10.0.0.1","local_port":1,"remote_ip":"203.0.113.9","remote_port":443,"start":"2027-01-15T08:00:00.000Z","end":"2027-01-15T08:00:01.000Z","end_reason":"fin","rx_packets":1,"rx_bytes":10,"tx_packets":1,"tx_bytes":10,"tcp_flags":17,"remote_local":true,"owner":"none","verdict":"business"}"#
+        r#"{"iface":"eth0","proto":"tcp","local_ip":"10.0.0.1","local_port":1,"remote_ip":"203.0.113.9","remote_port":443,"start":"2027-01-15T08:00:00.000Z","end":"2027-01-15T08:00:01.000Z","end_reason":"fin","rx_packets":1,"rx_bytes":10,"tx_packets":1,"tx_bytes":10,"tcp_flags":17,"remote_local":true,"owner":"none","verdict":"business","no_process":"kernel_answered"}"#
     );
 }

@@ -61,6 +61,11 @@ pub struct FlowRecordLine<'a> {
     pub counts: FlowCounts,
     #[serde(flatten)]
     pub facts: FlowFacts<'a>,
+    /// Why the flow has no process, as `totals`' `no_process_bytes` names it
+    /// (`"forwarded"`, `"kernel_answered"`, `"socket_gone"`, `"namespace_hidden"`,
+    /// `"resolving"`); absent when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub no_process: Option<&'static str>,
 }
 
 /// `rx_packets` ... `tx_bytes` (in v1 the interval's, in v2 since the previous record)
@@ -88,7 +93,7 @@ pub struct FlowFacts<'a> {
     pub place: RemotePlace<'a>,
     /// `"process"`, `"unresolved"` (a local socket whose process is gone or hidden),
     /// `"none"` (no local socket: forwarded, raw, ICMP) or `"resolving"` (not looked up
-    /// yet when the record was written).
+    /// yet when the record was written). v2's `no_process` tells the finer reason.
     pub owner: &'static str,
     #[serde(flatten)]
     pub process: ProcessFields<'a>,
@@ -130,8 +135,9 @@ impl<'a> FlowFacts<'a> {
                 Owner::Process(_) => "process",
                 Owner::Unresolved => "unresolved",
                 Owner::NoLocalSocket => "none",
-                Owner::Forwarded => "forwarded",
-                Owner::Hidden => "hidden",
+                // As before the finer reasons (v2's `no_process`) were told apart.
+                Owner::Forwarded => "none",
+                Owner::Hidden => "unresolved",
                 Owner::Resolving => "resolving",
             },
             process: ProcessFields::new(facts.owner.process()),

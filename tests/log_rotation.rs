@@ -60,15 +60,19 @@ fn a_rename_before_sighup_meeting_size_rotation_leaves_no_gap_and_every_line_onc
                 send_datagrams(&from, &to, 20, 500);
             }
         });
+        // The load stops however this ends: a failed step must not leave it running.
+        let _stop_load = SetOnDrop(&stop);
         for k in 0..RENAMES {
             thread::sleep(3 * INTERVAL);
+            // The log is made again by the write after a rotation or a reopen: on a
+            // loaded machine that may be an interval or two away.
+            wait_until_exists(&path);
             fs::rename(&path, dir.path().join(format!("renamed-{k}"))).unwrap();
             // Intervals written after the rename, before the signal: each one rotates.
             thread::sleep(3 * INTERVAL);
             flowmeter.signal(libc::SIGHUP);
         }
         thread::sleep(3 * INTERVAL);
-        stop.store(true, Ordering::Relaxed);
     });
     let finished = flowmeter.stop();
     assert!(finished.status.success(), "{}", finished.stderr);
@@ -133,4 +137,26 @@ fn names(dir: &Path) -> Vec<String> {
         .unwrap()
         .map(|entry| entry.unwrap().file_name().into_string().unwrap())
         .collect()
+}
+
+/// Sets its flag when dropped, also while a panic unwinds.
+struct SetOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for SetOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Waits (at most 10 s) until `path` exists.
+fn wait_until_exists(path: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !path.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "{} was not made again",
+            path.display()
+        );
+        thread::sleep(Duration::from_millis(5));
+    }
 }

@@ -2,7 +2,7 @@
 //! flow paired with its [`Facts`]. The pairing is the type: a flow's facts cannot be
 //! read at another flow's index, and there is never a flow without facts.
 
-use crate::datapath::{FlowDelta, Snapshot};
+use crate::datapath::{FlowDelta, FlowId, Snapshot};
 
 use super::Facts;
 
@@ -13,20 +13,43 @@ pub struct EnrichedSnapshot {
     snapshot: Snapshot,
     /// `facts[i]` is about `snapshot.flows[i]`; private, so the two stay in step.
     facts: Vec<Facts>,
+    /// Facts of flows that did not move in this interval, whose owner was answered in
+    /// it (it was `resolving` when they last moved): a record still open takes them.
+    late: Vec<(FlowId, Facts)>,
 }
 
 impl EnrichedSnapshot {
     /// Pairs every flow of `snapshot` with the facts `facts_of` gives for it, in order.
     pub fn from_fn(snapshot: Snapshot, facts_of: impl FnMut(&FlowDelta) -> Facts) -> Self {
         let facts = snapshot.flows.iter().map(facts_of).collect();
-        Self { snapshot, facts }
+        Self {
+            snapshot,
+            facts,
+            late: Vec::new(),
+        }
     }
 
     /// Pairs `snapshot`'s flows with `facts`, in order; one fact per flow (panics
     /// otherwise: the enricher and tests build both from the same flows).
     pub(crate) fn from_parts(snapshot: Snapshot, facts: Vec<Facts>) -> Self {
         assert_eq!(snapshot.flows.len(), facts.len(), "one fact per flow");
-        Self { snapshot, facts }
+        Self {
+            snapshot,
+            facts,
+            late: Vec::new(),
+        }
+    }
+
+    /// With the facts of flows answered late (see [`Self::late`]).
+    pub fn with_late(mut self, late: Vec<(FlowId, Facts)>) -> Self {
+        self.late = late;
+        self
+    }
+
+    /// Facts of flows that did not move in this interval but whose owner, `resolving`
+    /// when they last moved, was answered in it.
+    pub fn late(&self) -> &[(FlowId, Facts)] {
+        &self.late
     }
 
     /// The interval as the reader saw it: its time, length, interface totals and flows.

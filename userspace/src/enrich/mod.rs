@@ -142,9 +142,13 @@ impl Enricher {
         for &index in &triage.due {
             triage.facts[index] = Some(self.due_facts(&flows[index], &mut arrived, now));
         }
-        // Answers for flows of earlier intervals, some shown as resolving above.
+        // Answers for flows of earlier intervals, some shown as resolving above; the
+        // others' open records take them too.
+        let mut late = Vec::new();
         for (flow, (owner, asked)) in arrived {
-            self.settle(&flow, owner, asked, now);
+            if let Some(facts) = self.settle(&flow, owner, asked, now) {
+                late.push((flow, facts));
+            }
         }
         for index in triage.resolving {
             if let Some(known) = self.known.get_mut(&flows[index].id) {
@@ -155,7 +159,7 @@ impl Enricher {
         self.processes.forget_unseen(now, self.timing.forget_after);
         let mut facts: Vec<Facts> = triage.facts.into_iter().flatten().collect();
         self.judge_floods(flows, &mut facts, now);
-        EnrichedSnapshot::from_parts(snapshot, facts)
+        EnrichedSnapshot::from_parts(snapshot, facts).with_late(late)
     }
 
     /// Known flows' facts from memory (judged again if stale); the others are due for
@@ -277,14 +281,18 @@ impl Enricher {
         }
     }
 
-    /// The owner of a flow reported earlier, arrived now: its facts are judged again.
-    /// A flow forgotten meanwhile is looked up afresh if it comes back.
-    fn settle(&mut self, flow: &FlowId, owner: Owner, asked: Instant, now: Instant) {
-        let Some(known) = self.known.get_mut(flow) else {
-            return;
-        };
+    /// The owner of a flow reported earlier, arrived now: its facts are judged again,
+    /// and returned. A flow forgotten meanwhile is looked up afresh if it comes back.
+    fn settle(
+        &mut self,
+        flow: &FlowId,
+        owner: Owner,
+        asked: Instant,
+        now: Instant,
+    ) -> Option<Facts> {
+        let known = self.known.get_mut(flow)?;
         if let Owner::Process(_) = known.facts.owner {
-            return;
+            return None;
         }
         known.facts.owner = owner;
         known.owner_checked = asked;
@@ -298,6 +306,7 @@ impl Enricher {
         known.made_from = made_from.0;
         let grounds = Grounds::of(&self.rules, &self.home, &self.persistence, self.generation);
         known.facts.judgement = grounds.base_judgement(flow, &known.facts, &made_from);
+        Some(known.facts.clone())
     }
 
     /// The interval's part: processes that sent to more remote hosts than the flood

@@ -250,6 +250,15 @@ impl FlowRecords {
         for (flow, facts) in interval.flows() {
             self.moved(flow, facts, snapshot.at, began, out);
         }
+        // An owner answered after the flow last moved: its record need not end
+        // `resolving`.
+        for (flow, facts) in interval.late() {
+            if let Some(open) = self.open.get_mut(flow)
+                && takes_new_facts(facts, &open.facts)
+            {
+                open.facts = facts.clone();
+            }
+        }
         self.close_finished(out);
         self.expire_idle(out);
         // After a flood's flows have ended, their room is given back.

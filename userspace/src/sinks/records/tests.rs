@@ -117,6 +117,21 @@ impl Run {
         std::mem::take(&mut self.out)
     }
 
+    /// An interval in which nothing moves, but the owners of `late` flows arrive.
+    fn answered(&mut self, late: Vec<(FlowId, Facts)>) -> Vec<FlowRecord> {
+        self.n += 1;
+        let snapshot = Snapshot {
+            at: Self::at(self.n),
+            interval: SECOND,
+            flows: Vec::new(),
+            interfaces: vec![],
+            overflow: Vec::new(),
+        };
+        let interval = EnrichedSnapshot::from_fn(snapshot, |_| unreachable!()).with_late(late);
+        self.table.observe(&interval, &mut self.out);
+        std::mem::take(&mut self.out)
+    }
+
     /// `count` intervals in which nothing moves; the records they wrote.
     fn quiet(&mut self, count: u64) -> Vec<FlowRecord> {
         (0..count).flat_map(|_| self.step(&[])).collect()
@@ -335,4 +350,16 @@ fn the_wire_form_is_a_v2_flow_record() {
         line,
         r#"{"iface":"eth0","proto":"tcp","local_ip":"10.0.0.1","local_port":1,"remote_ip":"203.0.113.9","remote_port":443,"start":"2027-01-15T08:00:00.000Z","end":"2027-01-15T08:00:01.000Z","end_reason":"fin","rx_packets":1,"rx_bytes":10,"tx_packets":1,"tx_bytes":10,"tcp_flags":17,"remote_local":true,"owner":"none","verdict":"business","no_process":"kernel_answered"}"#
     );
+}
+
+#[test]
+fn an_owner_answered_after_the_flow_last_moved_is_its_record_s() {
+    let mut run = Run::new(15, 60);
+    let flow = tcp(1, 10, 0x10);
+    run.step_with(vec![(flow.clone(), facts(Verdict::Business, Owner::Resolving))]);
+    let miner = facts(Verdict::Suspicious, Owner::Process(miner()));
+    assert!(run.answered(vec![(flow.id.clone(), miner.clone())]).is_empty());
+    let records = run.stop();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].facts, miner);
 }

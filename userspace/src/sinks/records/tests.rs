@@ -356,9 +356,15 @@ fn the_wire_form_is_a_v2_flow_record() {
 fn an_owner_answered_after_the_flow_last_moved_is_its_record_s() {
     let mut run = Run::new(15, 60);
     let flow = tcp(1, 10, 0x10);
-    run.step_with(vec![(flow.clone(), facts(Verdict::Business, Owner::Resolving))]);
+    run.step_with(vec![(
+        flow.clone(),
+        facts(Verdict::Business, Owner::Resolving),
+    )]);
     let miner = facts(Verdict::Suspicious, Owner::Process(miner()));
-    assert!(run.answered(vec![(flow.id.clone(), miner.clone())]).is_empty());
+    assert!(
+        run.answered(vec![(flow.id.clone(), miner.clone())])
+            .is_empty()
+    );
     let records = run.stop();
     assert_eq!(records.len(), 1);
     assert_eq!(records[0].facts, miner);

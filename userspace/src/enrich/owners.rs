@@ -163,7 +163,7 @@ impl Resolve for Owners {
         let missing: Vec<usize> = (0..flows.len())
             .filter(|&at| owners[at].is_none())
             .collect();
-        let mut found = namespaces::Found::default();
+        let mut unreadable = false;
         if !missing.is_empty() {
             let asked: Vec<&FlowId> = missing
                 .iter()
@@ -179,7 +179,7 @@ impl Resolve for Owners {
                     owners[at] = Some(Owner::Unresolved);
                 }
             }
-            found.unreadable = answer.unreadable;
+            unreadable = answer.unreadable;
         }
         self.local.refresh_if_missing(flows, now);
         flows
@@ -187,7 +187,7 @@ impl Resolve for Owners {
             .enumerate()
             .map(|(at, flow)| match owners[at].take() {
                 Some(owner) => owner,
-                None => self.reason(flow, &here[at], inside[at].is_some(), found.unreadable),
+                None => self.reason(flow, &here[at], inside[at].is_some(), unreadable),
             })
             .collect()
     }
